@@ -1,0 +1,215 @@
+"""The ``automl`` command line. Heavy imports (TensorFlow, Optuna, pandas) happen inside commands only,
+so ``automl --help`` and ``automl plugins`` stay fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from automl.errors import AutomlError, ConfigError
+
+# TensorFlow's C++ start-up chatter is noise for our users; real errors still surface as exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+app = typer.Typer(
+    name="automl",
+    help="Plugin-based AutoML search for Keras: architectures, augmentations and optimizers as plugins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PluginsDir = Annotated[Optional[Path], typer.Option(
+    "--plugins-dir", help="Folder of .py plugin files to load (also AUTOML_PLUGINS_DIR).", show_default=False)]
+StrictPlugins = Annotated[bool, typer.Option(
+    "--strict-plugins", help="Fail when any plugin fails to load, instead of skipping it.")]
+
+
+def _parse_image_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) == 1:
+        sizes *= 2
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise ConfigError(f"--image-size takes HEIGHTxWIDTH or one number (e.g. 64x64 or 64); got {text!r}.")
+    return sizes[0], sizes[1]
+
+
+def _load_experiment_file(path: Path) -> dict:
+    import yaml
+
+    from automl.search_engine import Experiment
+
+    if not path.is_file():
+        raise ConfigError(f"experiment file {str(path)!r} does not exist.")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an experiment file is a mapping of options; got {type(data).__name__}.")
+    allowed = set(Experiment.__dataclass_fields__)
+    unknown = set(data) - allowed
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
+    return data
+
+
+@app.command()
+def search(
+    data: Annotated[Optional[str], typer.Argument(
+        help="builtin:digits | builtin:breast_cancer | builtin:wine | an image folder | a .csv | a .npz",
+        show_default=False)] = None,
+    out: Annotated[Optional[str], typer.Option(help="Run directory.  [default: runs/<data name>]")] = None,
+    space: Annotated[Optional[str], typer.Option(
+        help="quick | image_default | tabular_default | a .yaml path.  [default: by task]")] = None,
+    trials: Annotated[Optional[int], typer.Option(
+        help="Finished trials to reach.  [default: 20, or unlimited with --time-budget]")] = None,
+    time_budget: Annotated[Optional[str], typer.Option(help="Stop cleanly after this long, e.g. 90s, 10m, 1h.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for splits, sampler and training.  [default: 0]")] = None,
+    sampler: Annotated[Optional[str], typer.Option(help="tpe | random | cmaes | gp  [default: tpe]")] = None,
+    pruner: Annotated[Optional[str], typer.Option(
+        help="hyperband | successive-halving | median | none  [default: hyperband]")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV.")] = None,
+    image_size: Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")] = None,
+    color_mode: Annotated[Optional[str], typer.Option(help="grayscale | rgb  [default: detected]")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(help="Validation share.  [default: 0.15]")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(
+        help="Test share, never used by the search.  [default: 0.15]")] = None,
+    skip_corrupt: Annotated[Optional[bool], typer.Option(
+        "--skip-corrupt", help="Skip unreadable images (they are listed) instead of failing.")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Trials whose models are kept and tested.  [default: 3]")] = None,
+    max_consecutive_failures: Annotated[Optional[int], typer.Option(
+        help="Stop after this many failed trials in a row.  [default: 10]")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        help="YAML experiment file (keys as these options); options typed here override it.")] = None,
+    plugins_dir: PluginsDir = None,
+    strict_plugins: Annotated[Optional[bool], typer.Option(
+        "--strict-plugins", help="Fail when any plugin fails to load, instead of skipping it.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display: one log line per trial.")] = False,
+) -> None:
+    """Search architectures, augmentations and optimizers on DATA; re-run the same command to resume."""
+    from automl.search_engine import Experiment, parse_duration, search as run_search
+
+    options = _load_experiment_file(config) if config else {}
+    typed = {
+        "data": data, "out": out, "space": space, "trials": trials, "time_budget": time_budget, "seed": seed,
+        "sampler": sampler, "pruner": pruner, "target": target, "image_size": image_size, "color_mode": color_mode,
+        "val_fraction": val_fraction, "test_fraction": test_fraction, "skip_corrupt": skip_corrupt, "top_k": top_k,
+        "max_consecutive_failures": max_consecutive_failures,
+        "plugins_dir": str(plugins_dir) if plugins_dir else None, "strict_plugins": strict_plugins,
+    }
+    options.update({key: value for key, value in typed.items() if value is not None})
+    if not options.get("data"):
+        raise ConfigError("search needs DATA (e.g. builtin:digits, ./photos, data.csv) or a --config file with 'data'.")
+    size = options.get("image_size")
+    options["image_size"] = tuple(size) if isinstance(size, list) else _parse_image_size(size)
+    options["time_budget"] = parse_duration(options.get("time_budget"))
+    result = run_search(experiment=Experiment(**options), quiet=quiet)
+    _print_leaderboard(result.leaderboard_, limit=10)
+    best = result.run_dir / "best" / "model.keras"
+    typer.echo(f"\nrun directory: {result.run_dir}  ({result.stopped_because})")
+    typer.echo(f"best model:    {best if best.exists() else 'none (no trial completed)'}")
+
+
+def _print_leaderboard(frame, limit: int | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from automl.leaderboard import _fmt, summary_columns
+
+    table = Table(title="leaderboard" + (f" (top {limit} of {len(frame)})" if limit and len(frame) > limit else ""))
+    columns = summary_columns(frame)
+    for column in columns:
+        table.add_column(column, no_wrap=column != "reason", overflow="fold")
+    for _, row in (frame.head(limit) if limit else frame).iterrows():
+        table.add_row(*(_fmt(row[c]) for c in columns))
+    Console(width=max(150, shutil.get_terminal_size().columns)).print(table)
+
+
+@app.command()
+def leaderboard(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of row objects.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="Show only the first N rows.")] = None,
+) -> None:
+    """Print the leaderboard of a run (rebuilt from its study storage, so it is exact even mid-run)."""
+    from automl.leaderboard import to_records
+    from automl.search_engine import load_run
+
+    frame = load_run(run_dir).leaderboard_
+    if limit:
+        frame = frame.head(limit)
+    if as_json:
+        typer.echo(json.dumps(to_records(frame), indent=2))
+    else:
+        _print_leaderboard(frame)
+
+
+@app.command()
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of plugin objects.")] = False,
+    plugins_dir: PluginsDir = None,
+    strict_plugins: StrictPlugins = False,
+) -> None:
+    """List every installed plugin: name, family, tasks, source and hyperparameters."""
+    from automl.hp import declared_params
+    from automl.plugin_manager import build_registry
+
+    registry = build_registry(plugins_dir=plugins_dir, strict=strict_plugins)
+    rows = []
+    for entry in registry.all_entries():
+        params = declared_params(entry.plugin)
+        rows.append({
+            "name": entry.name, "family": entry.family, "tasks": list(entry.plugin.tasks),
+            "source": entry.source, "version": entry.version, "description": entry.plugin.description,
+            "hyperparameters": {p.name.split(".", 1)[1]: p.describe() for p in params},
+        })
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{len(rows)} plugins")
+        for column in ("family", "name", "tasks", "source", "hyperparameters"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            hps = "; ".join(f"{k}: {v}" for k, v in row["hyperparameters"].items())
+            table.add_row(row["family"], row["name"], ",".join(row["tasks"]), row["source"], hps)
+        Console().print(table)
+    for problem in registry.problems:
+        typer.echo(f"warning: {problem}", err=True)
+
+
+@app.command()
+def spaces() -> None:
+    """List the shipped search spaces."""
+    import yaml
+
+    from automl.search_space import builtin_spaces
+
+    for name, path in sorted(builtin_spaces().items()):
+        description = (yaml.safe_load(path.read_text()) or {}).get("description", "").strip()
+        typer.echo(f"{name:<16} {description}")
+
+
+def main() -> None:
+    """Console entry point: AutomlError → a one-line message and exit status 2, no traceback."""
+    try:
+        app()
+    except AutomlError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

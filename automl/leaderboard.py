@@ -1,0 +1,129 @@
+"""The leaderboard: one row per trial, built from backend-neutral trial records.
+
+Only ``complete`` trials with a finite objective are ranked; ties on the objective (validation accuracy
+saturates on small validation sets) are broken by the lower validation loss, then the earlier trial.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl.io import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = [
+    "rank", "trial", "status", "reason", "objective", "val_accuracy", "val_loss", "test_accuracy",
+    "architecture", "augmentation", "optimizer", "batch_size", "param_count", "epochs", "best_epoch",
+    "train_seconds", "seed", "data_fingerprint", "plugin_versions", "retry_of",
+]
+
+
+INT_COLUMNS = ("rank", "trial", "epochs", "best_epoch", "param_count", "batch_size", "seed", "retry_of")
+FLOAT_COLUMNS = ("objective", "val_accuracy", "val_loss", "test_accuracy", "train_seconds")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def ranked(records: Iterable[Mapping[str, Any]], direction: str) -> list[Mapping[str, Any]]:
+    """The rankable records, best first."""
+    sign = -1.0 if direction == "maximize" else 1.0
+    pool = [r for r in records if r.get("status") == "complete" and _finite(r.get("objective"))]
+    return sorted(pool, key=lambda r: (sign * r["objective"],
+                                       r["val_loss"] if _finite(r.get("val_loss")) else math.inf, r["trial"]))
+
+
+def build(records: Iterable[Mapping[str, Any]], direction: str,
+          test_metrics: Mapping[int, Mapping[str, float]] | None = None) -> pd.DataFrame:
+    """A DataFrame with the fixed :data:`COLUMNS`, then one column per hyperparameter (``cnn.filters``…)."""
+    import pandas as pd
+
+    records = list(records)
+    test_metrics = test_metrics or {}
+    ranks = {r["trial"]: i + 1 for i, r in enumerate(ranked(records, direction))}
+    rows, param_names = [], []
+    for record in records:
+        candidate = record.get("candidate") or {}
+        row = {column: record.get(column) for column in COLUMNS}
+        row.update(
+            rank=ranks.get(record["trial"]),
+            architecture=candidate.get("architecture"),
+            augmentation=candidate.get("augmentation"),
+            optimizer=candidate.get("optimizer"),
+            batch_size=candidate.get("batch_size"),
+            test_accuracy=(test_metrics.get(record["trial"]) or {}).get("accuracy"),
+            plugin_versions=json.dumps(record.get("plugin_versions") or {}, sort_keys=True),
+        )
+        for key, value in (candidate.get("params") or {}).items():
+            if key not in param_names:
+                param_names.append(key)
+            row[key] = value
+        rows.append(row)
+    # object dtype keeps each hyperparameter as it was sampled (an int stays an int next to missing values)
+    frame = _typed(pd.DataFrame(rows, columns=COLUMNS + sorted(param_names), dtype=object))
+    frame["_order"] = frame["rank"].fillna(len(frame) + 1)
+    return frame.sort_values(["_order", "trial"]).drop(columns="_order").reset_index(drop=True)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    for column in FLOAT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in INT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    for column in frame.columns:
+        if column not in COLUMNS:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows (missing values as ``None``, plugin versions as an object)."""
+    rows = json.loads(frame.to_json(orient="records"))
+    for row in rows:
+        if isinstance(row.get("plugin_versions"), str):
+            row["plugin_versions"] = json.loads(row["plugin_versions"])
+    return rows
+
+
+def write(frame: pd.DataFrame, run_dir: Path) -> None:
+    """Rewrite ``leaderboard.csv`` and ``leaderboard.md`` atomically."""
+    atomic_write_text(run_dir / "leaderboard.csv", frame.to_csv(index=False))
+    atomic_write_text(run_dir / "leaderboard.md", to_markdown(frame))
+
+
+def summary_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in ("rank", "trial", "status", "val_accuracy", "test_accuracy", "architecture", "augmentation",
+                        "optimizer", "param_count", "epochs", "train_seconds", "reason") if c in frame]
+
+
+def to_markdown(frame: pd.DataFrame, limit: int | None = None) -> str:
+    columns = summary_columns(frame)
+    shown = frame[columns].head(limit) if limit else frame[columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in shown.iterrows():
+        lines.append("| " + " | ".join(_fmt(row[c]) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    try:
+        import pandas as pd
+
+        if value is pd.NA:
+            return ""
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value).replace("|", "/")

@@ -1,0 +1,72 @@
+"""Assembling a Keras model from a candidate: input scaling → augmentation → architecture → head.
+
+The scaling lives inside the model (a ``Rescaling`` or ``Normalization`` layer), so an exported model
+takes raw pixels or raw encoded features and prediction never has to re-guess the preprocessing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from automl.hp import FixedDriver, PluginHP
+from automl.plugin import BuildContext
+from automl.plugin_manager import Registry
+from automl.search_space import Candidate
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+
+def input_scaling(task: str, preprocessing: dict[str, Any], x_train: np.ndarray | None = None) -> dict[str, Any]:
+    """The JSON-able description of the first layer: image scale, or tabular mean/variance."""
+    if task == "image":
+        return {"scale": float(preprocessing.get("scale", 1 / 255))}
+    import numpy as np
+
+    assert x_train is not None, "tabular scaling needs the training features"
+    mean = x_train.mean(axis=0)
+    variance = np.maximum(x_train.var(axis=0), 1e-12)  # constant columns would divide by zero
+    return {"mean": mean.astype(float).tolist(), "variance": variance.astype(float).tolist()}
+
+
+def plugin_values(candidate: Candidate, family: str, registry: Registry) -> dict[str, Any]:
+    """Re-run a plugin's ``space`` on the candidate's stored values to get its params."""
+    name = getattr(candidate, family)
+    plugin = registry.get(family, name).plugin
+    stored = {k: v for k, v in candidate.params.items() if k.startswith(name + ".")}
+    return plugin.space(PluginHP(name, FixedDriver(stored, check=False)))
+
+
+def build_model(candidate: Candidate, registry: Registry, context: BuildContext,
+                scaling: dict[str, Any]) -> keras.Model:
+    """Build the (uncompiled) model for ``candidate``."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=context.input_shape, name="inputs")
+    if "scale" in scaling:
+        x = layers.Rescaling(scaling["scale"], name="scaling")(inputs)
+    else:
+        x = layers.Normalization(mean=scaling["mean"], variance=scaling["variance"], name="scaling")(inputs)
+    augmentation = registry.get("augmentation", candidate.augmentation).plugin
+    for layer in augmentation.layers(plugin_values(candidate, "augmentation", registry), context):
+        x = layer(x)
+    architecture = registry.get("architecture", candidate.architecture).plugin
+    features = architecture.build(x, plugin_values(candidate, "architecture", registry), context)
+    if len(features.shape) > 2:
+        features = layers.Flatten()(features)
+    outputs = layers.Dense(context.num_classes, activation="softmax", dtype="float32", name="predictions")(features)
+    return keras.Model(inputs, outputs, name=f"automl_{candidate.architecture}")
+
+
+def compile_model(model: keras.Model, candidate: Candidate, registry: Registry, context: BuildContext) -> None:
+    """Compile with the candidate's optimizer; one execution runs a whole (small) epoch."""
+    optimizer = registry.get("optimizer", candidate.optimizer).plugin
+    model.compile(
+        optimizer=optimizer.build(plugin_values(candidate, "optimizer", registry), context),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        # Fewer host round-trips per epoch: the measured 3.6x epoch speed-up on small data (ANCHORS).
+        steps_per_execution=max(1, min(context.steps_per_epoch, 50)),
+    )

@@ -1,0 +1,116 @@
+"""Base classes for the three plugin families.
+
+A plugin object is small: a ``name``, the ``tasks`` it supports, a ``space(hp)`` method that declares its
+hyperparameters through :class:`automl.hp.PluginHP` and returns their values, and one method that does the
+work. Built-in plugins (``automl_plugins``) subclass these exactly as a third party would.
+
+Keras is only imported inside the methods that build things, so listing plugins stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import keras
+
+    from automl.hp import PluginHP
+
+TASKS = ("image", "tabular")
+FAMILIES = ("architecture", "augmentation", "optimizer")
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a plugin may know about the problem when it builds."""
+
+    task: str  # "image" or "tabular"
+    input_shape: tuple[int, ...]  # per-sample shape, e.g. (8, 8, 1)
+    num_classes: int
+    seed: int = 0
+    steps_per_epoch: int = 1  # for learning-rate schedules
+    epochs: int = 1
+
+
+class Plugin:
+    """Common shape of every plugin object."""
+
+    family: ClassVar[str]
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]] = TASKS
+    description: ClassVar[str] = ""
+
+    def space(self, hp: PluginHP) -> dict[str, Any]:
+        """Declare this plugin's hyperparameters with ``hp.int`` / ``hp.float`` / ``hp.choice`` and
+        return ``{short_name: value}``. Called only when this plugin is selected for a trial."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{self.family} plugin {self.name!r}>"
+
+
+class Architecture(Plugin):
+    """Builds the body of a network; automl adds input preprocessing before and the classifier head after."""
+
+    family = "architecture"
+
+    def build(self, inputs: keras.KerasTensor, params: dict[str, Any], context: BuildContext) -> keras.KerasTensor:
+        """Return a feature tensor computed from ``inputs`` (any rank; automl flattens it for the head).
+
+        ``inputs`` are already scaled (images to [0, 1], tabular features standardised) and augmented.
+        Use only serialisable Keras layers (no ``Lambda``) so the model exports and reloads safely.
+        """
+        raise NotImplementedError
+
+
+class Augmentation(Plugin):
+    """Returns Keras preprocessing layers; they are active in training only (Keras' random layers are)."""
+
+    family = "augmentation"
+    tasks = ("image",)
+
+    def layers(self, params: dict[str, Any], context: BuildContext) -> list[keras.layers.Layer]:
+        """Return the layers to apply, in order (an empty list for no augmentation)."""
+        raise NotImplementedError
+
+
+class Optimizer(Plugin):
+    """Returns a configured ``keras.optimizers.Optimizer``, learning-rate schedule included."""
+
+    family = "optimizer"
+
+    def build(self, params: dict[str, Any], context: BuildContext) -> keras.optimizers.Optimizer:
+        raise NotImplementedError
+
+
+# --- shared helpers for optimizer plugins ---------------------------------------------------------------
+SCHEDULES = ("constant", "cosine", "warmup_cosine")
+
+
+def learning_rate_space(hp: PluginHP, low: float, high: float, default: float) -> dict[str, Any]:
+    """Declare the learning-rate parameters every optimizer shares: ``learning_rate`` and ``schedule``."""
+    return {
+        "learning_rate": hp.float("learning_rate", low, high, log=True, default=default),
+        "schedule": hp.choice("schedule", SCHEDULES, default="constant"),
+    }
+
+
+def learning_rate(params: dict[str, Any], context: BuildContext) -> Any:
+    """The learning rate (a float or a Keras schedule) described by ``learning_rate_space`` values."""
+    import keras
+
+    base = params["learning_rate"]
+    schedule = params.get("schedule", "constant")
+    total_steps = max(1, context.steps_per_epoch * context.epochs)
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(base, decay_steps=total_steps, alpha=0.05)
+    if schedule == "warmup_cosine":
+        warmup = max(1, min(context.steps_per_epoch, total_steps // 5))
+        return keras.optimizers.schedules.CosineDecay(
+            base * 0.1, decay_steps=max(1, total_steps - warmup), alpha=0.05,
+            warmup_target=base, warmup_steps=warmup,
+        )
+    raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}.")

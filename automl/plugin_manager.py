@@ -1,0 +1,254 @@
+"""Building the plugin manager and the registry of plugin objects.
+
+:func:`build_registry` runs the steps in a fixed order, each one visible in the code below:
+
+1. hookspecs (:mod:`automl.hookspecs`);
+2. built-ins (:mod:`automl_plugins`), registered on the same hooks as everything else;
+3. entry points in the group ``automl`` — skipped when ``AUTOML_DISABLE_PLUGIN_AUTOLOAD=1``;
+4. blocked names (``AUTOML_DISABLED_PLUGINS=a,b``) — a module name or a plugin object name;
+5. local plugin files from ``--plugins-dir`` / ``AUTOML_PLUGINS_DIR``;
+6. validation: each hook is called per plugin module, objects are checked, duplicate names fail.
+
+A module that fails to import (or whose hook raises, or returns an invalid object) is reported as a
+:class:`LoadProblem` and skipped; with ``strict=True`` it is fatal instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import importlib.util
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from automl import hookspecs
+from automl.errors import DuplicatePluginError, PluginError, UnknownPluginError
+from automl.plugin import FAMILIES, TASKS, Plugin
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+ENV_DISABLE_AUTOLOAD = "AUTOML_DISABLE_PLUGIN_AUTOLOAD"
+ENV_DISABLED_PLUGINS = "AUTOML_DISABLED_PLUGINS"
+ENV_PLUGINS_DIR = "AUTOML_PLUGINS_DIR"
+
+BUILTIN_MODULES = ("automl_plugins.architectures", "automl_plugins.augmentations", "automl_plugins.optimizers")
+BUILTIN_SOURCE = "built-in"
+
+HOOK_BY_FAMILY = {
+    "architecture": "automl_register_architectures",
+    "augmentation": "automl_register_augmentations",
+    "optimizer": "automl_register_optimizers",
+}
+PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    """One plugin object with its provenance."""
+
+    plugin: Plugin
+    family: str
+    source: str  # "built-in", "dist==version", or "file:/path/to/file.py"
+    version: str
+
+    @property
+    def name(self) -> str:
+        return self.plugin.name
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A plugin module that was skipped, and why."""
+
+    name: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.name!r} skipped: {self.error}"
+
+
+@dataclass
+class Registry:
+    """Every loaded plugin object, by family and name."""
+
+    plugins: dict[str, dict[str, PluginEntry]] = field(default_factory=lambda: {f: {} for f in FAMILIES})
+    problems: list[LoadProblem] = field(default_factory=list)
+
+    def family(self, family: str) -> dict[str, PluginEntry]:
+        return self.plugins[family]
+
+    def get(self, family: str, name: str) -> PluginEntry:
+        entries = self.plugins[family]
+        if name not in entries:
+            raise UnknownPluginError(
+                f"unknown {family} plugin {name!r}; installed {family} plugins: {', '.join(sorted(entries)) or 'none'}."
+            )
+        return entries[name]
+
+    def names(self, family: str, task: str | None = None) -> list[str]:
+        return sorted(n for n, e in self.plugins[family].items() if task is None or task in e.plugin.tasks)
+
+    def all_entries(self) -> list[PluginEntry]:
+        return [e for f in FAMILIES for _, e in sorted(self.plugins[f].items())]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUTHY
+
+
+def _env_list(name: str) -> set[str]:
+    return {part.strip() for part in os.environ.get(name, "").split(",") if part.strip()}
+
+
+def build_registry(
+    *,
+    plugins_dir: str | Path | None = None,
+    autoload: bool | None = None,
+    disabled: Iterable[str] = (),
+    strict: bool = False,
+) -> Registry:
+    """Build the plugin manager in the documented order and collect the plugin objects.
+
+    ``autoload=None`` follows ``AUTOML_DISABLE_PLUGIN_AUTOLOAD``; ``disabled`` adds to
+    ``AUTOML_DISABLED_PLUGINS``; ``plugins_dir=None`` falls back to ``AUTOML_PLUGINS_DIR``.
+    """
+    registry = Registry()
+    sources: dict[str, tuple[str, str]] = {}  # pluggy plugin name -> (source, version)
+
+    def problem(name: str, error: str) -> None:
+        if strict:
+            raise PluginError(f"plugin {name!r} failed to load (strict mode): {error}")
+        registry.problems.append(LoadProblem(name, error))
+
+    # 1. hookspecs
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+
+    # 4 (applied early so blocked modules are never imported). pluggy skips blocked names on register.
+    blocked = _env_list(ENV_DISABLED_PLUGINS) | set(disabled)
+    for name in blocked:
+        pm.set_blocked(name)
+
+    # 2. built-ins, on the same hooks a third party uses
+    from automl import __version__
+
+    for module_name in BUILTIN_MODULES:
+        short = module_name.rsplit(".", 1)[1]
+        if pm.register(importlib.import_module(module_name), name=short) is not None:
+            sources[short] = (BUILTIN_SOURCE, __version__)
+
+    # 3. entry points, each loaded on its own so one broken package does not hide the rest
+    if autoload is None:
+        autoload = not _env_flag(ENV_DISABLE_AUTOLOAD)
+    if autoload:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import error is the plugin's problem, reported
+                problem(ep.name, _describe(exc))
+                continue
+            dist = ep.dist
+            version = dist.version if dist is not None else "unknown"
+            dist_name = dist.metadata["Name"] if dist is not None else ep.name
+            pm.register(module, name=ep.name)
+            sources[ep.name] = (f"{dist_name}=={version}", version)
+
+    # 5. local plugin files
+    directory = plugins_dir if plugins_dir is not None else os.environ.get(ENV_PLUGINS_DIR) or None
+    if directory is not None:
+        for name, module, path in _load_directory(Path(directory), pm, problem):
+            pm.register(module, name=name)
+            sources[name] = (f"file:{path}", "local")
+
+    # 6. validation: call each implementation separately to attribute results and isolate failures
+    for family, hook_name in HOOK_BY_FAMILY.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            source, version = sources.get(impl.plugin_name, (impl.plugin_name, "unknown"))
+            try:
+                returned = impl.function()
+                objects = _check_objects(returned, family, hook_name)
+            except Exception as exc:  # noqa: BLE001
+                problem(impl.plugin_name, _describe(exc))
+                continue
+            for obj in objects:
+                if obj.name in blocked:
+                    continue
+                existing = registry.plugins[family].get(obj.name)
+                if existing is not None:
+                    raise DuplicatePluginError(
+                        f"two {family} plugins are named {obj.name!r}: one from {existing.source}, "
+                        f"one from {source}. Uninstall or block one (AUTOML_DISABLED_PLUGINS) or rename it."
+                    )
+                registry.plugins[family][obj.name] = PluginEntry(obj, family, source, version)
+    return registry
+
+
+def _load_directory(directory: Path, pm: pluggy.PluginManager, problem) -> list[tuple[str, Any, Path]]:
+    if not directory.is_dir():
+        raise PluginError(
+            f"plugins directory {str(directory)!r} does not exist or is not a folder; "
+            "pass an existing folder of .py plugin files to --plugins-dir / AUTOML_PLUGINS_DIR."
+        )
+    loaded = []
+    for path in sorted(directory.glob("*.py")):
+        name = path.stem
+        if name.startswith("_") or pm.is_blocked(name):
+            continue
+        module_name = f"automl_local_plugins.{name}"
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001
+            sys.modules.pop(module_name, None)
+            problem(name, _describe(exc))
+            continue
+        if pm.has_plugin(name):
+            raise DuplicatePluginError(
+                f"plugin file {path} has the module name {name!r}, already used by another plugin; rename the file."
+            )
+        loaded.append((name, module, path.resolve()))
+    return loaded
+
+
+def _check_objects(returned: Any, family: str, hook_name: str) -> list[Plugin]:
+    from automl.plugin import Architecture, Augmentation, Optimizer
+
+    base = {"architecture": Architecture, "augmentation": Augmentation, "optimizer": Optimizer}[family]
+    if returned is None:
+        return []
+    if not isinstance(returned, (list, tuple)):
+        raise PluginError(f"{hook_name}() must return a list of {base.__name__} objects; got {type(returned).__name__}.")
+    for obj in returned:
+        if not isinstance(obj, base):
+            raise PluginError(
+                f"{hook_name}() returned {obj!r}; expected instances of automl.{base.__name__} (subclass it)."
+            )
+        name = getattr(obj, "name", None)
+        if not isinstance(name, str) or not PLUGIN_NAME_RE.match(name):
+            raise PluginError(
+                f"{family} plugin {type(obj).__name__} has name {name!r}; names must match {PLUGIN_NAME_RE.pattern} "
+                "(lowercase letters, digits, underscores) because they are used in parameter names and paths."
+            )
+        unknown = set(obj.tasks) - set(TASKS)
+        if not obj.tasks or unknown:
+            raise PluginError(f"{family} plugin {name!r} declares tasks {list(obj.tasks)}; allowed: {list(TASKS)}.")
+    return list(returned)
+
+
+def _describe(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" ({Path(last.filename).name}:{last.lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"

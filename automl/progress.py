@@ -1,0 +1,108 @@
+"""Progress display for a search: a live rich display, or one plain line per trial with ``--quiet``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+
+def _fmt_metric(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"
+
+
+class QuietProgress:
+    """One line per finished trial on stderr: readable in CI logs, nothing redrawn."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.total: int | None = None
+
+    def start(self, total: int | None, done: int, budget_seconds: float | None) -> None:
+        self.total = total
+
+    def trial_started(self, number: int, candidate: Any, done: int) -> None:
+        pass
+
+    def epoch_end(self, epoch: int, max_epochs: int, logs: dict[str, float]) -> None:
+        pass
+
+    def trial_finished(self, record: dict[str, Any], done: int, best: float | None) -> None:
+        total = f"/{self.total}" if self.total else ""
+        candidate = record.get("candidate") or {}
+        what = "+".join(candidate.get(k, "?") for k in ("architecture", "augmentation", "optimizer")) if candidate else ""
+        print(
+            f"trial {record['trial']:>3} [{done}{total}] {record['status']:<8} val_accuracy="
+            f"{_fmt_metric(record.get('val_accuracy'))} epochs={record.get('epochs', 0)} {what} "
+            f"best={_fmt_metric(best)} {record.get('reason', '')}".rstrip(),
+            file=self.stream, flush=True,
+        )
+
+    def message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress(QuietProgress):
+    """Trial i/N (or budget used) with ETA, the running trial's epoch, and the best value so far."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        super().__init__(self.console.file)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
+        )
+        self.search_task = None
+        self.epoch_task = None
+        self.best: float | None = None
+        self.budget: float | None = None
+        self.started = time.monotonic()
+
+    def start(self, total: int | None, done: int, budget_seconds: float | None) -> None:
+        self.total, self.budget = total, budget_seconds
+        self.progress.start()
+        if total is None and budget_seconds:  # budget only: the bar shows seconds of budget used
+            self.search_task = self.progress.add_task("search (budget s)", total=int(budget_seconds), info="")
+        else:
+            self.search_task = self.progress.add_task("trials", total=total, completed=done, info="")
+        self.epoch_task = self.progress.add_task("trial", total=1, info="", visible=False)
+
+    def trial_started(self, number: int, candidate: Any, done: int) -> None:
+        what = f"{candidate.architecture}+{candidate.augmentation}+{candidate.optimizer}"
+        self.progress.update(self.epoch_task, description=f"trial {number}", total=candidate.max_epochs,
+                             completed=0, info=what, visible=True)
+
+    def epoch_end(self, epoch: int, max_epochs: int, logs: dict[str, float]) -> None:
+        self.progress.update(self.epoch_task, completed=epoch + 1,
+                             info=f"val_accuracy {_fmt_metric(logs.get('val_accuracy'))}")
+        self._tick_budget()
+
+    def trial_finished(self, record: dict[str, Any], done: int, best: float | None) -> None:
+        self.best = best
+        info = f"best {_fmt_metric(best)}"
+        if self.total is None and self.budget:
+            self.progress.update(self.search_task, info=info)
+            self._tick_budget()
+        else:
+            self.progress.update(self.search_task, completed=done, info=info)
+        self.progress.console.print(
+            f"trial {record['trial']:>3} {record['status']:<8} val_accuracy {_fmt_metric(record.get('val_accuracy'))}"
+            f"  {record.get('reason', '')}".rstrip()
+        )
+
+    def _tick_budget(self) -> None:
+        if self.total is None and self.budget:
+            self.progress.update(self.search_task, completed=min(self.budget, time.monotonic() - self.started))
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text)
+
+    def close(self) -> None:
+        self.progress.stop()

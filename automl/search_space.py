@@ -1,0 +1,227 @@
+"""Search spaces: which plugins take part, how their ranges are narrowed, and the training settings.
+
+A search space is data (YAML, or the same structure as a dict)::
+
+    objective: val_accuracy          # or val_loss
+    architectures:                   # a mapping name -> overrides, a list of names, or "all"
+      cnn: {blocks: [1, 2], filters: {low: 16, high: 64}}
+      mlp: {}
+    augmentations: [none, translation]
+    optimizers: all
+    training:
+      batch_size: [32, 64]           # a fixed int or a list to choose from
+      max_epochs: 12
+      patience: 3
+      learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
+
+Families that are left out take every installed plugin that supports the data's task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automl.errors import HyperparameterError, SearchSpaceError
+from automl.hp import ChoiceParam, Driver, PluginHP, declared_params
+from automl.plugin import FAMILIES
+from automl.plugin_manager import Registry
+
+FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation", "optimizers": "optimizer"}
+OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
+TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
+TOP_LEVEL_KEYS = {"description", "objective", "training", *FAMILY_KEYS}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the joint space, independent of the backend that sampled it."""
+
+    architecture: str
+    augmentation: str
+    optimizer: str
+    params: dict[str, Any]  # full names, e.g. {"cnn.filters": 32, "adam.learning_rate": 0.001}
+    batch_size: int
+    max_epochs: int
+    patience: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture, "augmentation": self.augmentation, "optimizer": self.optimizer,
+            "params": dict(self.params), "batch_size": self.batch_size, "max_epochs": self.max_epochs,
+            "patience": self.patience,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
+        return cls(**{**data, "params": dict(data["params"])})
+
+
+@dataclass
+class SearchSpace:
+    """A validated search space, bound to the registry it was checked against."""
+
+    families: dict[str, dict[str, dict[str, Any]]]  # family -> plugin name -> overrides
+    training: dict[str, Any]
+    objective: str = "val_accuracy"
+    source: str = "<dict>"
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    # --- construction --------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, name_or_path: str | Path, registry: Registry) -> SearchSpace:
+        """Load a shipped space by name (``quick``, ``image_default``, ``tabular_default``) or a YAML path."""
+        path = Path(name_or_path)
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            if not path.is_file():
+                raise SearchSpaceError(f"search space file {str(path)!r} does not exist.")
+            text, source = path.read_text(), str(path)
+        else:
+            shipped = builtin_spaces()
+            if str(name_or_path) not in shipped:
+                raise SearchSpaceError(
+                    f"unknown search space {str(name_or_path)!r}; shipped spaces: {', '.join(sorted(shipped))} "
+                    "(or pass the path of a .yaml file)."
+                )
+            text, source = shipped[str(name_or_path)].read_text(), f"{name_or_path}.yaml (shipped)"
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise SearchSpaceError(f"{source}: not valid YAML: {exc}") from None
+        return cls.from_dict(data, registry, source=source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], registry: Registry, *, source: str = "<dict>") -> SearchSpace:
+        if not isinstance(data, Mapping):
+            raise SearchSpaceError(f"{source}: a search space is a mapping of keys; got {type(data).__name__}.")
+        unknown = set(data) - TOP_LEVEL_KEYS
+        if unknown:
+            raise SearchSpaceError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_LEVEL_KEYS)}.")
+        objective = data.get("objective", "val_accuracy")
+        if objective not in OBJECTIVES:
+            raise SearchSpaceError(f"{source}: objective must be one of {sorted(OBJECTIVES)}; got {objective!r}.")
+        families = {}
+        for key, family in FAMILY_KEYS.items():
+            families[family] = _family_selection(data.get(key, "all"), family, registry, f"{source}: {key}")
+        training = _training(data.get("training") or {}, f"{source}: training")
+        space = cls(families, training, objective, source, str(data.get("description", "")), dict(data))
+        space._check_overrides(registry)
+        return space
+
+    def _check_overrides(self, registry: Registry) -> None:
+        lr = self.training.get("learning_rate")
+        for family, selection in self.families.items():
+            for name, overrides in selection.items():
+                plugin = registry.get(family, name).plugin
+                where = f"{self.source}: {family}s.{name}"
+                try:
+                    declared = {p.name.split(".", 1)[1] for p in declared_params(plugin, overrides, where)}
+                except HyperparameterError as exc:
+                    raise SearchSpaceError(str(exc)) from None
+                unknown = set(overrides) - declared
+                if unknown:
+                    raise SearchSpaceError(
+                        f"{where}: unknown parameter(s) {sorted(unknown)}; {name} declares: {', '.join(sorted(declared)) or 'none'}."
+                    )
+                if family == "optimizer" and lr is not None and "learning_rate" not in overrides:
+                    if "learning_rate" not in declared:
+                        raise SearchSpaceError(f"{where}: training.learning_rate is set but {name} has no learning_rate.")
+                    overrides["learning_rate"] = lr
+
+    # --- use -----------------------------------------------------------------------------------------
+    def for_task(self, task: str, registry: Registry) -> dict[str, list[str]]:
+        """The plugin names of each family that support ``task``; an empty family is an error."""
+        names = {}
+        for family, selection in self.families.items():
+            names[family] = [n for n in selection if task in registry.get(family, n).plugin.tasks]
+            if not names[family]:
+                raise SearchSpaceError(
+                    f"{self.source}: no {family} in this space supports {task} data (it lists {sorted(selection)}); "
+                    f"installed {family}s for {task}: {', '.join(registry.names(family, task))}."
+                )
+        return names
+
+    def sample(self, driver: Driver, registry: Registry, task: str) -> Candidate:
+        """Ask ``driver`` for one candidate: a plugin per family, then that plugin's parameters."""
+        names = self.for_task(task, registry)
+        chosen: dict[str, str] = {}
+        params: dict[str, Any] = {}
+        for family in FAMILIES:
+            name = driver.suggest(ChoiceParam(family, tuple(names[family])), None)
+            plugin = registry.get(family, name).plugin
+            hp = PluginHP(name, driver, condition=(family, name), overrides=self.families[family][name],
+                          where=f"{self.source}: {family}s.{name}")
+            plugin.space(hp)
+            chosen[family] = name
+            params.update(hp.values)
+        training = {}
+        for key in ("batch_size", "max_epochs", "patience"):
+            value = self.training[key]
+            training[key] = driver.suggest(ChoiceParam(f"training.{key}", tuple(value)), None) \
+                if isinstance(value, list) else value
+        return Candidate(chosen["architecture"], chosen["augmentation"], chosen["optimizer"], params, **training)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"objective": self.objective, "source": self.source,
+                "families": self.families, "training": self.training}
+
+
+def builtin_spaces() -> dict[str, Path]:
+    """The search spaces shipped in the ``automl_search_spaces`` package, by name."""
+    folder = resources.files("automl_search_spaces")
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def _family_selection(value: Any, family: str, registry: Registry, where: str) -> dict[str, dict[str, Any]]:
+    installed = registry.family(family)
+    if value in ("all", "*", None):
+        return {name: {} for name in sorted(installed)}
+    if isinstance(value, list):
+        value = {name: {} for name in value}
+    if not isinstance(value, Mapping):
+        raise SearchSpaceError(f"{where}: expected 'all', a list of plugin names, or a mapping name -> overrides; got {value!r}.")
+    if not value:
+        raise SearchSpaceError(f"{where}: lists no plugin; name at least one of: {', '.join(sorted(installed))}.")
+    selection = {}
+    for name, overrides in value.items():
+        if name not in installed:
+            raise SearchSpaceError(
+                f"{where}: unknown {family} plugin {name!r}; installed: {', '.join(sorted(installed)) or 'none'}."
+            )
+        if overrides is None:
+            overrides = {}
+        if not isinstance(overrides, Mapping):
+            raise SearchSpaceError(f"{where}.{name}: expected a mapping of parameter overrides; got {overrides!r}.")
+        selection[name] = dict(overrides)
+    return selection
+
+
+def _training(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
+    allowed = set(TRAINING_DEFAULTS) | {"learning_rate"}
+    unknown = set(value) - allowed
+    if unknown:
+        raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
+    training = {**TRAINING_DEFAULTS, **value}
+    for key in TRAINING_DEFAULTS:
+        item = training[key]
+        values = item if isinstance(item, list) else [item]
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+            raise SearchSpaceError(f"{where}.{key}: expected a positive integer or a list of them; got {item!r}.")
+        if key != "batch_size" and isinstance(item, list):
+            raise SearchSpaceError(f"{where}.{key}: expected one positive integer; got a list {item!r}.")
+    lr = training.get("learning_rate")
+    if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
+        raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")
+    return training

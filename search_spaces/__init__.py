@@ -1,0 +1,1 @@
+"""Search spaces shipped with automl (installed as ``automl_search_spaces``); see automl.search_space."""

@@ -1,0 +1,294 @@
+"""End-to-end searches: real TensorFlow on sklearn's small data sets, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+AUTOML = [sys.executable, "-m", "automl"]
+ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run_cli(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*AUTOML, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def leaderboard_rows(run_dir: Path) -> list[dict]:
+    return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
+
+
+def write_space(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+TINY_IMAGE_SPACE = """
+architectures:
+  cnn: {blocks: 1, filters: {low: 8, high: 16}, dense_units: 32, convs_per_block: 1}
+augmentations: [none]
+optimizers:
+  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
+training: {batch_size: 32, max_epochs: 4, patience: 2}
+"""
+
+
+# --- the acceptance run: quick space, 12 trials ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("quick") / "run"
+    run_cli("search", "builtin:digits", "--space", "quick", "--trials", 12, "--out", run_dir, "--seed", 0, "--quiet")
+    return run_dir
+
+
+def test_quick_search_reaches_the_acceptance_bar(quick_run):
+    rows = leaderboard_rows(quick_run)
+    assert len(rows) == 12
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("pruned") >= 1, statuses
+    assert all(s in ("complete", "pruned", "failed") for s in statuses)
+    best_test = max(r["test_accuracy"] for r in rows if r["test_accuracy"] is not None)
+    print(f"best test_accuracy {best_test:.4f}")
+    assert best_test >= 0.97
+
+
+def test_leaderboard_rows_have_the_documented_keys(quick_run):
+    rows = leaderboard_rows(quick_run)
+    required = {"rank", "trial", "status", "reason", "architecture", "augmentation", "optimizer", "val_accuracy",
+                "objective", "test_accuracy", "param_count", "epochs", "train_seconds", "plugin_versions", "seed",
+                "data_fingerprint"}
+    for row in rows:
+        assert required <= set(row), required - set(row)
+    ranked = [r for r in rows if r["rank"] is not None]
+    assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+    assert all(r["status"] == "complete" for r in ranked)
+    assert len({r["trial"] for r in rows}) == len(rows)
+    # Hyperparameters keep their sampled types, namespaced by plugin.
+    cnn = [r for r in rows if r["architecture"] == "cnn"]
+    assert cnn and all(isinstance(r["cnn.filters"], int) for r in cnn)
+    assert rows[0]["plugin_versions"][rows[0]["architecture"]].startswith("built-in")
+
+
+def test_run_directory_holds_config_storage_and_best_model(quick_run):
+    import keras
+
+    for name in ("config.yaml", "study.journal", "leaderboard.csv", "leaderboard.md", "test_metrics.json",
+                 "best/model.keras", "best/model_card.json", "best/candidate.json"):
+        assert (quick_run / name).is_file(), name
+    kept = sorted(p.name for p in (quick_run / "trials").iterdir())
+    assert len(kept) == 3, kept  # only the top-k models are kept
+    card = json.loads((quick_run / "best" / "model_card.json").read_text())
+    assert card["class_names"] == [str(i) for i in range(10)]
+    model = keras.saving.load_model(quick_run / "best" / "model.keras", safe_mode=True)
+    from automl.data import load_dataset
+
+    data = load_dataset("builtin:digits", seed=0)
+    accuracy = float(np.mean(model.predict(data.x_test, verbose=0).argmax(1) == data.y_test))
+    assert accuracy == pytest.approx(card["metrics"]["test_accuracy"], abs=1e-6)
+
+
+def test_rerunning_a_finished_run_adds_nothing(quick_run):
+    before = leaderboard_rows(quick_run)
+    run_cli("search", "builtin:digits", "--space", "quick", "--trials", 12, "--out", quick_run, "--seed", 0, "--quiet")
+    assert len(leaderboard_rows(quick_run)) == len(before)
+
+
+def test_a_different_experiment_in_the_same_run_directory_is_refused(quick_run):
+    proc = run_cli("search", "builtin:digits", "--space", "quick", "--trials", 12, "--out", quick_run, "--seed", 5,
+                   "--quiet", check=False)
+    assert proc.returncode == 2
+    assert "seed" in proc.stderr and "different experiment" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- other data sources ---------------------------------------------------------------------------------
+def test_search_on_an_image_folder(tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    root = tmp_path / "images"
+    for label in (0, 1, 2):
+        folder = root / f"class_{label}"
+        folder.mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == label][:40]):
+            Image.fromarray((image * 255 / 16).astype("uint8")).resize((16, 16)).save(folder / f"{i}.png")
+    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+    run_dir = tmp_path / "run"
+    run_cli("search", root, "--space", space, "--trials", 2, "--out", run_dir, "--quiet")
+    rows = leaderboard_rows(run_dir)
+    assert len(rows) == 2 and {r["status"] for r in rows} <= {"complete", "pruned"}
+    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    assert card["class_names"] == ["class_0", "class_1", "class_2"]
+    assert card["input_shape"] == [16, 16, 1]
+
+
+def test_search_on_a_csv_reaches_095_on_breast_cancer(tmp_path):
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    csv = tmp_path / "cancer.csv"
+    frame.to_csv(csv, index=False)
+    space = write_space(tmp_path / "tabular.yaml", """
+architectures:
+  mlp: {layers: [1, 2], units: {low: 32, high: 128}, batch_norm: false}
+augmentations: [none]
+optimizers:
+  adam: {learning_rate: {low: 0.001, high: 0.01}}
+training: {batch_size: 32, max_epochs: 30, patience: 5}
+""")
+    run_dir = tmp_path / "run"
+    run_cli("search", csv, "--target", "target", "--space", space, "--trials", 3, "--out", run_dir, "--quiet",
+            "--pruner", "none")
+    rows = leaderboard_rows(run_dir)
+    best_test = max(r["test_accuracy"] for r in rows if r["test_accuracy"] is not None)
+    print(f"breast_cancer best test_accuracy {best_test:.4f}")
+    assert best_test >= 0.95
+
+
+# --- failures inside trials -----------------------------------------------------------------------------
+FAULTY_PLUGINS = '''
+from automl import Architecture, Optimizer, hookimpl
+
+
+class Broken(Architecture):
+    name = "broken"
+    tasks = ("image", "tabular")
+
+    def build(self, inputs, params, context):
+        raise RuntimeError("broken on purpose")
+
+
+class Explosive(Optimizer):
+    """A learning rate far too high: the loss becomes NaN or infinite."""
+
+    name = "explosive"
+
+    def space(self, hp):
+        return {"learning_rate": hp.float("learning_rate", 1e8, 1e9, log=True)}
+
+    def build(self, params, context):
+        import keras
+
+        return keras.optimizers.SGD(params["learning_rate"])
+
+
+@hookimpl
+def automl_register_architectures():
+    return [Broken()]
+
+
+@hookimpl
+def automl_register_optimizers():
+    return [Explosive()]
+'''
+
+
+def test_failing_plugin_and_nan_loss_are_failed_rows_and_the_search_goes_on(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "faulty.py").write_text(FAULTY_PLUGINS)
+    space = write_space(tmp_path / "space.yaml", """
+architectures: [broken, mlp]
+augmentations: [none]
+optimizers: [explosive, adam]
+training: {batch_size: 64, max_epochs: 3, patience: 2}
+""")
+    run_dir = tmp_path / "run"
+    run_cli("search", "builtin:digits", "--space", space, "--trials", 3, "--out", run_dir, "--quiet",
+            "--plugins-dir", plugins, "--sampler", "random", "--pruner", "none", "--max-consecutive-failures", 30)
+    rows = leaderboard_rows(run_dir)
+    finished = [r for r in rows if r["status"] in ("complete", "pruned")]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(finished) == 3
+    reasons = " | ".join(r["reason"] for r in failed)
+    assert any(r["architecture"] == "broken" and "broken on purpose" in r["reason"] for r in failed), reasons
+    assert any(r["optimizer"] == "explosive" and "non-finite" in r["reason"] for r in failed), reasons
+    assert all(r["rank"] is None for r in failed)
+    assert all(r["architecture"] == "mlp" and r["optimizer"] == "adam" for r in rows if r["rank"] is not None)
+
+
+def test_consecutive_failure_limit_stops_the_search(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "faulty.py").write_text(FAULTY_PLUGINS)
+    space = write_space(tmp_path / "space.yaml", "architectures: [broken]\naugmentations: [none]\noptimizers: [adam]\n")
+    run_dir = tmp_path / "run"
+    proc = run_cli("search", "builtin:digits", "--space", space, "--trials", 5, "--out", run_dir, "--quiet",
+                   "--plugins-dir", plugins, "--max-consecutive-failures", 3)
+    assert "3 trials failed in a row" in proc.stderr + proc.stdout
+    assert [r["status"] for r in leaderboard_rows(run_dir)] == ["failed"] * 3
+
+
+# --- interruption and budget ----------------------------------------------------------------------------
+def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path):
+    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+    run_dir = tmp_path / "run"
+    args = ["search", "builtin:digits", "--space", space, "--trials", 6, "--out", run_dir, "--seed", 3, "--quiet",
+            "--pruner", "none"]
+    proc = subprocess.Popen([*AUTOML, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finished = 0
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:  # one line per finished trial in --quiet mode
+        finished += line.startswith("trial ")
+        if finished >= 3 or time.monotonic() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, mid-way through the next trial
+    proc.wait()
+    assert finished >= 3
+    run_cli(*args)
+    rows = leaderboard_rows(run_dir)
+    done = [r for r in rows if r["status"] in ("complete", "pruned")]
+    assert len(done) == 6, [(r["trial"], r["status"], r["reason"]) for r in rows]
+    assert len({r["trial"] for r in rows}) == len(rows)
+    retried = [r["retry_of"] for r in rows if r["retry_of"] is not None]
+    assert len(retried) == len(set(retried)) <= 1  # the interrupted trial is re-run at most once
+
+
+def test_time_budget_stops_cleanly(tmp_path):
+    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+    run_dir = tmp_path / "run"
+    started = time.monotonic()
+    proc = run_cli("search", "builtin:digits", "--space", space, "--time-budget", "4s", "--out", run_dir, "--quiet")
+    assert "time budget used" in proc.stdout
+    assert time.monotonic() - started < 120
+    assert leaderboard_rows(run_dir)
+
+
+# --- preflight through the CLI, and the Python API -------------------------------------------------------
+def test_missing_data_is_a_named_error_without_traceback(tmp_path):
+    proc = run_cli("search", tmp_path / "nope", "--out", tmp_path / "run", check=False)
+    assert proc.returncode == 2
+    assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()  # nothing is created before the preflight passes
+
+
+def test_unknown_plugin_in_space_lists_installed_names(tmp_path):
+    space = write_space(tmp_path / "space.yaml", "architectures: [cnnn]\n")
+    proc = run_cli("search", "builtin:digits", "--space", space, "--out", tmp_path / "run", check=False)
+    assert proc.returncode == 2
+    assert "cnnn" in proc.stderr and "cnn" in proc.stderr and "mlp" in proc.stderr
+
+
+def test_python_api_matches_the_cli(tmp_path):
+    import automl
+
+    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+    result = automl.search("builtin:digits", out=str(tmp_path / "run"), space=str(space), trials=2, seed=1)
+    frame = result.leaderboard_
+    assert len(frame) == 2 and list(frame.columns[:4]) == ["rank", "trial", "status", "reason"]
+    assert result.best_trial_ == int(frame.loc[frame["rank"] == 1, "trial"].iloc[0])
+    predictions = result.best_model_.predict(result.dataset.x_test[:5], verbose=0)
+    assert predictions.shape == (5, 10)
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
