@@ -6,8 +6,9 @@ from — an Optuna trial, KerasTuner's ``HyperParameters``, a fixed configuratio
 declared defaults. Because ``space`` only runs for the plugin that was selected, every parameter is
 conditional on its plugin for free, and names are namespaced ``plugin.param`` by :class:`PluginHP`.
 
-A search space may narrow a declaration with an *override* (see :meth:`Param.narrow`): a scalar fixes the
-value, a list restricts the choices, a mapping sets ``low`` / ``high`` / ``log`` / ``step``.
+A search space may narrow or override a declaration (see :meth:`Param.narrow`): a scalar fixes the value,
+a list gives the choices, a mapping sets ``low`` / ``high`` / ``log`` / ``step`` (the new range may also
+lie outside the plugin's own; sampled values are then rebuilt with ``FixedDriver(check=False)``).
 """
 
 from __future__ import annotations
@@ -231,12 +232,23 @@ def _narrow_range(param: IntParam | FloatParam, override: Mapping, where: str, k
             f"{where}: unknown key(s) {sorted(unknown)} for {param.name}; allowed: {sorted(_RANGE_KEYS)}."
         )
     changes = {k: v for k, v in override.items() if k != "step" or kind is int}
+    for key in ("low", "high", "step"):
+        value = changes.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or (kind is int and int(value) != value)):
+            raise HyperparameterError(
+                f"{where}: {key} of {param.name} must be {'an integer' if kind is int else 'a number'}; got {value!r}."
+            )
+    if kind is int:
+        changes.update({k: int(v) for k, v in changes.items() if k in ("low", "high", "step")})
+    else:
+        changes.update({k: float(v) for k, v in changes.items() if k in ("low", "high")})
     low, high = changes.get("low", param.low), changes.get("high", param.high)
     if param.default is not None and not low <= param.default <= high:
-        changes["default"] = None  # the plugin's default lies outside the narrowed range
+        changes["default"] = None  # the plugin's default lies outside the new range
     try:
         return replace(param, **changes)
-    except (HyperparameterError, TypeError) as exc:
+    except HyperparameterError as exc:
         raise HyperparameterError(f"{where}: {exc}") from None
 
 
@@ -321,7 +333,8 @@ class KerasTunerDriver(Driver):
     def _declare(self, param: Param) -> Any:
         hp = self.hp
         if isinstance(param, IntParam):
-            return hp.Int(param.name, param.low, param.high, step=param.step,
+            # KerasTuner reads `step` as a multiplier on a log scale, so log ints take step=None.
+            return hp.Int(param.name, param.low, param.high, step=None if param.log else param.step,
                           sampling="log" if param.log else "linear", default=param.initial)
         if isinstance(param, FloatParam):
             return hp.Float(param.name, param.low, param.high,

@@ -141,9 +141,9 @@ def build_registry(
     from automl import __version__
 
     for module_name in BUILTIN_MODULES:
-        short = module_name.rsplit(".", 1)[1]
-        if pm.register(importlib.import_module(module_name), name=short) is not None:
-            sources[short] = (BUILTIN_SOURCE, __version__)
+        # Registered under their dotted module names, which no entry point or plugin file can take.
+        if pm.register(importlib.import_module(module_name), name=module_name) is not None:
+            sources[module_name] = (BUILTIN_SOURCE, __version__)
 
     # 3. entry points, each loaded on its own so one broken package does not hide the rest
     if autoload is None:
@@ -160,15 +160,15 @@ def build_registry(
             dist = ep.dist
             version = dist.version if dist is not None else "unknown"
             dist_name = dist.metadata["Name"] if dist is not None else ep.name
-            pm.register(module, name=ep.name)
-            sources[ep.name] = (f"{dist_name}=={version}", version)
+            if _register(pm, module, ep.name, problem):
+                sources[ep.name] = (f"{dist_name}=={version}", version)
 
     # 5. local plugin files
     directory = plugins_dir if plugins_dir is not None else os.environ.get(ENV_PLUGINS_DIR) or None
     if directory is not None:
         for name, module, path in _load_directory(Path(directory), pm, problem):
-            pm.register(module, name=name)
-            sources[name] = (f"file:{path}", "local")
+            if _register(pm, module, name, problem):
+                sources[name] = (f"file:{path}", "local")
 
     # 6. validation: call each implementation separately to attribute results and isolate failures
     for family, hook_name in HOOK_BY_FAMILY.items():
@@ -191,6 +191,23 @@ def build_registry(
                     )
                 registry.plugins[family][obj.name] = PluginEntry(obj, family, source, version)
     return registry
+
+
+def _register(pm: pluggy.PluginManager, module: Any, name: str, problem) -> bool:
+    """Register one plugin module; a hook with a wrong signature or a misspelled ``automl_*`` name is
+    that plugin's problem, reported like an import failure."""
+    try:
+        pm.register(module, name=name)
+    except pluggy.PluginValidationError as exc:
+        problem(name, _describe(exc))
+        return False
+    try:
+        pm.check_pending()  # the modules registered before passed it, so a failure is this module's
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        problem(name, f"{exc}; automl's hooks are: {', '.join(sorted(HOOK_BY_FAMILY.values()))}")
+        return False
+    return True
 
 
 def _load_directory(directory: Path, pm: pluggy.PluginManager, problem) -> list[tuple[str, Any, Path]]:

@@ -124,19 +124,22 @@ class SearchSpace:
             for name, overrides in selection.items():
                 plugin = registry.get(family, name).plugin
                 where = f"{self.source}: {family}s.{name}"
+                if family == "optimizer" and lr is not None and "learning_rate" not in overrides:
+                    # training.learning_rate narrows every optimizer that has no range of its own here.
+                    overrides["learning_rate"] = lr
+                    where_lr = f"{self.source}: training.learning_rate (for {name})"
+                else:
+                    where_lr = where
                 try:
-                    declared = {p.name.split(".", 1)[1] for p in declared_params(plugin, overrides, where)}
+                    declared = {p.name.split(".", 1)[1] for p in declared_params(plugin, overrides, where_lr)}
                 except HyperparameterError as exc:
                     raise SearchSpaceError(str(exc)) from None
                 unknown = set(overrides) - declared
                 if unknown:
                     raise SearchSpaceError(
-                        f"{where}: unknown parameter(s) {sorted(unknown)}; {name} declares: {', '.join(sorted(declared)) or 'none'}."
+                        f"{where_lr}: unknown parameter(s) {sorted(unknown)}; {name} declares: "
+                        f"{', '.join(sorted(declared)) or 'none'}."
                     )
-                if family == "optimizer" and lr is not None and "learning_rate" not in overrides:
-                    if "learning_rate" not in declared:
-                        raise SearchSpaceError(f"{where}: training.learning_rate is set but {name} has no learning_rate.")
-                    overrides["learning_rate"] = lr
 
     # --- use -----------------------------------------------------------------------------------------
     def for_task(self, task: str, registry: Registry) -> dict[str, list[str]]:
