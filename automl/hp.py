@@ -43,6 +43,13 @@ class Param(ABC):
     def describe(self) -> str:
         """A short human description, e.g. ``int [1, 3]`` or ``float [1e-4, 1e-2] log``."""
 
+    def validate_override(self, value: Any, where: str) -> Any:
+        """:meth:`validate`, with the search-space location prefixed to the error."""
+        try:
+            return self.validate(value)
+        except HyperparameterError as exc:
+            raise HyperparameterError(f"{where}: {exc}") from None
+
     def to_dict(self) -> dict[str, Any]:
         data = {"name": self.name, "type": type(self).__name__.removesuffix("Param").lower()}
         data.update({k: v for k, v in self.__dict__.items() if k != "name"})
@@ -50,11 +57,22 @@ class Param(ABC):
 
 
 def _fixed(param: Param, override: Any, where: str) -> FixedParam:
-    return FixedParam(param.name, param.validate_override(override, where))  # type: ignore[attr-defined]
+    return FixedParam(param.name, param.validate_override(override, where))
+
+
+class _RangeParam(Param):
+    """Shared by int and float: a mapping narrows the range, a list becomes a choice, a scalar fixes it."""
+
+    def narrow(self, override: Any, where: str) -> Param:
+        if isinstance(override, Mapping):
+            return _narrow_range(self, override, where, int if isinstance(self, IntParam) else float)
+        if isinstance(override, Sequence) and not isinstance(override, str):
+            return ChoiceParam(self.name, tuple(self.validate_override(v, where) for v in override))
+        return _fixed(self, override, where)
 
 
 @dataclass(frozen=True)
-class IntParam(Param):
+class IntParam(_RangeParam):
     low: int
     high: int
     step: int = 1
@@ -82,19 +100,6 @@ class IntParam(Param):
             raise HyperparameterError(f"{self.name} must be in [{self.low}, {self.high}]; got {value}.")
         return value
 
-    def validate_override(self, value: Any, where: str) -> int:
-        try:
-            return self.validate(value)
-        except HyperparameterError as exc:
-            raise HyperparameterError(f"{where}: {exc}") from None
-
-    def narrow(self, override: Any, where: str) -> Param:
-        if isinstance(override, Mapping):
-            return _narrow_range(self, override, where, int)
-        if isinstance(override, Sequence) and not isinstance(override, str):
-            return ChoiceParam(self.name, tuple(self.validate_override(v, where) for v in override))
-        return _fixed(self, override, where)
-
     @property
     def initial(self) -> int:
         if self.default is not None:
@@ -109,7 +114,7 @@ class IntParam(Param):
 
 
 @dataclass(frozen=True)
-class FloatParam(Param):
+class FloatParam(_RangeParam):
     low: float
     high: float
     log: bool = False
@@ -130,19 +135,6 @@ class FloatParam(Param):
         if not self.low * (1 - 1e-9) - 1e-12 <= value <= self.high * (1 + 1e-9) + 1e-12:
             raise HyperparameterError(f"{self.name} must be in [{self.low}, {self.high}]; got {value}.")
         return float(value)
-
-    def validate_override(self, value: Any, where: str) -> float:
-        try:
-            return self.validate(value)
-        except HyperparameterError as exc:
-            raise HyperparameterError(f"{where}: {exc}") from None
-
-    def narrow(self, override: Any, where: str) -> Param:
-        if isinstance(override, Mapping):
-            return _narrow_range(self, override, where, float)
-        if isinstance(override, Sequence) and not isinstance(override, str):
-            return ChoiceParam(self.name, tuple(self.validate_override(v, where) for v in override))
-        return _fixed(self, override, where)
 
     @property
     def initial(self) -> float:
@@ -175,12 +167,6 @@ class ChoiceParam(Param):
         if value not in self.options:
             raise HyperparameterError(f"{self.name} must be one of {list(self.options)}; got {value!r}.")
         return value
-
-    def validate_override(self, value: Any, where: str) -> Scalar:
-        try:
-            return self.validate(value)
-        except HyperparameterError as exc:
-            raise HyperparameterError(f"{where}: {exc}") from None
 
     def narrow(self, override: Any, where: str) -> Param:
         if isinstance(override, Mapping):
