@@ -43,8 +43,8 @@ STORAGE_FILE = "study.journal"
 TEST_METRICS_FILE = "test_metrics.json"
 DEFAULT_TRIALS = 20
 # Changing any of these would mix two different experiments in one study.
-IDENTITY_KEYS = ("data", "target", "image_size", "color_mode", "val_fraction", "test_fraction", "space",
-                 "backend", "sampler", "pruner", "seed")
+IDENTITY_KEYS = ("data", "data_fingerprint", "target", "image_size", "color_mode", "val_fraction", "test_fraction",
+                 "space", "backend", "sampler", "pruner", "seed")
 
 
 @dataclass
@@ -171,7 +171,7 @@ def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
     if not path.exists():
         return
     previous = yaml.safe_load(path.read_text()) or {}
-    changed = [k for k in IDENTITY_KEYS if previous.get(k) != config.get(k)]
+    changed = [k for k in IDENTITY_KEYS if previous.get(k) != config.get(k)]  # data_fingerprint: the data changed
     if changed:
         raise RunDirectoryError(
             f"{run_dir} holds a different experiment: {', '.join(changed)} differ from its {CONFIG_FILE}. "
@@ -232,13 +232,6 @@ class _Search:
         config = _config_dict(exp, space.to_dict())
         config["data_fingerprint"] = dataset.fingerprint
         _check_same_experiment(run_dir, config)
-        if (run_dir / CONFIG_FILE).exists():
-            previous = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
-            if previous.get("data_fingerprint") not in (None, dataset.fingerprint):
-                raise RunDirectoryError(
-                    f"{run_dir} was searched on different data (fingerprint {previous['data_fingerprint'][:12]}…, "
-                    f"now {dataset.fingerprint[:12]}…); pass a new --out for the new data."
-                )
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(run_dir / ".lock"))
         try:
@@ -358,7 +351,7 @@ class _Search:
             with atomic_directory(run_dir / "best") as tmp_dir:
                 result.model.save(tmp_dir / "model.keras")
                 atomic_write_json(tmp_dir / "candidate.json", record["candidate"])
-                atomic_write_json(tmp_dir / "model_card.json", _model_card(record, dataset, None))
+                atomic_write_json(tmp_dir / "model_card.json", _model_card(record, dataset))
 
     def _evaluate_top(self, run_dir: Path, records, direction, dataset) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
@@ -401,7 +394,8 @@ def _read_test_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
     return {int(k): v for k, v in json.loads(path.read_text()).items()}
 
 
-def _model_card(record: Mapping[str, Any], dataset: Dataset, test_accuracy: float | None) -> dict[str, Any]:
+def _model_card(record: Mapping[str, Any], dataset: Dataset) -> dict[str, Any]:
+    """The card of the best trial; its test accuracy is filled in at the end of the search."""
     from automl import __version__
 
     return {
@@ -413,7 +407,7 @@ def _model_card(record: Mapping[str, Any], dataset: Dataset, test_accuracy: floa
         "preprocessing": dataset.preprocessing,
         "candidate": record["candidate"],
         "metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss"),
-                    "test_accuracy": test_accuracy},
+                    "test_accuracy": None},
         "epochs": record.get("epochs"), "best_epoch": record.get("best_epoch"),
         "plugin_versions": record.get("plugin_versions"),
         "seed": record.get("seed"),

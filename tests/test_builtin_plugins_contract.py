@@ -1,6 +1,5 @@
 """Every built-in plugin passes the same contract suite a third-party author runs (automl.testing)."""
 
-import pytest
 
 from automl.plugin_manager import build_registry
 from automl.testing import ArchitectureContract, AugmentationContract, OptimizerContract

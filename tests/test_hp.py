@@ -3,7 +3,6 @@ drivers, including the Optuna and KerasTuner ones against the real libraries."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 
