@@ -75,9 +75,12 @@ def search(
         help="Finished trials to reach.  [default: 20, or unlimited with --time-budget]")] = None,
     time_budget: Annotated[Optional[str], typer.Option(help="Stop cleanly after this long, e.g. 90s, 10m, 1h.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for splits, sampler and training.  [default: 0]")] = None,
-    sampler: Annotated[Optional[str], typer.Option(help="tpe | random | cmaes | gp  [default: tpe]")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="optuna | kerastuner  [default: optuna]")] = None,
+    sampler: Annotated[Optional[str], typer.Option(
+        help="optuna: tpe | random | cmaes | gp  [default: tpe]; kerastuner: hyperband | bayesian | random  "
+             "[default: hyperband]")] = None,
     pruner: Annotated[Optional[str], typer.Option(
-        help="hyperband | successive-halving | median | none  [default: hyperband]")] = None,
+        help="optuna: hyperband | successive-halving | median | none  [default: hyperband]; kerastuner: none")] = None,
     target: Annotated[Optional[str], typer.Option(help="Target column of a CSV.")] = None,
     image_size: Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")] = None,
     color_mode: Annotated[Optional[str], typer.Option(help="grayscale | rgb  [default: detected]")] = None,
@@ -102,7 +105,7 @@ def search(
     options = _load_experiment_file(config) if config else {}
     typed = {
         "data": data, "out": out, "space": space, "trials": trials, "time_budget": time_budget, "seed": seed,
-        "sampler": sampler, "pruner": pruner, "target": target, "image_size": image_size, "color_mode": color_mode,
+        "backend": backend, "sampler": sampler, "pruner": pruner, "target": target, "image_size": image_size, "color_mode": color_mode,
         "val_fraction": val_fraction, "test_fraction": test_fraction, "skip_corrupt": skip_corrupt, "top_k": top_k,
         "max_consecutive_failures": max_consecutive_failures,
         "plugins_dir": str(plugins_dir) if plugins_dir else None, "strict_plugins": strict_plugins,

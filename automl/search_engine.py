@@ -3,7 +3,8 @@
 The run directory holds everything needed to resume::
 
     RUN/config.yaml        the resolved experiment (re-running with other data or space is refused)
-    RUN/study.journal      the Optuna storage (Journal file: safe for several local processes)
+    RUN/study.journal      the Optuna backend's storage (Journal file: safe for several local processes)
+    RUN/kerastuner/        the KerasTuner backend's storage, instead
     RUN/trials/NNN/        model.keras for the current top-k trials only
     RUN/leaderboard.csv    rewritten atomically after every trial (and leaderboard.md)
     RUN/test_metrics.json  test-split metrics of the top-k, computed once at the end
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from automl.data import Dataset
 
 CONFIG_FILE = "config.yaml"
-STORAGE_FILE = "study.journal"
 TEST_METRICS_FILE = "test_metrics.json"
 DEFAULT_TRIALS = 20
 # Changing any of these would mix two different experiments in one study.
@@ -58,8 +58,8 @@ class Experiment:
     time_budget: float | None = None  # seconds
     seed: int = 0
     backend: str = "optuna"
-    sampler: str = "tpe"
-    pruner: str = "hyperband"
+    sampler: str | None = None  # the backend's default (optuna: tpe, kerastuner: hyperband)
+    pruner: str | None = None  # the backend's default (optuna: hyperband, kerastuner: none)
     target: str | None = None
     image_size: tuple[int, int] | None = None
     color_mode: str | None = None
@@ -72,8 +72,10 @@ class Experiment:
     strict_plugins: bool = False
 
     def validate(self) -> None:
-        if self.backend != "optuna":
-            raise ConfigError(f"backend must be 'optuna' (KerasTuner is planned); got {self.backend!r}.")
+        """Check the options and fill in the backend's default sampler and pruner."""
+        from automl.backends import check_choice
+
+        self.sampler, self.pruner = check_choice(self.backend, self.sampler, self.pruner)
         if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--trials must be at least 1; got {self.trials}.")
         if self.time_budget is not None and self.time_budget <= 0:
@@ -136,20 +138,26 @@ class SearchResult:
 
 def load_run(run_dir: str | Path) -> SearchResult:
     """Read a run directory (finished or still running) back into a :class:`SearchResult`."""
-    from automl.backends.optuna_backend import read_records
+    from automl.backends import read_records
     from automl.search_space import OBJECTIVES
 
     run_dir = Path(run_dir)
-    config_path, storage_path = run_dir / CONFIG_FILE, run_dir / STORAGE_FILE
-    if not config_path.is_file() or not storage_path.is_file():
-        raise RunDirectoryError(
-            f"{run_dir} is not an automl run directory (it needs {CONFIG_FILE} and {STORAGE_FILE}); "
-            "pass the --out folder of an automl search."
-        )
-    config = yaml.safe_load(config_path.read_text()) or {}
+    config = read_config(run_dir)
     direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
-    frame = leaderboard.build(read_records(storage_path), direction, _read_test_metrics(run_dir))
+    frame = leaderboard.build(read_records(config.get("backend", "optuna"), run_dir), direction,
+                              _read_test_metrics(run_dir))
     return SearchResult(run_dir, frame)
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved experiment of a run directory (its config.yaml)."""
+    config_path = Path(run_dir) / CONFIG_FILE
+    if not config_path.is_file():
+        raise RunDirectoryError(
+            f"{run_dir} is not an automl run directory (it has no {CONFIG_FILE}); pass the --out folder of an "
+            "automl search."
+        )
+    return yaml.safe_load(config_path.read_text()) or {}
 
 
 def resolve_run_dir(out: str | Path) -> Path:
@@ -248,13 +256,13 @@ class _Search:
             lock.release()
 
     def _loop(self, run_dir: Path, dataset: Dataset, space, registry) -> SearchResult:
-        from automl.backends.optuna_backend import OptunaBackend, SamplingFailed
+        from automl.backends import SamplingFailed, open_backend
         from automl.trainer import COMPLETE, train_candidate
 
         exp, progress = self.experiment, self.progress
         recover_directory(run_dir / "best")
-        backend = OptunaBackend(run_dir / STORAGE_FILE, space, registry, dataset.task, sampler=exp.sampler,
-                                pruner=exp.pruner, seed=exp.seed, expected_trials=exp.target_trials)
+        backend = open_backend(exp.backend, run_dir, space, registry, dataset.task, sampler=exp.sampler,
+                               pruner=exp.pruner, seed=exp.seed, expected_trials=exp.target_trials)
         recovered = backend.recover_interrupted()
         if recovered:
             progress.message(f"resuming: trial(s) {recovered} were interrupted; each is queued once more")

@@ -1,1 +1,109 @@
-"""Search backends: they sample candidates and store trials; the trainer never knows which one ran."""
+"""Search backends: they sample candidates and store trials; the trainer never knows which one ran.
+
+A backend is one small class with this interface (see :class:`Backend`), opened by :func:`open_backend`
+on a run directory. ``records()`` returns the trial records the leaderboard is built from; they have the
+same keys whichever backend produced them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from automl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from automl.plugin_manager import Registry
+    from automl.search_space import Candidate, SearchSpace
+    from automl.trainer import TrialReporter, TrialResult
+
+# backend → its sampler names (the first is the default) and the pruners it accepts (the first is the default).
+SAMPLERS: dict[str, tuple[str, ...]] = {
+    "optuna": ("tpe", "random", "cmaes", "gp"),
+    "kerastuner": ("hyperband", "bayesian", "random"),
+}
+PRUNERS: dict[str, tuple[str, ...]] = {
+    "optuna": ("hyperband", "successive-halving", "median", "none"),
+    # KerasTuner has no per-epoch pruner; its Hyperband sampler schedules epochs in brackets instead.
+    "kerastuner": ("none",),
+}
+
+
+class SamplingFailed(Exception):
+    """The candidate of trial ``number`` could not be sampled; the trial is already recorded as failed."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        super().__init__(reason)
+        self.number, self.reason = number, reason
+
+
+class TrialHandle(Protocol):
+    number: int
+    candidate: Candidate
+    reporter: TrialReporter
+    retry_of: int | None
+
+
+class Backend(Protocol):
+    bookkeeping_seconds: float
+
+    def ask(self) -> TrialHandle:
+        """The next trial; raises :class:`SamplingFailed` (after recording the failure) if sampling failed."""
+
+    def tell(self, handle: TrialHandle, result: TrialResult, record: dict[str, Any]) -> None:
+        """Store the outcome and the leaderboard record of a trial."""
+
+    def records(self) -> list[dict[str, Any]]:
+        """One record per trial that has one."""
+
+    def finished_count(self) -> int:
+        """Trials that count towards ``--trials``: complete and pruned ones."""
+
+    def recover_interrupted(self) -> list[int]:
+        """Fail trials a killed process left running and queue each once more (never more than once)."""
+
+
+def check_choice(backend: str, sampler: str | None, pruner: str | None) -> tuple[str, str]:
+    """Validate backend / sampler / pruner names and fill in the backend's defaults."""
+    if backend not in SAMPLERS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(SAMPLERS)}.")
+    sampler = sampler or SAMPLERS[backend][0]
+    pruner = pruner or PRUNERS[backend][0]
+    if sampler not in SAMPLERS[backend]:
+        raise ConfigError(f"--sampler {sampler!r} is not a {backend} sampler; choose one of: "
+                          f"{', '.join(SAMPLERS[backend])}.")
+    if pruner not in PRUNERS[backend]:
+        hint = " (its hyperband sampler already stops weak trials early)" if backend == "kerastuner" else ""
+        raise ConfigError(f"--pruner {pruner!r} does not apply to the {backend} backend; choose one of: "
+                          f"{', '.join(PRUNERS[backend])}{hint}.")
+    return sampler, pruner
+
+
+def open_backend(backend: str, run_dir: Path, space: SearchSpace, registry: Registry, task: str, *, sampler: str,
+                 pruner: str, seed: int, expected_trials: int | None) -> Backend:
+    """Open (create or resume) the backend's storage inside ``run_dir``."""
+    if backend == "optuna":
+        from automl.backends.optuna_backend import STORAGE_FILE, OptunaBackend
+
+        return OptunaBackend(run_dir / STORAGE_FILE, space, registry, task, sampler=sampler, pruner=pruner,
+                             seed=seed, expected_trials=expected_trials)
+    if backend == "kerastuner":
+        from automl.backends.kerastuner_backend import KerasTunerBackend
+
+        return KerasTunerBackend(run_dir, space, registry, task, sampler=sampler, seed=seed,
+                                 expected_trials=expected_trials)
+    raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(SAMPLERS)}.")
+
+
+def read_records(backend: str, run_dir: Path) -> list[dict[str, Any]]:
+    """The trial records of a finished or running run, without opening it for writing."""
+    if backend == "optuna":
+        from automl.backends.optuna_backend import STORAGE_FILE
+        from automl.backends.optuna_backend import read_records as read_optuna
+
+        return read_optuna(run_dir / STORAGE_FILE)
+    if backend == "kerastuner":
+        from automl.backends.kerastuner_backend import read_records as read_kerastuner
+
+        return read_kerastuner(run_dir)
+    raise ConfigError(f"unknown backend {backend!r} in the run's configuration; choose one of: {', '.join(SAMPLERS)}.")

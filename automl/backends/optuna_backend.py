@@ -13,17 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from automl.backends import PRUNERS as _PRUNERS
+from automl.backends import SAMPLERS as _SAMPLERS
+from automl.backends import SamplingFailed
 from automl.errors import ConfigError
 from automl.hp import OptunaDriver
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
 from automl.trainer import COMPLETE, FAILED, PRUNED, TrialResult
 
+STORAGE_FILE = "study.journal"
 STUDY_NAME = "automl"
 RECORD_ATTR = "automl"
 RETRY_ATTR = "retry_of"
-SAMPLERS = ("tpe", "random", "cmaes", "gp")
-PRUNERS = ("hyperband", "successive-halving", "median", "none")
+SAMPLERS = _SAMPLERS["optuna"]
+PRUNERS = _PRUNERS["optuna"]
 
 
 def make_sampler(name: str, seed: int, expected_trials: int | None):
@@ -79,14 +83,6 @@ def read_records(storage_path: Path) -> list[dict[str, Any]]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(storage_path))))
     return [t.user_attrs[RECORD_ATTR] for t in study.get_trials(deepcopy=False) if RECORD_ATTR in t.user_attrs]
-
-
-class SamplingFailed(Exception):
-    """The candidate of trial ``number`` could not be sampled; the trial is already recorded as failed."""
-
-    def __init__(self, number: int, reason: str) -> None:
-        super().__init__(reason)
-        self.number, self.reason = number, reason
 
 
 class _Reporter:
