@@ -118,9 +118,14 @@ def search(
     options["time_budget"] = parse_duration(options.get("time_budget"))
     result = run_search(experiment=Experiment(**options), quiet=quiet)
     _print_leaderboard(result.leaderboard_, limit=10)
-    best = result.run_dir / "best" / "model.keras"
+    best = result.run_dir / "best"
     typer.echo(f"\nrun directory: {result.run_dir}  ({result.stopped_because})")
-    typer.echo(f"best model:    {best if best.exists() else 'none (no trial completed)'}")
+    if (best / "model.keras").exists():
+        typer.echo(f"best model:    {best / 'model.keras'}  (SavedModel: {best / 'saved_model'}; "
+                   f"card: {best / 'model_card.json'})")
+        typer.echo(f"predict:       automl predict {result.run_dir} IMAGE_OR_CSV ...")
+    else:
+        typer.echo("best model:    none (no trial completed)")
 
 
 def _print_leaderboard(frame, limit: int | None = None) -> None:
@@ -155,6 +160,57 @@ def leaderboard(
         typer.echo(json.dumps(to_records(frame), indent=2))
     else:
         _print_leaderboard(frame)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search.")],
+    format: Annotated[Optional[str], typer.Option(
+        "--format", help="Comma-separated: keras, saved_model, litert, onnx.  [default: all four]")] = None,
+    trial: Annotated[Optional[int], typer.Option(help="Trial number to export.  [default: the best]")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Export folder.  [default: RUN_DIR/best, or RUN_DIR/exports/trial_NNNN[_refit]]")] = None,
+    refit: Annotated[bool, typer.Option(
+        "--refit", help="Retrain the trial on train + validation for its best epoch count first.")] = False,
+    data: Annotated[Optional[str], typer.Option(
+        help="Where the run's data are now, if they moved (they must be the same data).")] = None,
+) -> None:
+    """Export a trial's model; every format is reloaded with its own runtime and checked against Keras."""
+    from automl.export import export_run
+
+    folder, card = export_run(run_dir, formats=format, trial=trial, out=out, refit=refit, data=data,
+                              progress=lambda message: typer.echo(message, err=True))
+    test = card["metrics"]["test"]
+    typer.echo(f"exported trial {card['trial']}{' (refit)' if refit else ''} to {folder}")
+    for name, check in card["verification"].items():
+        typer.echo(f"  {name:<12} {card['formats'][name]['path']:<14} verified on {check['samples']} validation "
+                   f"samples: argmax agreement {check['argmax_agreement']:.0%}, max |Δp| {check['max_abs_difference']:.2g}")
+    typer.echo(f"  test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}; card: {folder / 'model_card.json'}")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A run directory (uses its best/) or an export folder.")],
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Image files or folders (searched recursively), or a .csv / .npz file.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the predictions to this CSV instead of printing them.")] = None,
+    top_k: Annotated[int, typer.Option(help="Also give the 2nd..k-th most likely classes.")] = 1,
+    format: Annotated[str, typer.Option(
+        "--format", help="Which exported format runs the prediction: keras, saved_model, litert, onnx.")] = "keras",
+) -> None:
+    """Predict classes for new inputs, read exactly as the training data were (from the model card)."""
+    from automl.io import atomic_write_text
+    from automl.predict import load_predictor
+
+    predictor = load_predictor(model, format=format)
+    frame = predictor.predict(inputs, top_k=top_k)
+    text = frame.to_csv(index=False, float_format="%.6f")
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text)
+        typer.echo(f"{len(frame)} prediction(s) written to {output}", err=True)
 
 
 @app.command()

@@ -70,6 +70,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "Dataset",
     "encode_table",
+    "image_files",
     "load_dataset",
     "load_images",
 ]
@@ -115,6 +116,8 @@ class Dataset:
     preprocessing: dict
     fingerprint: str
     skipped: tuple[str, ...] = ()
+    # The files behind the test split, in its order (image folders only): new data for `automl predict`.
+    test_inputs: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -148,6 +151,7 @@ class _Loaded:
     # category levels are learnt from the training split alone.
     fit_encoding: Callable[[np.ndarray], tuple[np.ndarray, dict]] | None = None
     skipped: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()  # one file path per sample, for sources made of files
 
 
 # --- public API ----------------------------------------------------------------------------------------
@@ -393,7 +397,7 @@ def _load_image_folder(
     class_dirs = sorted(
         (d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name
     )
-    files = {d.name: _image_files(d) for d in class_dirs}
+    files = {d.name: image_files(d) for d in class_dirs}
     extensions = "/".join(IMAGE_EXTENSIONS)
     if sum(len(f) for f in files.values()) == 0:
         loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -415,6 +419,7 @@ def _load_image_folder(
 
     decoded: list[np.ndarray] = []
     labels: list[int] = []
+    inputs: list[str] = []
     corrupt: list[Path] = []
     reasons: list[str] = []
     for index, name in enumerate(files):
@@ -426,6 +431,7 @@ def _load_image_folder(
                 reasons.append(f"'{path.relative_to(root)}' ({_short_reason(exc)})")
                 continue
             labels.append(index)
+            inputs.append(str(path))
     if corrupt and not skip_corrupt:
         raise CorruptImageError(
             f"{len(corrupt)} image file(s) in '{root}' could not be decoded: {_listed(reasons)}. Expected readable "
@@ -453,11 +459,13 @@ def _load_image_folder(
         class_names=tuple(files),
         preprocessing=_image_preprocessing(image_size, color_mode, pixel_max=255.0),
         skipped=tuple(str(p) for p in corrupt),
+        inputs=tuple(inputs),
     )
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path | str) -> list[Path]:
     """Image files anywhere under `folder`, sorted, skipping hidden files and folders (e.g. macOS '._x.png')."""
+    folder = Path(folder)
     return sorted(
         p
         for p in folder.rglob("*")
@@ -783,6 +791,7 @@ def _finish(source: str, loaded: _Loaded, val_fraction: float, test_fraction: fl
         preprocessing=preprocessing,
         fingerprint=fingerprint,
         skipped=loaded.skipped,
+        test_inputs=tuple(loaded.inputs[i] for i in test) if loaded.inputs else (),
     )
 
 

@@ -1,6 +1,6 @@
 """Assembling a Keras model from a candidate: input scaling → augmentation → architecture → head.
 
-The scaling lives inside the model (a ``Rescaling`` or ``Normalization`` layer), so an exported model
+The scaling lives inside the model (a ``Rescaling`` layer: a pixel scale, or per-feature standardisation), so an exported model
 takes raw pixels or raw encoded features and prediction never has to re-guess the preprocessing.
 """
 
@@ -16,6 +16,9 @@ from automl.search_space import Candidate
 if TYPE_CHECKING:
     import keras
     import numpy as np
+
+AUGMENTATION_PART = "augmentation"
+NETWORK_PART = "network"
 
 
 def input_scaling(task: str, preprocessing: dict[str, Any], x_train: np.ndarray | None = None) -> dict[str, Any]:
@@ -40,7 +43,12 @@ def plugin_values(candidate: Candidate, family: str, registry: Registry) -> dict
 
 def build_model(candidate: Candidate, registry: Registry, context: BuildContext,
                 scaling: dict[str, Any]) -> keras.Model:
-    """Build the (uncompiled) model for ``candidate``."""
+    """Build the (uncompiled) model for ``candidate``.
+
+    Its three named parts are ``scaling`` (a layer), ``augmentation`` (a ``Sequential`` of the
+    augmentation plugin's layers; absent when there are none) and ``network`` (the architecture plus the
+    softmax head, a functional sub-model), so that :func:`inference_model` can leave augmentation out.
+    """
     import keras
     from keras import layers
 
@@ -48,16 +56,43 @@ def build_model(candidate: Candidate, registry: Registry, context: BuildContext,
     if "scale" in scaling:
         x = layers.Rescaling(scaling["scale"], name="scaling")(inputs)
     else:
-        x = layers.Normalization(mean=scaling["mean"], variance=scaling["variance"], name="scaling")(inputs)
+        # Standardisation as a per-feature Rescaling, (x - mean) / std: unlike Normalization, whose statistics
+        # are captured tensors that tf2onnx turns into missing graph inputs, it exports to every format.
+        import numpy as np
+
+        std = np.sqrt(np.asarray(scaling["variance"], dtype=np.float64))
+        scale, offset = 1.0 / std, -np.asarray(scaling["mean"], dtype=np.float64) / std
+        x = layers.Rescaling(scale.tolist(), offset=offset.tolist(), name="scaling")(inputs)
     augmentation = registry.get("augmentation", candidate.augmentation).plugin
-    for layer in augmentation.layers(plugin_values(candidate, "augmentation", registry), context):
-        x = layer(x)
+    augmentation_layers = list(augmentation.layers(plugin_values(candidate, "augmentation", registry), context))
+    if augmentation_layers:
+        x = keras.Sequential(augmentation_layers, name=AUGMENTATION_PART)(x)
+
+    network_inputs = keras.Input(shape=tuple(x.shape[1:]), name="scaled_inputs")
     architecture = registry.get("architecture", candidate.architecture).plugin
-    features = architecture.build(x, plugin_values(candidate, "architecture", registry), context)
+    features = architecture.build(network_inputs, plugin_values(candidate, "architecture", registry), context)
     if len(features.shape) > 2:
         features = layers.Flatten()(features)
     outputs = layers.Dense(context.num_classes, activation="softmax", dtype="float32", name="predictions")(features)
-    return keras.Model(inputs, outputs, name=f"automl_{candidate.architecture}")
+    network = keras.Model(network_inputs, outputs, name=NETWORK_PART)
+    return keras.Model(inputs, network(x), name=f"automl_{candidate.architecture}")
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """The same model (shared weights) without its augmentation part, for export.
+
+    Augmentation layers are identities at inference in Keras, but exported graphs do not all honour that:
+    Keras 3.15's SavedModel export of a model holding ``RandomFlip`` still flips at serving time, and ONNX
+    cannot convert the random ops at all. Leaving the part out makes every format compute the same function.
+    """
+    import keras
+
+    names = {layer.name for layer in model.layers}
+    if AUGMENTATION_PART not in names:
+        return model
+    inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="inputs")
+    outputs = model.get_layer(NETWORK_PART)(model.get_layer("scaling")(inputs))
+    return keras.Model(inputs, outputs, name=model.name)
 
 
 def compile_model(model: keras.Model, candidate: Candidate, registry: Registry, context: BuildContext) -> None:

@@ -5,10 +5,11 @@ The run directory holds everything needed to resume::
     RUN/config.yaml        the resolved experiment (re-running with other data or space is refused)
     RUN/study.journal      the Optuna backend's storage (Journal file: safe for several local processes)
     RUN/kerastuner/        the KerasTuner backend's storage, instead
-    RUN/trials/NNN/        model.keras for the current top-k trials only
+    RUN/trials/NNNN/       model.keras for the current top-k trials only
     RUN/leaderboard.csv    rewritten atomically after every trial (and leaderboard.md)
     RUN/test_metrics.json  test-split metrics of the top-k, computed once at the end
-    RUN/best/              model.keras, candidate.json, model_card.json of the best trial
+    RUN/best/              the best trial exported at the end (.keras + SavedModel, verified, with its
+                           model card; see automl.export), swapped in whole
 
 Re-running the same command continues the run: finished trials are kept, a trial interrupted by a
 killed process is failed and queued once more, and the loop stops when ``trials`` trials have finished
@@ -17,12 +18,10 @@ killed process is failed and queued once more, and the loop stops when ``trials`
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ import yaml
 
 from automl import leaderboard
 from automl.errors import ConfigError, RunDirectoryError
-from automl.io import atomic_directory, atomic_write_json, atomic_write_text, recover_directory, safe_name
+from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
 
 if TYPE_CHECKING:
     import keras
@@ -130,9 +129,9 @@ class SearchResult:
     @property
     def best_model_(self) -> keras.Model | None:
         if self._best_model is None and (self.run_dir / "best" / "model.keras").exists():
-            import keras
+            from automl.export import load_keras_model
 
-            self._best_model = keras.saving.load_model(self.run_dir / "best" / "model.keras", safe_mode=True)
+            self._best_model = load_keras_model(self.run_dir / "best" / "model.keras")
         return self._best_model
 
 
@@ -310,7 +309,7 @@ class _Search:
                 backend.tell(handle, result, record)
                 records = backend.records()
                 if result.status == COMPLETE:
-                    self._keep_top_models(run_dir, records, space.direction, handle.number, result, dataset)
+                    self._keep_top_models(run_dir, records, space.direction, handle.number, result)
                 consecutive_failures = consecutive_failures + 1 if result.status == "failed" else 0
                 done = backend.finished_count()
                 best = self._best_value(records, space.direction)
@@ -324,7 +323,7 @@ class _Search:
             progress.close()
         test_metrics = self._evaluate_top(run_dir, records, space.direction, dataset)
         frame = self._write_leaderboard(run_dir, records, space, test_metrics)
-        self._write_best_card(run_dir, frame, dataset, space)
+        self._export_best(run_dir, records, space.direction, dataset)
         return SearchResult(run_dir, frame, dataset, stopped)
 
     # --- helpers ---------------------------------------------------------------------------------------
@@ -340,8 +339,8 @@ class _Search:
         leaderboard.write(frame, run_dir)
         return frame
 
-    def _keep_top_models(self, run_dir: Path, records, direction, number: int, result, dataset) -> None:
-        """Keep model files for the current top-k only; refresh best/ when this trial leads."""
+    def _keep_top_models(self, run_dir: Path, records, direction, number: int, result) -> None:
+        """Keep model files for the current top-k only (a crash loses none: the new file is in place first)."""
         top = [r["trial"] for r in leaderboard.ranked(records, direction)[: self.experiment.top_k]]
         trials_dir = run_dir / "trials"
         if number in top and result.model is not None:
@@ -354,16 +353,10 @@ class _Search:
             for folder in trials_dir.iterdir():
                 if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in top:
                     shutil.rmtree(folder, ignore_errors=True)
-        if top and top[0] == number and result.model is not None:
-            record = next(r for r in records if r["trial"] == number)
-            with atomic_directory(run_dir / "best") as tmp_dir:
-                result.model.save(tmp_dir / "model.keras")
-                atomic_write_json(tmp_dir / "candidate.json", record["candidate"])
-                atomic_write_json(tmp_dir / "model_card.json", _model_card(record, dataset))
 
     def _evaluate_top(self, run_dir: Path, records, direction, dataset) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
-        import keras
+        from automl.export import classification_metrics, load_keras_model
 
         metrics = _read_test_metrics(run_dir)
         for record in leaderboard.ranked(records, direction)[: self.experiment.top_k]:
@@ -371,26 +364,36 @@ class _Search:
             path = run_dir / "trials" / f"{number:04d}" / "model.keras"
             if number in metrics or not path.exists():
                 continue
-            model = keras.saving.load_model(path, safe_mode=True)
-            loss, accuracy = model.evaluate(dataset.x_test, dataset.y_test, batch_size=256, verbose=0)
-            metrics[number] = {"accuracy": float(accuracy), "loss": float(loss)}
+            probabilities = load_keras_model(path).predict(dataset.x_test, batch_size=256, verbose=0)
+            scores = classification_metrics(dataset.y_test, probabilities, dataset.class_names)
+            metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"]}
         atomic_write_json(run_dir / TEST_METRICS_FILE, {str(k): v for k, v in metrics.items()})
         return metrics
 
-    def _write_best_card(self, run_dir: Path, frame, dataset, space) -> None:
-        best_dir = run_dir / "best"
-        if not (best_dir / "model.keras").exists() or frame.empty:
-            return
-        card_path = best_dir / "model_card.json"
-        import json
+    def _export_best(self, run_dir: Path, records, direction, dataset) -> None:
+        """Export the best trial to best/ (verified .keras + SavedModel) unless it is already there."""
+        from automl.export import CARD_FILE, FORMATS, SEARCH_FORMATS, export_model, load_keras_model, read_card
 
-        card = json.loads(card_path.read_text())
-        row = frame[frame["trial"] == card["trial"]]
-        if not row.empty:
-            test = row["test_accuracy"].iloc[0]
-            card["metrics"]["test_accuracy"] = None if test is None or (isinstance(test, float) and math.isnan(test)) \
-                else float(test)
-        atomic_write_json(card_path, card)
+        ranked = leaderboard.ranked(records, direction)
+        if not ranked:
+            return
+        record = ranked[0]
+        number = record["trial"]
+        formats = list(SEARCH_FORMATS)
+        if (run_dir / "best" / CARD_FILE).exists():
+            card = read_card(run_dir / "best")
+            if card.get("trial") == number and card.get("data_fingerprint") == dataset.fingerprint \
+                    and set(SEARCH_FORMATS) <= set(card.get("formats", {})):
+                return  # a resumed run whose best trial did not change
+            # Formats the user added with `automl export` are written again for the new best trial.
+            formats += [f for f in card.get("formats", {}) if f in FORMATS and f not in formats
+                        and not FORMATS[f].missing_modules()]
+        path = run_dir / "trials" / f"{number:04d}" / "model.keras"
+        if not path.exists():
+            self.progress.message(f"warning: the model of best trial {number} is missing; run automl export --refit")
+            return
+        self.progress.message(f"exporting trial {number} to {run_dir / 'best'} ({', '.join(formats)})")
+        export_model(load_keras_model(path), dataset, run_dir / "best", record=record, formats=formats)
 
 
 def _read_test_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
@@ -400,25 +403,3 @@ def _read_test_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
     if not path.exists():
         return {}
     return {int(k): v for k, v in json.loads(path.read_text()).items()}
-
-
-def _model_card(record: Mapping[str, Any], dataset: Dataset) -> dict[str, Any]:
-    """The card of the best trial; its test accuracy is filled in at the end of the search."""
-    from automl import __version__
-
-    return {
-        "automl_version": __version__,
-        "trial": record["trial"],
-        "task": dataset.task,
-        "input_shape": list(dataset.input_shape),
-        "class_names": list(dataset.class_names),
-        "preprocessing": dataset.preprocessing,
-        "candidate": record["candidate"],
-        "metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss"),
-                    "test_accuracy": None},
-        "epochs": record.get("epochs"), "best_epoch": record.get("best_epoch"),
-        "plugin_versions": record.get("plugin_versions"),
-        "seed": record.get("seed"),
-        "data_fingerprint": dataset.fingerprint,
-        "data_source": dataset.source,
-    }

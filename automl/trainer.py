@@ -161,6 +161,40 @@ def train_candidate(
     return result
 
 
+def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, *, epochs: int,
+                    seed: int = 0) -> keras.Model:
+    """Retrain ``candidate`` from scratch on train + validation for ``epochs`` epochs (its best epoch count).
+
+    There is no validation split left to stop on, so the epoch count comes from the search. The input
+    scaling is re-estimated on the combined data. Raises :class:`ExportError` if training diverges.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from automl.errors import ExportError
+
+    if epochs < 1:
+        raise ExportError(f"refit needs at least one epoch; the trial's best epoch count is {epochs}.")
+    _quiet_tensorflow()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    steps = max(1, math.ceil(len(x) / candidate.batch_size))
+    context = BuildContext(dataset.task, tuple(dataset.input_shape), dataset.num_classes, seed, steps, epochs)
+    model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x))
+    compile_model(model, candidate, registry, context)
+    data = (tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(x), seed=seed)
+            .batch(candidate.batch_size).prefetch(tf.data.AUTOTUNE))
+    history = model.fit(data, epochs=epochs, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()]).history
+    losses = history.get("loss", [])
+    if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
+        raise ExportError(f"refit on train + validation diverged (training losses {losses}); export the searched "
+                          "model instead (leave out --refit).")
+    return model
+
+
 @functools.cache
 def _quiet_tensorflow() -> None:
     """Each trial builds a new model, so tf.function retracing warnings are expected noise here."""

@@ -266,7 +266,7 @@ def test_entry_point_plugin_builds_a_model(tiny_site, tmp_path):
         context = BuildContext("tabular", (6,), 3)
         model = build_model(candidate, registry, context, input_scaling("tabular", {}, x))
         print(json.dumps({"source": entry.source, "shape": list(model.predict(x, verbose=0).shape),
-                          "units": model.get_layer("tiny_dense").units}))
+                          "units": model.get_layer("network").get_layer("tiny_dense").units}))
         """)
     env = clean_env(PYTHONPATH=str(tiny_site), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True,

@@ -89,12 +89,17 @@ def test_run_directory_holds_config_storage_and_best_model(quick_run):
     assert len(kept) == 3, kept  # only the top-k models are kept
     card = json.loads((quick_run / "best" / "model_card.json").read_text())
     assert card["class_names"] == [str(i) for i in range(10)]
+    assert set(card["formats"]) == {"keras", "saved_model"}  # exported at the end of every search
+    assert (quick_run / "best" / "saved_model" / "saved_model.pb").is_file()
     model = keras.saving.load_model(quick_run / "best" / "model.keras", safe_mode=True)
     from automl.data import load_dataset
 
     data = load_dataset("builtin:digits", seed=0)
     accuracy = float(np.mean(model.predict(data.x_test, verbose=0).argmax(1) == data.y_test))
-    assert accuracy == pytest.approx(card["metrics"]["test_accuracy"], abs=1e-6)
+    assert accuracy == pytest.approx(card["metrics"]["test"]["accuracy"], abs=1e-6)
+    best_row = next(r for r in leaderboard_rows(quick_run) if r["rank"] == 1)
+    assert card["trial"] == best_row["trial"]
+    assert accuracy == pytest.approx(best_row["test_accuracy"], abs=1e-6)
 
 
 def test_rerunning_a_finished_run_adds_nothing(quick_run):
@@ -130,7 +135,7 @@ def test_search_on_an_image_folder(tmp_path):
     assert len(rows) == 2 and {r["status"] for r in rows} <= {"complete", "pruned"}
     card = json.loads((run_dir / "best" / "model_card.json").read_text())
     assert card["class_names"] == ["class_0", "class_1", "class_2"]
-    assert card["input_shape"] == [16, 16, 1]
+    assert card["input"]["shape"] == [None, 16, 16, 1]
 
 
 def test_search_on_a_csv_reaches_095_on_breast_cancer(tmp_path):

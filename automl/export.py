@@ -1,0 +1,457 @@
+"""Exporting a trained model: four formats, each reloaded with its own runtime and checked against Keras.
+
+An export folder holds::
+
+    model.keras          Keras archive (loaded back in safe mode only)
+    saved_model/         TensorFlow SavedModel, signature ``serve``
+    model.tflite         LiteRT (TensorFlow Lite) flat buffer
+    model.onnx           ONNX graph
+    candidate.json       the searched candidate (plugins and hyperparameters)
+    model_card.json      task, input spec, classes, preprocessing, metrics, verification, sha256 of every file
+
+Every model takes *raw* inputs (pixels as read from the files, or the encoded table columns): the input
+scaling is a layer of the model, and the card's ``preprocessing`` says how raw inputs are made from files.
+Augmentation is training-only and is left out of exported models (see :func:`automl.model.inference_model`).
+
+The folder is written next to its destination and swapped in whole (:func:`automl.io.atomic_directory`),
+so an export that fails half-way — a format that does not verify, a full disk, a kill — leaves the
+previous export exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import json
+import math
+import warnings
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl.errors import ConfigError, DataError, ExportError, RunDirectoryError, UnsafeModelError
+from automl.io import atomic_directory, atomic_write_json, recover_directory
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+    from automl.data import Dataset
+
+CARD_FILE = "model_card.json"
+CANDIDATE_FILE = "candidate.json"
+# Validation samples every format's predictions are compared on.
+VERIFY_SAMPLES = 50
+# Largest allowed difference of any class probability between a format and the Keras model. float32
+# graphs rewritten by converters differ by ~1e-6; a real fault (an op computed differently, augmentation
+# left active) shows up as 1e-2 or more.
+VERIFY_TOLERANCE = 1e-4
+EXPORT_EXTRA = "pip install 'automl[export]'"
+
+Predictor = Callable[["np.ndarray"], "np.ndarray"]
+
+
+# --- formats: one small class each ---------------------------------------------------------------------
+class ExportFormat:
+    """How one format is written, and loaded back with its own runtime."""
+
+    name: str
+    artifact: str  # file or folder name inside the export folder
+    requires: tuple[str, ...] = ()  # importable modules the format needs
+    description: str = ""
+
+    def missing_modules(self) -> list[str]:
+        return [module for module in self.requires if importlib.util.find_spec(module) is None]
+
+    def write(self, model: keras.Model, path: Path) -> None:
+        raise NotImplementedError
+
+    def load(self, path: Path) -> Predictor:
+        raise NotImplementedError
+
+
+class KerasFormat(ExportFormat):
+    name, artifact = "keras", "model.keras"
+    description = "Keras archive; automl loads it in safe mode"
+
+    def write(self, model: keras.Model, path: Path) -> None:
+        model.save(path)
+
+    def load(self, path: Path) -> Predictor:
+        model = load_keras_model(path)
+        return lambda x: model.predict(x, batch_size=256, verbose=0)
+
+
+class SavedModelFormat(ExportFormat):
+    name, artifact = "saved_model", "saved_model"
+    description = "TensorFlow SavedModel (signature 'serve') for TF Serving and tf.saved_model.load"
+
+    def write(self, model: keras.Model, path: Path) -> None:
+        model.export(str(path), format="tf_saved_model", verbose=False)
+
+    def load(self, path: Path) -> Predictor:
+        import numpy as np
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path))
+        return lambda x: np.concatenate([loaded.serve(x[i:i + 256]).numpy() for i in range(0, len(x), 256)])
+
+
+class LiteRTFormat(ExportFormat):
+    name, artifact = "litert", "model.tflite"
+    requires = ("ai_edge_litert",)
+    description = "LiteRT / TensorFlow Lite flat buffer for mobile and edge devices"
+
+    def write(self, model: keras.Model, path: Path) -> None:
+        model.export(str(path), format="litert", verbose=False)
+
+    def load(self, path: Path) -> Predictor:
+        import numpy as np
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path))
+        source = interpreter.get_input_details()[0]["index"]
+        target = interpreter.get_output_details()[0]["index"]
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            interpreter.resize_tensor_input(source, list(x.shape))
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(source, np.ascontiguousarray(x, dtype=np.float32))
+            interpreter.invoke()
+            return interpreter.get_tensor(target).copy()
+
+        return predict
+
+
+class OnnxFormat(ExportFormat):
+    name, artifact = "onnx", "model.onnx"
+    requires = ("tf2onnx", "onnx", "onnxruntime")
+    description = "ONNX graph for onnxruntime and other ONNX runtimes"
+
+    def write(self, model: keras.Model, path: Path) -> None:
+        import logging
+
+        logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # it logs every graph rewrite at INFO
+        _register_onnx_erfc()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # Keras' tf2onnx patch probes np.object
+            model.export(str(path), format="onnx", verbose=False)
+
+    def load(self, path: Path) -> Predictor:
+        import numpy as np
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+@functools.cache
+def _register_onnx_erfc() -> None:
+    """Teach tf2onnx TensorFlow's ``Erfc`` op as ``1 - Erf(x)``.
+
+    Exact GELU (the ``gelu`` activation of Keras, offered by the built-in ``mlp``) lowers to ``Erfc`` in
+    TensorFlow, which tf2onnx 1.17 cannot convert; ONNX has ``Erf`` since opset 9.
+    """
+    import numpy as np
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    @tf_op("Erfc")
+    class Erfc:
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            x = node.input[0]
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(x))
+            erf = ctx.make_node("Erf", [x], op_name_scope=node.name).output[0]
+            one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype)).output[0]
+            outputs, shapes, dtypes = node.output, ctx.get_shape(node.output[0]), [ctx.get_dtype(node.output[0])]
+            ctx.remove_node(node.name)
+            ctx.make_node("Sub", [one, erf], outputs=outputs, shapes=[shapes], dtypes=dtypes, name=node.name)
+
+
+FORMATS: dict[str, ExportFormat] = {f.name: f for f in (KerasFormat(), SavedModelFormat(), LiteRTFormat(),
+                                                        OnnxFormat())}
+SEARCH_FORMATS = ("keras", "saved_model")  # exported at the end of every search
+
+
+def resolve_formats(names: str | Sequence[str] | None) -> list[ExportFormat]:
+    """``"keras,onnx"`` or a list → format objects; every optional dependency is checked before any work."""
+    if names is None:
+        names = list(FORMATS)
+    elif isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--format needs at least one of: {', '.join(FORMATS)}.")
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {unknown}; choose from: {', '.join(FORMATS)} "
+                          "(comma-separated, e.g. --format keras,onnx).")
+    formats = [FORMATS[n] for n in dict.fromkeys(names)]
+    missing = {f.name: f.missing_modules() for f in formats if f.missing_modules()}
+    if missing:
+        listed = "; ".join(f"{name} needs {', '.join(modules)}" for name, modules in missing.items())
+        raise ExportError(f"export format(s) {', '.join(missing)} cannot be written here: {listed}. "
+                          f"Install the optional dependencies with: {EXPORT_EXTRA}")
+    return formats
+
+
+# --- safe loading --------------------------------------------------------------------------------------
+def load_keras_model(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` archive in Keras' safe mode; refuse anything that would run code from the file."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"model file {str(path)!r} does not exist; pass a .keras file written by automl or Keras.")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise UnsafeModelError(
+            f"{path} is not a .keras archive; automl only loads .keras files, in Keras' safe mode (legacy .h5 and "
+            "pickled models can run code when loaded). Re-save the model with model.save('model.keras')."
+        )
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except ValueError as exc:
+        if "safe_mode" not in str(exc) and "arbitrary code" not in str(exc):
+            raise
+        raise UnsafeModelError(
+            f"{path} was refused: it holds Python code that would run when loaded (a Lambda layer or another "
+            f"serialized function), and automl loads models in Keras' safe mode only. Keras said: {exc} "
+            "Rebuild the model without Lambda layers (write a registered custom layer instead)."
+        ) from None
+
+
+# --- metrics -------------------------------------------------------------------------------------------
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray,
+                           class_names: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, log loss, per-class precision/recall/F1, macro F1, ROC AUC and the confusion matrix."""
+    import numpy as np
+    from sklearn import metrics
+
+    labels = list(range(len(class_names)))
+    predicted = probabilities.argmax(axis=1)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        y_true, predicted, labels=labels, zero_division=0)
+    clipped = np.clip(probabilities, 1e-7, 1.0)
+    result: dict[str, Any] = {
+        "samples": int(len(y_true)),
+        "accuracy": float(metrics.accuracy_score(y_true, predicted)),
+        "loss": float(-np.mean(np.log(clipped[np.arange(len(y_true)), y_true]))),
+        "macro_f1": float(np.mean(f1)),
+        "per_class": {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for name, p, r, f, s in zip(class_names, precision, recall, f1, support)},
+        "confusion_matrix": metrics.confusion_matrix(y_true, predicted, labels=labels).tolist(),
+        "roc_auc": None,
+    }
+    # AUC needs every class among the true labels (one-vs-rest); a tiny split may miss one.
+    if len(np.unique(y_true)) == len(class_names):
+        if len(class_names) == 2:
+            result["roc_auc"] = float(metrics.roc_auc_score(y_true, probabilities[:, 1]))
+        else:
+            normalised = probabilities / probabilities.sum(axis=1, keepdims=True)
+            result["roc_auc"] = float(metrics.roc_auc_score(y_true, normalised, multi_class="ovr", labels=labels))
+    return result
+
+
+# --- export --------------------------------------------------------------------------------------------
+def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, record: dict[str, Any],
+                 formats: str | Sequence[str] | None = SEARCH_FORMATS, refit: bool = False,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Write ``model`` in ``formats`` to ``out_dir``, verify each, and write the model card; return the card.
+
+    ``record`` is the trial's leaderboard record (candidate, seed, epochs, plugin versions). Raises
+    :class:`ExportError` — leaving ``out_dir`` untouched — when a format cannot be written or its reloaded
+    predictions differ from the Keras model's.
+    """
+    import numpy as np
+
+    from automl import __version__
+    from automl.model import inference_model
+
+    chosen = resolve_formats(formats)
+    say = progress or (lambda message: None)
+    model = inference_model(model)
+    samples = dataset.x_val[:VERIFY_SAMPLES]
+    reference = model.predict(samples, verbose=0)
+    out_dir = Path(out_dir)
+    verification: dict[str, Any] = {}
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _export_lock(out_dir), atomic_directory(out_dir) as folder:
+        for fmt in chosen:
+            say(f"export: writing {fmt.name} ({fmt.artifact})")
+            try:
+                fmt.write(model, folder / fmt.artifact)
+                predicted = np.asarray(fmt.load(folder / fmt.artifact)(samples))
+            except (ExportError, UnsafeModelError):
+                raise
+            except Exception as exc:
+                raise ExportError(f"writing or reloading the {fmt.name} format failed: {type(exc).__name__}: "
+                                  f"{exc}. The previous export in {out_dir} is unchanged.") from exc
+            verification[fmt.name] = _verify(fmt.name, reference, predicted, out_dir)
+        say("export: computing validation and test metrics")
+        card = {
+            "automl_version": __version__,
+            "trial": record.get("trial"),
+            "refit": refit,
+            "task": dataset.task,
+            "input": {"name": "inputs", "shape": [None, *dataset.input_shape], "dtype": "float32",
+                      "units": "raw (see preprocessing); the model scales its inputs itself"},
+            "output": {"name": "predictions", "shape": [None, dataset.num_classes],
+                       "meaning": "class probabilities, in the order of class_names"},
+            "class_names": list(dataset.class_names),
+            "preprocessing": dataset.preprocessing,
+            "candidate": record.get("candidate"),
+            "hyperparameters": (record.get("candidate") or {}).get("params"),
+            "plugins": {family: (record.get("candidate") or {}).get(family)
+                        for family in ("architecture", "augmentation", "optimizer")},
+            "plugin_versions": record.get("plugin_versions"),
+            "seed": record.get("seed"),
+            "epochs": record.get("epochs"),
+            "best_epoch": record.get("best_epoch"),
+            "data_source": dataset.source,
+            "data_fingerprint": dataset.fingerprint,
+            "metrics": {
+                # After --refit the validation split was trained on: its metrics are no longer a held-out estimate.
+                "validation": classification_metrics(dataset.y_val, model.predict(dataset.x_val, verbose=0),
+                                                     dataset.class_names),
+                "test": classification_metrics(dataset.y_test, model.predict(dataset.x_test, verbose=0),
+                                               dataset.class_names),
+            },
+            "search_metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss")},
+            "formats": {fmt.name: {"path": fmt.artifact, "description": fmt.description} for fmt in chosen},
+            "verification": verification,
+        }
+        atomic_write_json(folder / CANDIDATE_FILE, record.get("candidate"))
+        card["sha256"] = file_hashes(folder, exclude=(CARD_FILE,))
+        atomic_write_json(folder / CARD_FILE, card)
+    return card
+
+
+@contextlib.contextmanager
+def _export_lock(out_dir: Path) -> Iterator[None]:
+    """One export at a time into a folder; then undo what a killed earlier export left half-way."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out_dir.parent / f".{out_dir.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ExportError(f"another export into {out_dir} is running (lock {lock.lock_file}); wait for it, or "
+                          "pass another --out.") from None
+    try:
+        recover_directory(out_dir)
+        yield
+    finally:
+        lock.release()
+
+
+def _verify(name: str, reference: np.ndarray, predicted: np.ndarray, out_dir: Path) -> dict[str, Any]:
+    import numpy as np
+
+    if predicted.shape != reference.shape:
+        raise ExportError(f"the {name} export predicts shape {predicted.shape} but the Keras model {reference.shape}; "
+                          f"the export is refused and {out_dir} is unchanged.")
+    difference = float(np.max(np.abs(predicted - reference))) if reference.size else 0.0
+    agreement = float(np.mean(predicted.argmax(axis=1) == reference.argmax(axis=1))) if len(reference) else 1.0
+    if not math.isfinite(difference) or difference > VERIFY_TOLERANCE or agreement < 1.0:
+        raise ExportError(
+            f"the {name} export does not reproduce the Keras model on {len(reference)} validation samples: "
+            f"max probability difference {difference:.3g} (allowed {VERIFY_TOLERANCE:g}), argmax agreement "
+            f"{agreement:.1%} (required 100%). The export is refused and {out_dir} is unchanged."
+        )
+    return {"samples": int(len(reference)), "argmax_agreement": agreement, "max_abs_difference": difference}
+
+
+def file_hashes(folder: Path, exclude: Iterable[str] = ()) -> dict[str, str]:
+    """sha256 of every file under ``folder``, keyed by its relative POSIX path."""
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative in exclude:
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        hashes[relative] = digest.hexdigest()
+    return hashes
+
+
+# --- exporting from a run directory --------------------------------------------------------------------
+def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = None, trial: int | None = None,
+               out: str | Path | None = None, refit: bool = False, data: str | None = None,
+               progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Export a trial of a run (default: the best) and return ``(export folder, model card)``.
+
+    The run's data are loaded again (from ``data`` when they moved) and must have the fingerprint
+    recorded in the run: metrics and verification use the very splits of the search.
+    """
+    from automl import leaderboard
+    from automl.backends import read_records
+    from automl.data import load_dataset
+    from automl.plugin_manager import build_registry
+    from automl.search_engine import read_config
+    from automl.search_space import OBJECTIVES, Candidate
+    from automl.trainer import refit_candidate
+
+    run_dir = Path(run_dir)
+    chosen = resolve_formats(formats)  # a missing extra fails before any loading
+    config = read_config(run_dir)
+    records = read_records(config.get("backend", "optuna"), run_dir)
+    direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
+    ranked = leaderboard.ranked(records, direction)
+    if not ranked:
+        raise RunDirectoryError(f"{run_dir} has no completed trial yet; nothing to export.")
+    if trial is None:
+        record = ranked[0]
+    else:
+        record = next((r for r in records if r.get("trial") == trial), None)
+        if record is None or record.get("status") != "complete":
+            completed = sorted(r["trial"] for r in ranked)
+            state = "does not exist" if record is None else f"is {record.get('status')}"
+            raise ConfigError(f"trial {trial} {state} in {run_dir}; completed trials: {completed}.")
+    number = int(record["trial"])
+    model_path = run_dir / "trials" / f"{number:04d}" / "model.keras"
+    if not refit and not model_path.is_file():
+        kept = sorted(int(p.parent.name) for p in (run_dir / "trials").glob("*/model.keras"))
+        raise ConfigError(f"trial {number}'s model was not kept (automl keeps the top-k trials' models: {kept}); "
+                          "pass --refit to retrain it on train + validation, or export one of those.")
+    if out is None:
+        # best/ belongs to the search (re-written when a resumed search finds a better trial); anything else,
+        # a refit included, gets a folder of its own so no export overwrites another.
+        if number == ranked[0]["trial"] and not refit:
+            out = run_dir / "best"
+        else:
+            out = run_dir / "exports" / f"trial_{number:04d}{'_refit' if refit else ''}"
+    source = data or config["data"]
+    dataset = load_dataset(source, target=config.get("target"), image_size=config.get("image_size"),
+                           color_mode=config.get("color_mode"), val_fraction=config.get("val_fraction", 0.15),
+                           test_fraction=config.get("test_fraction", 0.15), seed=config.get("seed", 0),
+                           skip_corrupt=config.get("skip_corrupt", False))
+    if config.get("data_fingerprint") and dataset.fingerprint != config["data_fingerprint"]:
+        raise DataError(f"the data at {source!r} are not the data this run searched on (their fingerprint differs "
+                        f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data.")
+    # Plugins register their custom layers when loaded, so the registry comes before any model loading.
+    registry = build_registry(plugins_dir=config.get("plugins_dir"))
+    if refit:
+        candidate = Candidate.from_dict(record["candidate"])
+        epochs = int(record.get("best_epoch") or record.get("epochs") or candidate.max_epochs)
+        if progress:
+            progress(f"refit: retraining trial {number} on train + validation for {epochs} epochs")
+        model = refit_candidate(dataset, candidate, registry, epochs=epochs, seed=int(record.get("seed") or 0))
+    else:
+        model = load_keras_model(model_path)
+    card = export_model(model, dataset, out, record=record, formats=[f.name for f in chosen], refit=refit,
+                        progress=progress)
+    return Path(out), card
+
+
+def read_card(export_dir: str | Path) -> dict[str, Any]:
+    path = Path(export_dir) / CARD_FILE
+    if not path.is_file():
+        raise RunDirectoryError(f"{export_dir} has no {CARD_FILE}; pass a run directory or a folder written by "
+                                "automl export.")
+    return json.loads(path.read_text())

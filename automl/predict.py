@@ -1,0 +1,149 @@
+"""Predicting with an exported model on new files: image files or folders, a CSV, or an ``.npz``.
+
+The inputs are read exactly as the training data were — image size, colour mode and pixel units, or the
+table's columns and category levels — from the ``preprocessing`` recorded in the model card; nothing is
+re-guessed from the new files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl.data import IMAGE_EXTENSIONS, encode_table, image_files, load_images
+from automl.errors import ArrayFormatError, ConfigError, DataNotFoundError, FeatureColumnError, RunDirectoryError
+from automl.export import CARD_FILE, FORMATS, read_card
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+TABLE_SUFFIXES = (".csv", ".npz")
+
+
+@dataclass
+class Predictor:
+    """An exported model with its card: ``predict(inputs)`` → a DataFrame, one row per input."""
+
+    export_dir: Path
+    card: dict[str, Any]
+    format: str
+    _predict: Any
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.card["class_names"])
+
+    def predict(self, inputs: Sequence[str | Path], top_k: int = 1) -> pd.DataFrame:
+        names, x = read_inputs(inputs, self.card)
+        return self.predict_arrays(x, names, top_k)
+
+    def predict_arrays(self, x: np.ndarray, names: Sequence[Any], top_k: int = 1) -> pd.DataFrame:
+        import numpy as np
+        import pandas as pd
+
+        classes = len(self.class_names)
+        if not 1 <= top_k <= classes:
+            raise ConfigError(f"--top-k must be between 1 and the number of classes ({classes}); got {top_k}.")
+        probabilities = np.asarray(self._predict(x)) if len(x) else np.zeros((0, classes), np.float32)
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+        frame = pd.DataFrame({"input": list(names)})
+        for k in range(top_k):
+            suffix = "" if k == 0 else f"_{k + 1}"
+            frame[f"prediction{suffix}"] = [self.class_names[i] for i in order[:, k]]
+            frame[f"probability{suffix}"] = probabilities[np.arange(len(x)), order[:, k]].astype(float)
+        return frame
+
+
+def load_predictor(path: str | Path, format: str = "keras") -> Predictor:
+    """Open a run directory (its ``best/`` export) or an export folder for prediction."""
+    from automl.plugin_manager import build_registry
+
+    path = Path(path)
+    export_dir = path / "best" if not (path / CARD_FILE).exists() and (path / "config.yaml").exists() else path
+    if not (export_dir / CARD_FILE).exists():
+        raise RunDirectoryError(
+            f"{path} holds no exported model ({CARD_FILE} not found); pass a run directory whose search finished, "
+            "or a folder written by automl export."
+        )
+    card = read_card(export_dir)
+    if format not in FORMATS:
+        raise ConfigError(f"unknown model format {format!r}; choose one of: {', '.join(FORMATS)}.")
+    available = card.get("formats", {})
+    if format not in available:
+        raise ConfigError(f"{export_dir} has no {format} export (it has: {', '.join(available) or 'none'}); "
+                          f"write it with: automl export RUN_DIR --format {format}.")
+    build_registry()  # plugins register their custom Keras layers on load
+    fmt = FORMATS[format]
+    return Predictor(export_dir, card, format, fmt.load(export_dir / available[format]["path"]))
+
+
+def read_inputs(inputs: Sequence[str | Path], card: dict[str, Any]) -> tuple[list[Any], np.ndarray]:
+    """(names, model input array) for image files/folders (image models) or CSV/.npz files."""
+    import numpy as np
+
+    if not inputs:
+        raise ConfigError("predict needs at least one INPUT: image files or folders, a .csv or an .npz file.")
+    paths = [Path(p) for p in inputs]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise DataNotFoundError(f"input(s) not found: {', '.join(missing)}. Check the paths.")
+    preprocessing = card["preprocessing"]
+    tables = [p for p in paths if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES]
+    if tables:
+        if len(tables) != len(paths):
+            raise ConfigError("mix of table files (.csv/.npz) and other inputs; predict on one kind at a time.")
+        names: list[Any] = []
+        arrays = []
+        for table in tables:
+            x = _read_table(table, card)
+            names += list(range(len(x))) if len(tables) == 1 else [f"{table}:{i}" for i in range(len(x))]
+            arrays.append(x)
+        return names, np.concatenate(arrays)
+    if preprocessing.get("kind") != "image":
+        raise ConfigError(f"this model was trained on a table; pass a .csv (with the columns "
+                          f"{preprocessing.get('columns', '…')}) or an .npz, not {', '.join(map(str, paths))}.")
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = image_files(path)
+            if not found:
+                raise DataNotFoundError(f"folder {path} holds no {'/'.join(IMAGE_EXTENSIONS)} images (searched "
+                                        "recursively).")
+            files += found
+        elif path.suffix.lower() in IMAGE_EXTENSIONS:
+            files.append(path)
+        else:
+            raise ConfigError(f"{path} is not an image ({'/'.join(IMAGE_EXTENSIONS)}), a folder, a .csv or an .npz.")
+    return [str(f) for f in files], load_images(files, preprocessing)
+
+
+def _read_table(path: Path, card: dict[str, Any]) -> np.ndarray:
+    import numpy as np
+
+    preprocessing = card["preprocessing"]
+    expected = tuple(card["input"]["shape"][1:])
+    if path.suffix.lower() == ".csv":
+        import pandas as pd
+
+        if preprocessing.get("kind") != "tabular" or "columns" not in preprocessing:
+            raise ConfigError(f"{path} is a CSV but this model was trained on "
+                              f"{'images' if preprocessing.get('kind') == 'image' else 'an .npz array'}; "
+                              "pass inputs of that kind.")
+        return encode_table(pd.read_csv(path), preprocessing)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            key = "x" if "x" in data.files else (data.files[0] if len(data.files) == 1 else None)
+            if key is None:
+                raise ArrayFormatError(f"{path} holds arrays {data.files}; expected one named 'x'.")
+            x = data[key]
+    except ValueError as exc:  # object arrays would need pickle, which is never enabled
+        raise ArrayFormatError(f"{path} could not be read without pickle ({exc}); save x as a numeric array.") from None
+    if x.ndim == len(expected) and len(expected) == 3:  # (N, H, W) grayscale
+        x = x[..., None]
+    if tuple(x.shape[1:]) != expected:
+        raise FeatureColumnError(f"{path}: x has shape {x.shape}, but the model expects (N, "
+                                 f"{', '.join(map(str, expected))}); pass arrays shaped like the training data.")
+    return x.astype(np.float32)
