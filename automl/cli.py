@@ -92,6 +92,24 @@ def search(
     top_k: Annotated[Optional[int], typer.Option(help="Trials whose models are kept and tested.  [default: 3]")] = None,
     max_consecutive_failures: Annotated[Optional[int], typer.Option(
         help="Stop after this many failed trials in a row.  [default: 10]")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Worker processes running trials (isolated: a crash fails one trial). 0 = in this process.  "
+             "[default: 1]")] = None,
+    storage: Annotated[Optional[str], typer.Option(
+        help="Database URL shared with `automl worker` on other machines, e.g. postgresql://user@host/db "
+             "(password in $AUTOML_STORAGE_PASSWORD).  [default: RUN/study.journal]")] = None,
+    study: Annotated[Optional[str], typer.Option(
+        help="Study name in a shared --storage.  [default: the run directory's name]")] = None,
+    trial_timeout: Annotated[Optional[str], typer.Option(
+        help="Kill and fail a trial running longer than this, e.g. 90s, 10m.")] = None,
+    max_retries: Annotated[Optional[int], typer.Option(
+        help="Retries of a trial whose worker died (killed, out of memory, crashed).  [default: 1]")] = None,
+    recycle_after: Annotated[Optional[int], typer.Option(
+        help="Replace each worker after this many trials, bounding its memory.  [default: 50]")] = None,
+    threads_per_worker: Annotated[Optional[int], typer.Option(
+        help="TensorFlow threads per worker.  [default: 1 with several workers]")] = None,
+    worker_memory_limit: Annotated[Optional[int], typer.Option(
+        help="MB of memory per worker; a trial allocating more fails, the search goes on.")] = None,
     config: Annotated[Optional[Path], typer.Option(
         help="YAML experiment file (keys as these options); options typed here override it.")] = None,
     plugins_dir: PluginsDir = None,
@@ -107,7 +125,9 @@ def search(
         "data": data, "out": out, "space": space, "trials": trials, "time_budget": time_budget, "seed": seed,
         "backend": backend, "sampler": sampler, "pruner": pruner, "target": target, "image_size": image_size, "color_mode": color_mode,
         "val_fraction": val_fraction, "test_fraction": test_fraction, "skip_corrupt": skip_corrupt, "top_k": top_k,
-        "max_consecutive_failures": max_consecutive_failures,
+        "max_consecutive_failures": max_consecutive_failures, "workers": workers, "storage": storage, "study": study,
+        "trial_timeout": trial_timeout, "max_retries": max_retries, "recycle_after": recycle_after,
+        "threads_per_worker": threads_per_worker, "worker_memory_limit": worker_memory_limit,
         "plugins_dir": str(plugins_dir) if plugins_dir else None, "strict_plugins": strict_plugins,
     }
     options.update({key: value for key, value in typed.items() if value is not None})
@@ -116,6 +136,7 @@ def search(
     size = options.get("image_size")
     options["image_size"] = tuple(size) if isinstance(size, list) else _parse_image_size(size)
     options["time_budget"] = parse_duration(options.get("time_budget"))
+    options["trial_timeout"] = parse_duration(options.get("trial_timeout"))
     result = run_search(experiment=Experiment(**options), quiet=quiet)
     _print_leaderboard(result.leaderboard_, limit=10)
     best = result.run_dir / "best"
@@ -160,6 +181,24 @@ def leaderboard(
         typer.echo(json.dumps(to_records(frame), indent=2))
     else:
         _print_leaderboard(frame)
+
+
+@app.command()
+def worker(
+    run: Annotated[Optional[Path], typer.Argument(
+        help="The run directory (shared, or a copy of its config.yaml); or leave out and give --storage and "
+             "--study.", show_default=False)] = None,
+    storage: Annotated[Optional[str], typer.Option(
+        help="The search's database URL (password in $AUTOML_STORAGE_PASSWORD).")] = None,
+    study: Annotated[Optional[str], typer.Option(help="The study name (see the search's config.yaml).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Where this worker keeps the models of top trials.  [default: RUN, or runs/<study>]")] = None,
+    max_trials: Annotated[Optional[int], typer.Option(help="Leave after this many trials.")] = None,
+) -> None:
+    """Join a running search from this (or another) machine and run its trials until it has enough."""
+    from automl.workers import run_worker
+
+    run_worker(run, storage=storage, study=study, out=out, max_trials=max_trials)
 
 
 @app.command()

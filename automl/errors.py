@@ -83,6 +83,10 @@ class RunDirectoryError(AutomlError):
     """A run directory is missing, incomplete, or belongs to a different experiment."""
 
 
+class StorageError(AutomlError):
+    """The study storage (a Journal file or a database URL) cannot be opened; passwords are never shown."""
+
+
 class ExportError(AutomlError):
     """An export format failed or its verification did not match the Keras model."""
 

@@ -400,7 +400,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     run_dir = Path(run_dir)
     chosen = resolve_formats(formats)  # a missing extra fails before any loading
     config = read_config(run_dir)
-    records = read_records(config.get("backend", "optuna"), run_dir)
+    records = read_records(config, run_dir)
     direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
     ranked = leaderboard.ranked(records, direction)
     if not ranked:

@@ -18,9 +18,7 @@ killed process is failed and queued once more, and the loop stops when ``trials`
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,7 +41,7 @@ TEST_METRICS_FILE = "test_metrics.json"
 DEFAULT_TRIALS = 20
 # Changing any of these would mix two different experiments in one study.
 IDENTITY_KEYS = ("data", "data_fingerprint", "target", "image_size", "color_mode", "val_fraction", "test_fraction",
-                 "space", "backend", "sampler", "pruner", "seed")
+                 "space", "backend", "sampler", "pruner", "seed", "storage", "study")
 
 
 @dataclass
@@ -69,6 +67,15 @@ class Experiment:
     max_consecutive_failures: int = 10
     plugins_dir: str | None = None
     strict_plugins: bool = False
+    # --- where trials run (automl.workers) and where the study lives (automl.storage) ---
+    workers: int = 1  # worker processes; 0 runs trials inside the search process (no isolation)
+    storage: str | None = None  # a database URL shared by several machines; default: RUN/study.journal
+    study: str | None = None  # the study's name in a shared database; default: the run directory's name
+    trial_timeout: float | None = None  # seconds; a trial running longer is killed and failed
+    max_retries: int = 1  # a trial whose worker died is queued again at most this many times
+    recycle_after: int | None = 50  # a worker exits (and is replaced) after this many trials
+    threads_per_worker: int | None = None  # TensorFlow threads per worker; default 1 when workers > 1
+    worker_memory_limit: int | None = None  # MB of heap per worker; past it, allocations fail in that trial
 
     def validate(self) -> None:
         """Check the options and fill in the backend's default sampler and pruner."""
@@ -85,6 +92,24 @@ class Experiment:
             raise ConfigError(f"--max-consecutive-failures must be at least 1; got {self.max_consecutive_failures}.")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0; got {self.seed}.")
+        if self.workers < 0:
+            raise ConfigError(f"--workers must be 0 (trials in this process) or more; got {self.workers}.")
+        if self.backend == "kerastuner" and self.workers > 1:
+            raise ConfigError(f"--workers {self.workers} needs the optuna backend: KerasTuner's oracle state lives in "
+                              "one process. Use --backend optuna, or --workers 1.")
+        for name in ("trial_timeout", "recycle_after", "threads_per_worker", "worker_memory_limit"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {value}.")
+        if self.max_retries < 0:
+            raise ConfigError(f"--max-retries must be 0 or more; got {self.max_retries}.")
+        if self.storage is not None:
+            from automl.storage import StorageSpec
+
+            StorageSpec.for_run(Path("."), self.storage)  # the URL's form only; connecting comes later
+        if self.study is not None and safe_name(self.study) != self.study:
+            raise ConfigError(f"--study may hold letters, digits, '.', '_' and '-' only; got {self.study!r} "
+                              f"(e.g. {safe_name(self.study)!r}).")
 
     @property
     def target_trials(self) -> int | None:
@@ -143,7 +168,7 @@ def load_run(run_dir: str | Path) -> SearchResult:
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
-    frame = leaderboard.build(read_records(config.get("backend", "optuna"), run_dir), direction,
+    frame = leaderboard.build(read_records(config, run_dir), direction,
                               _read_test_metrics(run_dir))
     return SearchResult(run_dir, frame)
 
@@ -167,7 +192,10 @@ def resolve_run_dir(out: str | Path) -> Path:
 
 
 def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str, Any]:
+    from automl.storage import without_password
+
     config = asdict(experiment)
+    config["storage"] = without_password(experiment.storage)  # files never hold the password
     config["space"] = space_dict
     config["image_size"] = list(experiment.image_size) if experiment.image_size else None
     return config
@@ -238,6 +266,7 @@ class _Search:
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
         config = _config_dict(exp, space.to_dict())
         config["data_fingerprint"] = dataset.fingerprint
+        config["study"] = self._study_name(run_dir)
         _check_same_experiment(run_dir, config)
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(run_dir / ".lock"))
@@ -250,88 +279,75 @@ class _Search:
             ) from None
         try:
             atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
-            return self._loop(run_dir, dataset, space, registry)
+            return self._loop(run_dir, dataset, space, registry, config)
         finally:
             lock.release()
 
-    def _loop(self, run_dir: Path, dataset: Dataset, space, registry) -> SearchResult:
-        from automl.backends import SamplingFailed, open_backend
-        from automl.trainer import COMPLETE, train_candidate
+    def _loop(self, run_dir: Path, dataset: Dataset, space, registry, config: dict[str, Any]) -> SearchResult:
+        from automl.backends import open_backend
+        from automl.runner import RunContext, TrialRunner
 
         exp, progress = self.experiment, self.progress
         recover_directory(run_dir / "best")
+        study_name = config["study"]
         backend = open_backend(exp.backend, run_dir, space, registry, dataset.task, sampler=exp.sampler,
-                               pruner=exp.pruner, seed=exp.seed, expected_trials=exp.target_trials)
+                               pruner=exp.pruner, seed=exp.seed, expected_trials=exp.target_trials,
+                               storage_url=exp.storage, study_name=study_name, max_retries=exp.max_retries)
         recovered = backend.recover_interrupted()
         if recovered:
-            progress.message(f"resuming: trial(s) {recovered} were interrupted; each is queued once more")
-        versions = {e.name: f"{e.source} {e.version}" if e.source != "built-in" else f"built-in {e.version}"
-                    for e in registry.all_entries()}
-        target = exp.target_trials
-        deadline = time.monotonic() + exp.time_budget if exp.time_budget else None
-        done = backend.finished_count()
-        records = backend.records()
-        best = self._best_value(records, space.direction)
-        progress.start(target, done, exp.time_budget)
-        consecutive_failures = 0
-        stopped = "trials reached"
+            progress.message(f"resuming: trial(s) {recovered} were interrupted; each is retried (at most "
+                             f"--max-retries {exp.max_retries} times)")
+        deadline = time.time() + exp.time_budget if exp.time_budget else None
+        shared_config = {**config, "target_trials": exp.target_trials, "deadline": deadline, "study": study_name}
+        if hasattr(backend, "share_config"):
+            backend.share_config(shared_config)  # `automl worker --storage URL --study NAME` reads it
+        sink = _EventSink(progress, run_dir, space, backend, exp.max_consecutive_failures)
+        progress.start(exp.target_trials, backend.finished_count(), exp.time_budget)
         try:
-            while True:
-                if target is not None and done >= target:
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    stopped = "time budget used"
-                    break
-                if consecutive_failures >= exp.max_consecutive_failures:
-                    stopped = f"{consecutive_failures} trials failed in a row"
-                    progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
-                    break
-                try:
-                    handle = backend.ask()
-                except SamplingFailed:
-                    consecutive_failures += 1
-                    self._write_leaderboard(run_dir, backend.records(), space)
-                    continue
-                progress.trial_started(handle.number, handle.candidate, done)
-                trial_seed = exp.seed * 100_003 + handle.number
-                result = train_candidate(
-                    dataset, handle.candidate, registry, seed=trial_seed, objective=space.objective,
-                    reporter=handle.reporter, deadline=deadline,
-                    on_epoch=lambda epoch, logs, m=handle.candidate.max_epochs: progress.epoch_end(epoch, m, logs),
-                )
-                record = {
-                    "trial": handle.number, **result.record(), "candidate": handle.candidate.to_dict(),
-                    "seed": trial_seed, "data_fingerprint": dataset.fingerprint, "retry_of": handle.retry_of,
-                    "plugin_versions": {handle.candidate.architecture: versions[handle.candidate.architecture],
-                                        handle.candidate.augmentation: versions[handle.candidate.augmentation],
-                                        handle.candidate.optimizer: versions[handle.candidate.optimizer]},
-                }
-                backend.tell(handle, result, record)
-                records = backend.records()
-                if result.status == COMPLETE:
-                    self._keep_top_models(run_dir, records, space.direction, handle.number, result)
-                consecutive_failures = consecutive_failures + 1 if result.status == "failed" else 0
-                done = backend.finished_count()
-                best = self._best_value(records, space.direction)
-                self._write_leaderboard(run_dir, records, space)
-                progress.trial_finished(record, done, best)
+            if exp.workers == 0 or exp.backend == "kerastuner":
+                context = RunContext(run_dir, dataset, space, registry, exp.seed, exp.target_trials, deadline,
+                                     exp.top_k)
+                why = TrialRunner(context, backend, sink, sink.should_stop).run()
+            else:
+                why = self._run_workers(run_dir, shared_config, study_name, backend, sink)
         except KeyboardInterrupt:
-            stopped = "interrupted"
             progress.message("interrupted: finished trials are saved; re-run the same command to resume")
             raise
         finally:
             progress.close()
+        stopped = {"target": "trials reached", "deadline": "time budget used"}.get(why, why or "stopped")
+        if sink.should_stop():
+            stopped = f"{sink.consecutive_failures} trials failed in a row"
+            progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
+        records = backend.records()
         test_metrics = self._evaluate_top(run_dir, records, space.direction, dataset)
         frame = self._write_leaderboard(run_dir, records, space, test_metrics)
         self._export_best(run_dir, records, space.direction, dataset)
         return SearchResult(run_dir, frame, dataset, stopped)
 
-    # --- helpers ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _best_value(records, direction) -> float | None:
-        top = leaderboard.ranked(records, direction)
-        return top[0]["val_accuracy"] if top else None
+    def _study_name(self, run_dir: Path) -> str:
+        from automl.backends.optuna_backend import STUDY_NAME
 
+        if self.experiment.study:
+            return self.experiment.study
+        # One database holds many runs: name the study after the run directory.
+        return safe_name(run_dir.resolve().name) if self.experiment.storage else STUDY_NAME
+
+    def _run_workers(self, run_dir: Path, shared_config: dict[str, Any], study_name: str, backend, sink) -> str:
+        from automl.workers import WorkerPool, WorkerSettings
+
+        exp = self.experiment
+        threads = exp.threads_per_worker or (1 if exp.workers > 1 else None)
+        settings = WorkerSettings(0, shared_config, str(run_dir), exp.storage, study_name, exp.recycle_after,
+                                  threads, exp.worker_memory_limit, exp.max_retries)
+        pool = WorkerPool(settings, exp.workers, backend, sink, trial_timeout=exp.trial_timeout,
+                          should_stop=sink.should_stop)
+        try:
+            return pool.run()
+        finally:
+            pool.terminate()
+
+    # --- helpers ---------------------------------------------------------------------------------------
     def _write_leaderboard(self, run_dir: Path, records, space, test_metrics=None) -> pd.DataFrame:
         if test_metrics is None:
             test_metrics = _read_test_metrics(run_dir)
@@ -339,25 +355,12 @@ class _Search:
         leaderboard.write(frame, run_dir)
         return frame
 
-    def _keep_top_models(self, run_dir: Path, records, direction, number: int, result) -> None:
-        """Keep model files for the current top-k only (a crash loses none: the new file is in place first)."""
-        top = [r["trial"] for r in leaderboard.ranked(records, direction)[: self.experiment.top_k]]
-        trials_dir = run_dir / "trials"
-        if number in top and result.model is not None:
-            path = trials_dir / f"{number:04d}" / "model.keras"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(".model.tmp.keras")
-            result.model.save(tmp)
-            os.replace(tmp, path)
-        if trials_dir.exists():
-            for folder in trials_dir.iterdir():
-                if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in top:
-                    shutil.rmtree(folder, ignore_errors=True)
-
     def _evaluate_top(self, run_dir: Path, records, direction, dataset) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
         from automl.export import classification_metrics, load_keras_model
+        from automl.trainer import quiet_tensorflow
 
+        quiet_tensorflow()
         metrics = _read_test_metrics(run_dir)
         for record in leaderboard.ranked(records, direction)[: self.experiment.top_k]:
             number = record["trial"]
@@ -403,3 +406,35 @@ def _read_test_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
     if not path.exists():
         return {}
     return {int(k): v for k, v in json.loads(path.read_text()).items()}
+
+
+class _EventSink:
+    """Turns trial events (from this process or from workers) into the display, the leaderboard file and the
+    consecutive-failure count."""
+
+    def __init__(self, progress, run_dir: Path, space, backend, max_consecutive_failures: int) -> None:
+        self.progress, self.run_dir, self.space, self.backend = progress, run_dir, space, backend
+        self.max_consecutive_failures = max_consecutive_failures
+        self.consecutive_failures = 0
+
+    def __call__(self, event: tuple) -> None:
+        from automl.search_space import Candidate
+
+        kind = event[0]
+        if kind == "started":
+            self.progress.trial_started(event[1], Candidate.from_dict(event[2]), None)
+        elif kind == "epoch":
+            self.progress.epoch_end(event[2], event[3], event[4])
+        elif kind == "finished":
+            record, finished = event[1], event[2]
+            self.consecutive_failures = self.consecutive_failures + 1 if record["status"] == "failed" else 0
+            records = self.backend.records()
+            frame = leaderboard.build(records, self.space.direction, _read_test_metrics(self.run_dir))
+            leaderboard.write(frame, self.run_dir)
+            top = leaderboard.ranked(records, self.space.direction)
+            self.progress.trial_finished(record, finished, top[0]["val_accuracy"] if top else None)
+        elif kind == "message":
+            self.progress.message(event[1])
+
+    def should_stop(self) -> bool:
+        return self.consecutive_failures >= self.max_consecutive_failures

@@ -175,8 +175,11 @@ class SearchSpace:
         return Candidate(chosen["architecture"], chosen["augmentation"], chosen["optimizer"], params, **training)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"objective": self.objective, "source": self.source,
-                "families": self.families, "training": self.training}
+        """The resolved space in the YAML form: ``SearchSpace.from_dict(space.to_dict())`` gives it back."""
+        data: dict[str, Any] = {"objective": self.objective, "description": self.description}
+        data.update({key: self.families[family] for key, family in FAMILY_KEYS.items()})
+        data["training"] = self.training
+        return data
 
 
 def builtin_spaces() -> dict[str, Path]:

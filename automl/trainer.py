@@ -105,7 +105,7 @@ def train_candidate(
     """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault."""
     import keras
 
-    _quiet_tensorflow()
+    quiet_tensorflow()
     reporter = reporter or NoPruning()
     started = time.perf_counter()
     keras.backend.clear_session()  # drop graphs of earlier trials in this process
@@ -176,7 +176,7 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
 
     if epochs < 1:
         raise ExportError(f"refit needs at least one epoch; the trial's best epoch count is {epochs}.")
-    _quiet_tensorflow()
+    quiet_tensorflow()
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     x = np.concatenate([dataset.x_train, dataset.x_val])
@@ -196,7 +196,7 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
 
 
 @functools.cache
-def _quiet_tensorflow() -> None:
+def quiet_tensorflow() -> None:
     """Each trial builds a new model, so tf.function retracing warnings are expected noise here."""
     import tensorflow as tf
 

@@ -339,9 +339,14 @@ def test_training_learning_rate_range_and_per_optimizer_override(registry):
             assert 1e-3 <= value <= 5e-3
 
 
-def test_space_to_dict(registry):
-    space = SearchSpace.from_dict({"objective": "val_loss", "architectures": ["mlp"]}, registry, source="x.yaml")
+def test_space_to_dict_round_trips(registry):
+    space = SearchSpace.from_dict({"objective": "val_loss", "architectures": ["mlp"],
+                                   "optimizers": {"adam": {"learning_rate": {"low": 1e-3, "high": 1e-2}}},
+                                   "training": {"batch_size": [16, 32]}}, registry, source="x.yaml")
     data = space.to_dict()
-    assert data["objective"] == "val_loss" and data["source"] == "x.yaml"
-    assert data["families"]["architecture"] == {"mlp": {}}
-    json.dumps(data)  # JSON-able
+    assert data["objective"] == "val_loss"
+    assert data["architectures"] == {"mlp": {}}
+    json.dumps(data)  # JSON-able: it is stored in config.yaml and in a shared study
+    again = SearchSpace.from_dict(json.loads(json.dumps(data)), registry, source="config.yaml")
+    assert again.families == space.families and again.training == space.training
+    assert again.to_dict() == data

@@ -60,7 +60,19 @@ class Backend(Protocol):
         """Trials that count towards ``--trials``: complete and pruned ones."""
 
     def recover_interrupted(self) -> list[int]:
-        """Fail trials a killed process left running and queue each once more (never more than once)."""
+        """Fail trials a killed process left running and queue each for a retry (at most ``max_retries``)."""
+
+    def counts(self) -> tuple[int, int]:
+        """(finished, running) trials of the whole study, all workers together."""
+
+    def slot_lock(self):
+        """A context manager every worker holds while it counts trials and asks (exact ``--trials``)."""
+
+    def fail_trial(self, number: int, reason: str, *, retry: bool) -> bool:
+        """Fail a RUNNING trial whose worker died or hung; False if it had already finished."""
+
+    def fail_stale_trials(self) -> list[int]:
+        """Fail trials of workers that stopped sending heartbeats (shared databases); their numbers."""
 
 
 def check_choice(backend: str, sampler: str | None, pruner: str | None) -> tuple[str, str]:
@@ -80,28 +92,36 @@ def check_choice(backend: str, sampler: str | None, pruner: str | None) -> tuple
 
 
 def open_backend(backend: str, run_dir: Path, space: SearchSpace, registry: Registry, task: str, *, sampler: str,
-                 pruner: str, seed: int, expected_trials: int | None) -> Backend:
-    """Open (create or resume) the backend's storage inside ``run_dir``."""
+                 pruner: str, seed: int, expected_trials: int | None, storage_url: str | None = None,
+                 study_name: str | None = None, seed_offset: int = 0, max_retries: int = 1) -> Backend:
+    """Open (create or resume) the backend's storage: the run directory's, or ``storage_url``'s database."""
     if backend == "optuna":
-        from automl.backends.optuna_backend import STORAGE_FILE, OptunaBackend
+        from automl.backends.optuna_backend import STUDY_NAME, OptunaBackend
+        from automl.storage import StorageSpec
 
-        return OptunaBackend(run_dir / STORAGE_FILE, space, registry, task, sampler=sampler, pruner=pruner,
-                             seed=seed, expected_trials=expected_trials)
+        return OptunaBackend(StorageSpec.for_run(run_dir, storage_url), space, registry, task,
+                             study_name=study_name or STUDY_NAME, sampler=sampler, pruner=pruner, seed=seed,
+                             expected_trials=expected_trials, max_retries=max_retries, seed_offset=seed_offset)
     if backend == "kerastuner":
+        if storage_url is not None:
+            raise ConfigError("--storage (a shared database) works with the optuna backend only; KerasTuner keeps "
+                              "its state in files in the run directory.")
         from automl.backends.kerastuner_backend import KerasTunerBackend
 
         return KerasTunerBackend(run_dir, space, registry, task, sampler=sampler, seed=seed,
-                                 expected_trials=expected_trials)
+                                 expected_trials=expected_trials, max_retries=max_retries)
     raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(SAMPLERS)}.")
 
 
-def read_records(backend: str, run_dir: Path) -> list[dict[str, Any]]:
-    """The trial records of a finished or running run, without opening it for writing."""
+def read_records(config: dict[str, Any], run_dir: Path) -> list[dict[str, Any]]:
+    """The trial records of a finished or running run (``config`` is its config.yaml), read-only."""
+    backend = config.get("backend", "optuna")
     if backend == "optuna":
-        from automl.backends.optuna_backend import STORAGE_FILE
+        from automl.backends.optuna_backend import STUDY_NAME
         from automl.backends.optuna_backend import read_records as read_optuna
+        from automl.storage import StorageSpec
 
-        return read_optuna(run_dir / STORAGE_FILE)
+        return read_optuna(StorageSpec.for_run(run_dir, config.get("storage")), config.get("study") or STUDY_NAME)
     if backend == "kerastuner":
         from automl.backends.kerastuner_backend import read_records as read_kerastuner
 

@@ -7,24 +7,26 @@ is stored as the user attribute ``automl`` so the storage alone can rebuild the 
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from automl.backends import PRUNERS as _PRUNERS
 from automl.backends import SAMPLERS as _SAMPLERS
 from automl.backends import SamplingFailed
-from automl.errors import ConfigError
+from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import OptunaDriver
+from automl.storage import JOURNAL_FILE, StorageSpec
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
 from automl.trainer import COMPLETE, FAILED, PRUNED, TrialResult
 
-STORAGE_FILE = "study.journal"
+STORAGE_FILE = JOURNAL_FILE
 STUDY_NAME = "automl"
 RECORD_ATTR = "automl"
+CONFIG_ATTR = "automl_config"
 RETRY_ATTR = "retry_of"
 SAMPLERS = _SAMPLERS["optuna"]
 PRUNERS = _PRUNERS["optuna"]
@@ -74,15 +76,42 @@ def make_pruner(name: str, max_epochs: int):
     raise ConfigError(f"unknown pruner {name!r}; choose one of: {', '.join(PRUNERS)}.")
 
 
-def read_records(storage_path: Path) -> list[dict[str, Any]]:
+def read_records(storage: StorageSpec, study_name: str = STUDY_NAME) -> list[dict[str, Any]]:
     """The trial records of a run's storage, for reading a finished (or running) run."""
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(storage_path))))
-    return [t.user_attrs[RECORD_ATTR] for t in study.get_trials(deepcopy=False) if RECORD_ATTR in t.user_attrs]
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage.open())
+    except KeyError:
+        raise RunDirectoryError(f"the storage {storage.shown} holds no study named {study_name!r}.") from None
+    return _records(study)
+
+
+def read_shared_config(storage: StorageSpec, study_name: str) -> dict[str, Any]:
+    """The experiment a search stored in its study (see :meth:`OptunaBackend.share_config`)."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage.open())
+    except KeyError:
+        raise RunDirectoryError(f"the storage {storage.shown} holds no study named {study_name!r}; start the search "
+                                "first (automl search ... --storage URL), then the workers.") from None
+    config = study.user_attrs.get(CONFIG_ATTR)
+    if not config:
+        raise RunDirectoryError(f"study {study_name!r} in {storage.shown} was not created by automl search.")
+    return config
+
+
+def _records(study) -> list[dict[str, Any]]:
+    from optuna.trial import TrialState
+
+    records = []
+    for trial in study.get_trials(deepcopy=False):
+        if RECORD_ATTR in trial.user_attrs:
+            records.append(trial.user_attrs[RECORD_ATTR])
+        elif trial.state == TrialState.FAIL:  # failed by someone else (e.g. Optuna itself) without our record
+            records.append({"trial": trial.number, "status": FAILED, "reason": "stopped without a result"})
+    return records
 
 
 class _Reporter:
@@ -97,6 +126,29 @@ class _Reporter:
         return prune
 
 
+class _Heartbeat:
+    """Records the running trial's heartbeat in an RDB storage from a daemon thread."""
+
+    def __init__(self, storage: Any, trial_id: int, interval: float) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        storage.record_heartbeat(trial_id)
+
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a lost beat is retried next time; never kill the trial
+                    pass
+
+        self._thread = threading.Thread(target=beat, name=f"automl-heartbeat-{trial_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 @dataclass
 class OptunaTrial:
     number: int
@@ -104,87 +156,144 @@ class OptunaTrial:
     reporter: _Reporter
     retry_of: int | None
     trial: Any
+    heartbeat: _Heartbeat | None = None
 
 
 class OptunaBackend:
-    """Ask / tell over an Optuna study; storage is a Journal file or any Optuna storage URL."""
+    """Ask / tell over an Optuna study in a Journal file or a database (see :mod:`automl.storage`)."""
 
-    def __init__(self, storage_path: Path, space: SearchSpace, registry: Registry, task: str, *,
-                 sampler: str = "tpe", pruner: str = "hyperband", seed: int = 0,
-                 expected_trials: int | None = None) -> None:
+    def __init__(self, storage: StorageSpec, space: SearchSpace, registry: Registry, task: str, *,
+                 study_name: str = STUDY_NAME, sampler: str = "tpe", pruner: str = "hyperband", seed: int = 0,
+                 expected_trials: int | None = None, max_retries: int = 1, seed_offset: int = 0) -> None:
         import optuna
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space, self.registry, self.task = space, registry, task
-        self.storage = JournalStorage(JournalFileBackend(str(storage_path)))
+        self.spec, self.study_name, self.max_retries = storage, study_name, max_retries
+        self.storage = storage.open()
         self.bookkeeping_seconds = 0.0
         existing = len(self._existing_trials())
-        # A resumed run gets a fresh sampler seed, or it would replay the same random start-up points.
-        sampler_obj = make_sampler(sampler, seed + existing, expected_trials)
+        # A resumed run (and each of several workers) gets its own sampler seed, or it would replay the same
+        # random start-up points.
+        sampler_obj = make_sampler(sampler, seed + existing + 7919 * seed_offset, expected_trials)
         self.study = optuna.create_study(
-            storage=self.storage, study_name=STUDY_NAME, load_if_exists=True, direction=space.direction,
+            storage=self.storage, study_name=study_name, load_if_exists=True, direction=space.direction,
             sampler=sampler_obj, pruner=make_pruner(pruner, space.training["max_epochs"]),
         )
 
     def _existing_trials(self) -> list:
         try:
-            study_id = self.storage.get_study_id_from_name(STUDY_NAME)
+            study_id = self.storage.get_study_id_from_name(self.study_name)
         except KeyError:
             return []
         return self.storage.get_all_trials(study_id, deepcopy=False)
 
     # --- bookkeeping -----------------------------------------------------------------------------------
-    def finished_count(self) -> int:
+    def counts(self) -> tuple[int, int]:
+        """(finished, running): finished trials count towards ``--trials``; running ones hold a slot."""
         from optuna.trial import TrialState
 
-        states = (TrialState.COMPLETE, TrialState.PRUNED)
-        return len(self.study.get_trials(deepcopy=False, states=states))
+        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                TrialState.RUNNING))
+        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+        return len(trials) - running, running
+
+    def finished_count(self) -> int:
+        return self.counts()[0]
+
+    def slot_lock(self):
+        """A lock all workers of this study share while they check the count and ask (exact trial counts)."""
+        from automl.storage import slot_lock
+
+        return slot_lock(self.spec, self.storage, self.study_name)
+
+    def fail_trial(self, number: int, reason: str, *, retry: bool) -> bool:
+        """Fail a trial left RUNNING by a worker that died or hung; queue a retry if it has retries left.
+
+        Returns False when the trial had already finished (its worker told it in time).
+        """
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        trial = next((t for t in self.study.get_trials(deepcopy=False) if t.number == number), None)
+        if trial is None or trial.state != TrialState.RUNNING:
+            return False
+        original = trial.user_attrs.get(RETRY_ATTR)
+        record = {"trial": number, "status": FAILED, "reason": reason, RETRY_ATTR: original}
+        try:
+            self.storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, record)
+            self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            return False
+        root = original if original is not None else number
+        retries = sum(1 for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get(RETRY_ATTR) == root)
+        if retry and trial.params and retries < self.max_retries:
+            self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: root})
+        return True
 
     def recover_interrupted(self) -> list[int]:
-        """Fail trials left RUNNING by a killed process and queue each once more (at most once).
+        """Fail trials left RUNNING by a killed process and queue each for a retry (at most ``max_retries``).
 
-        Only call this while holding the run's lock: then no live process can own a RUNNING trial.
+        Only for a storage in the run directory, called while holding the run's lock: then no live process
+        can own a RUNNING trial. A shared database finds stale trials by heartbeat instead
+        (:meth:`fail_stale_trials`), because other machines' trials are running there.
         """
         from optuna.trial import TrialState
 
-        recovered = []
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            record = {"trial": trial.number, "status": FAILED, "reason": "interrupted (the process running it stopped)",
-                      RETRY_ATTR: trial.user_attrs.get(RETRY_ATTR)}
-            self.storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, record)
-            self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            if trial.user_attrs.get(RETRY_ATTR) is None and trial.params:
-                self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
-            recovered.append(trial.number)
-        return recovered
+        if self.spec.shared:
+            return self.fail_stale_trials()
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return [t.number for t in running
+                if self.fail_trial(t.number, "interrupted (the process running it stopped)", retry=True)]
+
+    def fail_stale_trials(self) -> list[int]:
+        """Fail (and retry) trials whose worker's heartbeat stopped more than the grace period ago."""
+        from automl.storage import GRACE_SECONDS
+
+        if not self.spec.shared:
+            return []
+        stale_ids = set(self.storage._get_stale_trial_ids(self.study._study_id))
+        return [t.number for t in self.study.get_trials(deepcopy=False) if t._trial_id in stale_ids
+                and self.fail_trial(t.number, f"its worker stopped sending heartbeats for over {GRACE_SECONDS} s "
+                                              "(killed, crashed or lost its connection)", retry=True)]
+
+    def share_config(self, config: dict[str, Any]) -> None:
+        """Keep the run's experiment in the study, so ``automl worker --storage URL --study NAME`` can join."""
+        self.study.set_user_attr(CONFIG_ATTR, json.loads(json.dumps(config, default=str)))
 
     def records(self) -> list[dict[str, Any]]:
         """One record per trial that has one (running trials without a record are left out)."""
-        return [t.user_attrs[RECORD_ATTR] for t in self.study.get_trials(deepcopy=False)
-                if RECORD_ATTR in t.user_attrs]
+        return _records(self.study)
 
     # --- ask / tell ------------------------------------------------------------------------------------
     def ask(self) -> OptunaTrial:
         started = time.perf_counter()
         trial = self.study.ask()
+        heartbeat = None
+        if self.spec.shared:
+            from automl.storage import HEARTBEAT_SECONDS
+
+            heartbeat = _Heartbeat(self.storage, trial._trial_id, HEARTBEAT_SECONDS)
         try:
             candidate = self.space.sample(OptunaDriver(trial), self.registry, self.task)
-        except Exception as exc:  # noqa: BLE001 - a plugin's space() raised: this trial fails, the search goes on
+        except Exception as exc:  # a plugin's space() raised: this trial fails, the search goes on
             from optuna.trial import TrialState
 
+            if heartbeat:
+                heartbeat.stop()
             reason = f"sampling failed: {type(exc).__name__}: {exc}"
             trial.set_user_attr(RECORD_ATTR, {"trial": trial.number, "status": FAILED, "reason": reason})
             self.study.tell(trial, state=TrialState.FAIL)
             raise SamplingFailed(trial.number, reason) from exc
         self.bookkeeping_seconds += time.perf_counter() - started
-        return OptunaTrial(trial.number, candidate, _Reporter(trial, self), trial.user_attrs.get(RETRY_ATTR), trial)
+        return OptunaTrial(trial.number, candidate, _Reporter(trial, self), trial.user_attrs.get(RETRY_ATTR), trial,
+                           heartbeat)
 
     def tell(self, handle: OptunaTrial, result: TrialResult, record: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
         started = time.perf_counter()
+        if handle.heartbeat:
+            handle.heartbeat.stop()
         handle.trial.set_user_attr(RECORD_ATTR, record)
         if result.status == COMPLETE:
             self.study.tell(handle.trial, result.objective)

@@ -1,0 +1,144 @@
+"""The trial loop every worker runs: claim a slot, sample, train, tell, keep the top models.
+
+The same :class:`TrialRunner` runs inside the search process (``--workers 0``), in each local worker process
+(``--workers K``) and in ``automl worker`` on other machines. Workers coordinate only through the study
+storage: a shared *slot lock* makes "count the trials, then ask for one" atomic, so together they finish
+exactly ``--trials`` trials, and no two workers run the same trial number.
+
+What the runner does is reported as plain events (tuples) to an ``emit`` callable — the progress display in
+the search process, or a queue to it from a worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from automl import leaderboard
+
+if TYPE_CHECKING:
+    from automl.data import Dataset
+    from automl.plugin_manager import Registry
+    from automl.search_space import SearchSpace
+
+# Event kinds sent to ``emit``: ("started", number, candidate_dict), ("epoch", number, epoch, max_epochs, logs),
+# ("finished", record, finished_count), ("message", text).
+Emit = Callable[[tuple], None]
+WAIT_SECONDS = 0.5  # how often a worker with no free slot looks again
+
+
+@dataclass
+class RunContext:
+    """What every trial of a run needs, built once per worker process."""
+
+    run_dir: Path
+    dataset: Dataset
+    space: SearchSpace
+    registry: Registry
+    seed: int
+    target: int | None  # finished trials to reach; None = until the deadline
+    deadline: float | None  # wall-clock time.time() seconds
+    top_k: int
+
+    def plugin_versions(self) -> dict[str, str]:
+        return {e.name: f"{e.source} {e.version}" for e in self.registry.all_entries()}
+
+
+class TrialRunner:
+    """Runs trials from ``backend`` until the target is reached, the deadline passes or ``should_stop()``."""
+
+    def __init__(self, context: RunContext, backend, emit: Emit, should_stop: Callable[[], bool] = lambda: False):
+        self.context, self.backend, self.emit, self.should_stop = context, backend, emit, should_stop
+        self.versions = context.plugin_versions()
+
+    def run(self, max_trials: int | None = None) -> str:
+        """Run trials; return why it stopped: "target", "deadline", "stopped" or "recycle"."""
+        ran = 0
+        while True:
+            if max_trials is not None and ran >= max_trials:
+                return "recycle"
+            outcome = self.run_one()
+            if outcome in ("target", "deadline", "stopped"):
+                return outcome
+            if outcome == "wait":
+                time.sleep(WAIT_SECONDS)
+            else:
+                ran += 1
+
+    def run_one(self) -> str:
+        """One trial: "ran"; or "wait" (every slot is taken by a running trial); or why nothing is left."""
+        from automl.backends import SamplingFailed
+        from automl.trainer import COMPLETE, train_candidate
+
+        ctx = self.context
+        if self.should_stop():
+            return "stopped"
+        if ctx.deadline is not None and time.time() >= ctx.deadline:
+            return "deadline"
+        for number in getattr(self.backend, "fail_stale_trials", list)():
+            self.emit(("message", f"trial {number}: its worker stopped sending heartbeats; failed, and queued again "
+                                  "if it has retries left"))
+        try:
+            with self.backend.slot_lock():
+                finished, running = self.backend.counts()
+                if ctx.target is not None and finished >= ctx.target:
+                    return "target"
+                if ctx.target is not None and finished + running >= ctx.target:
+                    return "wait"
+                handle = self.backend.ask()
+        except SamplingFailed as failure:
+            self.emit(("finished", {"trial": failure.number, "status": "failed", "reason": failure.reason},
+                       self.backend.finished_count()))
+            return "ran"
+        self.emit(("started", handle.number, handle.candidate.to_dict()))
+        trial_seed = ctx.seed * 100_003 + handle.number
+        max_epochs = handle.candidate.max_epochs
+        deadline = None if ctx.deadline is None else time.monotonic() + (ctx.deadline - time.time())
+        result = train_candidate(
+            ctx.dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
+            reporter=handle.reporter, deadline=deadline,
+            on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
+        )
+        candidate = handle.candidate
+        record = {
+            "trial": handle.number, **result.record(), "candidate": candidate.to_dict(),
+            "seed": trial_seed, "data_fingerprint": ctx.dataset.fingerprint, "retry_of": handle.retry_of,
+            "plugin_versions": {name: self.versions.get(name, "unknown")
+                                for name in (candidate.architecture, candidate.augmentation, candidate.optimizer)},
+        }
+        self.backend.tell(handle, result, record)
+        if result.status == COMPLETE:
+            keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number,
+                            result.model)
+        self.emit(("finished", record, self.backend.finished_count()))
+        return "ran"
+
+
+def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: str, top_k: int, number: int,
+                    model) -> None:
+    """Keep model files for the current top-k only.
+
+    Under a lock, because several workers finish trials at once; the new file is in place (renamed) before
+    any other is deleted, so a crash never leaves the top-k without a model.
+    """
+    from filelock import FileLock
+
+    trials_dir = run_dir / "trials"
+    trials_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(trials_dir / ".lock")):
+        top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
+        if number in top and model is not None:
+            path = trials_dir / f"{number:04d}" / "model.keras"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".model.{os.getpid()}.tmp.keras")
+            model.save(tmp)
+            os.replace(tmp, path)
+        for folder in trials_dir.iterdir():
+            if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in top:
+                shutil.rmtree(folder, ignore_errors=True)
+

@@ -1,0 +1,321 @@
+"""Long-lived local worker processes, and what the search process does when one of them fails.
+
+``--workers K`` starts K processes. Each imports TensorFlow once, loads the data once, and runs trials with
+:class:`automl.runner.TrialRunner` until the run has its trials, then exits; after ``--recycle-after`` trials
+a worker exits and is replaced, which bounds the memory one process can accumulate across trials. With
+K > 1 each worker runs TensorFlow single-threaded by default (two such processes beat one two-threaded
+process on small models).
+
+The search process owns the display and the fault policy. Each worker talks to it over its own pipe (a
+killed worker can break only its own pipe). A worker that dies — SIGKILL, out of memory, ``os.abort()`` in
+plugin code, a segfault — or whose trial runs past ``--trial-timeout`` (it is killed) leaves its trial as
+a ``failed`` row with the reason, is replaced, and the search goes on. A killed or crashed trial is queued
+again up to ``--max-retries`` times; a trial that timed out is not (it would hang again).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+# What a worker's exit status means, for the trial it was running.
+_SIGNAL_REASONS = {
+    signal.SIGKILL: "its worker process was killed (SIGKILL: out of memory, or killed from outside)",
+    signal.SIGABRT: "its worker process aborted (SIGABRT, e.g. os.abort() or a failed allocation in native code)",
+    signal.SIGSEGV: "its worker process crashed (SIGSEGV)",
+    signal.SIGTERM: "its worker process was terminated (SIGTERM)",
+}
+
+
+def exit_reason(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "its worker process stopped"
+    if exitcode < 0:
+        number = -exitcode
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return _SIGNAL_REASONS.get(number, f"its worker process died from {name}")
+    return f"its worker process exited with status {exitcode}"
+
+
+@dataclass
+class WorkerSettings:
+    """Everything a worker process needs; sent to it once, at start."""
+
+    index: int
+    config: dict[str, Any]  # the run's resolved experiment (config.yaml)
+    run_dir: str
+    storage_url: str | None  # may hold a password: it travels in memory only, never in argv or files
+    study_name: str
+    recycle_after: int | None
+    threads: int | None  # TensorFlow intra/inter-op threads; None = TensorFlow's default
+    memory_limit_mb: int | None
+    max_retries: int
+
+
+def worker_main(settings: WorkerSettings, connection: Connection) -> None:
+    """Entry point of a worker process (multiprocessing 'spawn')."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search process's to handle
+    try:
+        _limit_resources(settings)
+        context, backend = open_worker(settings.config, settings.run_dir, settings.storage_url, settings.study_name,
+                                       seed_offset=settings.index + 1, max_retries=settings.max_retries)
+
+        def stop_requested() -> bool:
+            return connection.poll() and connection.recv() == "stop"
+
+        from automl.runner import TrialRunner
+
+        runner = TrialRunner(context, backend, connection.send, stop_requested)
+        reason = runner.run(max_trials=settings.recycle_after)
+        connection.send(("exit", reason))
+    except BaseException as exc:  # report and leave: the parent decides what happens next
+        try:
+            connection.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        except (BrokenPipeError, OSError):
+            pass
+        raise SystemExit(3) from None
+    finally:
+        connection.close()
+
+
+def _limit_resources(settings: WorkerSettings) -> None:
+    if settings.threads:
+        # Read by TensorFlow when it initialises, which happens later in this fresh process.
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(settings.threads)
+        os.environ["TF_NUM_INTEROP_THREADS"] = str(settings.threads)
+        os.environ["OMP_NUM_THREADS"] = str(settings.threads)
+    if settings.memory_limit_mb:
+        import resource
+
+        # RLIMIT_DATA bounds heap and anonymous mappings (what tensors and arrays use), not the large
+        # address-space reservations TensorFlow makes at import; past it, allocations fail in this trial.
+        limit = settings.memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+
+
+def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_name: str, *, seed_offset: int,
+                max_retries: int):
+    """(RunContext, backend) for a worker: plugins, data (checked against the run's fingerprint), space."""
+    from pathlib import Path
+
+    from automl.backends import open_backend
+    from automl.data import load_dataset
+    from automl.errors import DataError
+    from automl.plugin_manager import build_registry
+    from automl.runner import RunContext
+    from automl.search_space import SearchSpace
+
+    registry = build_registry(plugins_dir=config.get("plugins_dir"), strict=bool(config.get("strict_plugins")))
+    size = config.get("image_size")
+    dataset = load_dataset(config["data"], target=config.get("target"), image_size=tuple(size) if size else None,
+                           color_mode=config.get("color_mode"), val_fraction=config["val_fraction"],
+                           test_fraction=config["test_fraction"], seed=config["seed"],
+                           skip_corrupt=bool(config.get("skip_corrupt")))
+    if dataset.fingerprint != config.get("data_fingerprint"):
+        raise DataError(f"the data at {config['data']!r} differ from the data this run searches (their fingerprint "
+                        "differs); every worker must see the same data.")
+    space = SearchSpace.from_dict(config["space"], registry, source="the run's config")
+    backend = open_backend(config["backend"], Path(run_dir), space, registry, dataset.task,
+                           sampler=config["sampler"], pruner=config["pruner"], seed=config["seed"],
+                           expected_trials=config.get("target_trials"), storage_url=storage_url,
+                           study_name=study_name, seed_offset=seed_offset, max_retries=max_retries)
+    context = RunContext(Path(run_dir), dataset, space, registry, seed=config["seed"],
+                         target=config.get("target_trials"), deadline=config.get("deadline"),
+                         top_k=config.get("top_k", 3))
+    return context, backend
+
+
+@dataclass
+class _Worker:
+    process: Any
+    connection: Connection
+    trial: int | None = None
+    trial_started: float = 0.0
+    timed_out: bool = False
+    exit_said: str | None = None
+    error: str | None = None
+    events: list = field(default_factory=list)
+
+
+class WorkerPool:
+    """Starts, watches and replaces the local workers of one search; returns when they are all done."""
+
+    def __init__(self, settings: WorkerSettings, count: int, backend, on_event, *, trial_timeout: float | None,
+                 should_stop) -> None:
+        import multiprocessing
+
+        self.template, self.count, self.backend = settings, count, backend
+        self.on_event, self.trial_timeout, self.should_stop = on_event, trial_timeout, should_stop
+        self.context = multiprocessing.get_context("spawn")  # fork would copy a TensorFlow runtime: unsafe
+        self.workers: list[_Worker] = []
+        self.started = 0
+        self.stopping = False
+
+    def _start(self) -> None:
+        from dataclasses import replace
+
+        parent_end, child_end = self.context.Pipe(duplex=True)
+        settings = replace(self.template, index=self.started)
+        process = self.context.Process(target=worker_main, args=(settings, child_end), name=f"automl-worker-{self.started}",
+                                       daemon=True)
+        process.start()
+        child_end.close()
+        self.started += 1
+        self.workers.append(_Worker(process, parent_end))
+
+    def run(self) -> str:
+        for _ in range(self.count):
+            self._start()
+        finished_for = ""
+        while self.workers:
+            sources = [w.connection for w in self.workers] + [w.process.sentinel for w in self.workers]
+            ready = wait(sources, timeout=0.5)
+            for worker in list(self.workers):
+                if worker.connection in ready:
+                    self._drain(worker)
+            self._enforce_timeout()
+            if not self.stopping and self.should_stop():
+                self.stop()
+            for worker in list(self.workers):
+                if not worker.process.is_alive():
+                    self._drain(worker)
+                    worker.process.join()
+                    finished_for = self._reap(worker) or finished_for
+        return finished_for
+
+    def stop(self) -> None:
+        """Ask every worker to stop after its current trial."""
+        self.stopping = True
+        for worker in self.workers:
+            try:
+                worker.connection.send("stop")
+            except (BrokenPipeError, OSError):
+                pass
+
+    def terminate(self) -> None:
+        for worker in self.workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+        for worker in self.workers:
+            worker.process.join()
+
+    def _drain(self, worker: _Worker) -> None:
+        while True:
+            try:
+                if not worker.connection.poll():
+                    return
+                event = worker.connection.recv()
+            except (EOFError, OSError):
+                return
+            kind = event[0]
+            if kind == "started":
+                worker.trial, worker.trial_started = event[1], time.monotonic()
+            elif kind == "finished":
+                worker.trial = None
+            elif kind == "exit":
+                worker.exit_said = event[1]
+                continue
+            elif kind == "error":
+                worker.error = event[1]
+                self.on_event(("message", f"worker {worker.process.name} failed: {event[1]}"))
+                continue
+            self.on_event(event)
+
+    def _enforce_timeout(self) -> None:
+        if not self.trial_timeout:
+            return
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.trial is not None and not worker.timed_out and now - worker.trial_started > self.trial_timeout:
+                worker.timed_out = True
+                worker.process.kill()
+
+    def _reap(self, worker: _Worker) -> str:
+        """A worker has exited: fail its trial if it had one, and start a replacement if work is left."""
+        self.workers.remove(worker)
+        worker.connection.close()
+        if worker.trial is not None:
+            if worker.timed_out:
+                reason, retry = f"exceeded --trial-timeout ({self.trial_timeout:g} s); its worker was killed", False
+            else:
+                reason, retry = exit_reason(worker.process.exitcode), True
+            if self.backend.fail_trial(worker.trial, reason, retry=retry):
+                self.on_event(("finished", {"trial": worker.trial, "status": "failed", "reason": reason},
+                               self.backend.finished_count()))
+        said = worker.exit_said
+        if said in ("target", "deadline", "stopped") or self.stopping:
+            return said or "stopped"
+        if worker.error is not None and worker.trial is None and said is None:
+            # It failed before or between trials (bad data on this machine, storage unreachable): replacing
+            # it would fail the same way.
+            if not self.workers:
+                from automl.errors import AutomlError
+
+                raise AutomlError(f"every worker failed to start; the last said: {worker.error}")
+            return ""
+        self._start()  # recycled, crashed or killed: the run goes on
+        return ""
+
+
+def run_worker(run, *, storage: str | None, study: str | None, out=None, max_trials: int | None = None) -> str:
+    """``automl worker``: run trials of an existing search in this process until it has its trials.
+
+    The experiment comes from the run directory's config.yaml, or — given only ``--storage`` and
+    ``--study`` — from the study itself, where the search stored it. Stale trials of workers that died
+    elsewhere are failed (by heartbeat) and retried before each trial.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from automl.errors import ConfigError
+    from automl.progress import QuietProgress
+    from automl.storage import StorageSpec, redact
+
+    if run is not None:
+        config_path = Path(run) / "config.yaml"
+        if not config_path.is_file():
+            raise ConfigError(f"{run} has no config.yaml; pass the search's run directory, or --storage and --study.")
+        config = yaml.safe_load(config_path.read_text()) or {}
+        storage = storage or config.get("storage")
+        if not storage:
+            raise ConfigError(f"the search in {run} keeps its study in a file in the run directory; workers on other "
+                              "machines need a database: run the search with --storage postgresql://...")
+        from automl.backends.optuna_backend import read_shared_config
+
+        study = study or config.get("study")
+        config = read_shared_config(StorageSpec.for_run(Path(run), storage), study)
+    else:
+        if not storage or not study:
+            raise ConfigError("automl worker needs the run directory, or both --storage and --study.")
+        from automl.backends.optuna_backend import read_shared_config
+
+        config = read_shared_config(StorageSpec.for_run(Path("."), storage), study)
+    run_dir = Path(out) if out else (Path(run) if run is not None else Path("runs") / study)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    progress = QuietProgress()
+    progress.message(f"worker joining study {study!r} in {redact(StorageSpec.for_run(run_dir, storage).url)}")
+    context, backend = open_worker(config, run_dir, StorageSpec.for_run(run_dir, storage).url, study,
+                                   seed_offset=os.getpid(), max_retries=int(config.get("max_retries", 1)))
+    total = config.get("target_trials")
+
+    def show(event: tuple) -> None:
+        if event[0] == "finished":
+            progress.total = total
+            progress.trial_finished(event[1], event[2], None)
+        elif event[0] == "message":
+            progress.message(event[1])
+
+    from automl.runner import TrialRunner
+
+    why = TrialRunner(context, backend, show).run(max_trials=max_trials)
+    progress.message(f"worker done: {why}")
+    return why
