@@ -1,0 +1,109 @@
+"""Several machines on one study: a real PostgreSQL server (tests/postgres_server.py), real worker processes.
+
+The search runs 4 local workers and 4 more join it with `automl worker`, as other machines would: 8 processes
+share one study over TCP. The database password travels only in $AUTOML_STORAGE_PASSWORD.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+AUTOML = [sys.executable, "-m", "automl"]
+ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+TINY_SPACE = """
+architectures:
+  mlp: {layers: 1, units: 32, dropout: 0.0, activation: relu, batch_norm: false}
+augmentations: [none]
+optimizers:
+  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
+training: {batch_size: 64, max_epochs: 2, patience: 2}
+"""
+
+
+def _wait_for_study(url_with_password: str, study: str, timeout: float = 240) -> None:
+    import optuna
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if "automl_config" in optuna.load_study(study_name=study, storage=url_with_password).user_attrs:
+                return
+        except KeyError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"the search did not create study {study!r} in {timeout} s")
+
+
+def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_password(postgres, tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+
+    db = postgres.new_database()
+    env = {**ENV, "AUTOML_STORAGE_PASSWORD": db.password}
+    space = tmp_path / "space.yaml"
+    space.write_text(TINY_SPACE)
+    run_dir = tmp_path / "shared_run"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def start(name: str, *args) -> subprocess.Popen:
+        return subprocess.Popen([*AUTOML, *map(str, args)], env=env, stdout=(logs / f"{name}.out").open("w"),
+                                stderr=(logs / f"{name}.err").open("w"))
+
+    search = start("search", "search", "builtin:digits", "--space", space, "--trials", 40, "--workers", 4,
+                   "--out", run_dir, "--storage", db.url, "--quiet", "--seed", 4)
+    _wait_for_study(db.url_with_password, "shared_run")
+    joiners = [start(f"worker{i}", "worker", "--storage", db.url, "--study", "shared_run", "--out",
+                     tmp_path / f"node{i}") for i in range(4)]
+    for proc in (search, *joiners):
+        assert proc.wait(timeout=900) == 0, (logs / "search.err").read_text()[-3000:]
+
+    study = optuna.load_study(study_name="shared_run", storage=db.url_with_password)
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert TrialState.RUNNING not in states
+    assert sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states) == 40
+    # The joiners really ran trials (not just the search's own workers).
+    joined = sum(sum(1 for line in (logs / f"worker{i}.err").read_text().splitlines() if line.startswith("trial "))
+                 for i in range(4))
+    print(f"{len(trials)} trials, {joined} run by the 4 joining workers")
+    assert joined >= 1
+
+    rows = json.loads(subprocess.run([*AUTOML, "leaderboard", run_dir, "--json"], env=env, capture_output=True,
+                                     text=True, check=True).stdout)
+    assert sum(r["status"] in ("complete", "pruned") for r in rows) == 40
+
+    # The password is nowhere: not in any output, not in any file the run or the workers wrote.
+    leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and db.password.encode() in p.read_bytes()]
+    assert leaks == []
+    assert "postgresql+psycopg2://automl@" in (run_dir / "config.yaml").read_text()
+
+
+def test_a_password_typed_in_the_url_is_never_written_or_shown(postgres, tmp_path):
+    db = postgres.new_database()
+    space = tmp_path / "space.yaml"
+    space.write_text(TINY_SPACE)
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "2", "--out",
+                           str(run_dir), "--storage", db.url_with_password, "--quiet"], env=ENV, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert db.password not in proc.stdout + proc.stderr
+    leaks = [str(p) for p in run_dir.rglob("*") if p.is_file() and db.password.encode() in p.read_bytes()]
+    assert leaks == []
+    # A wrong password is an error that names the storage without any password.
+    bad = db.url_with_password.replace(db.password, "not-the-password-x1")
+    proc = subprocess.run([*AUTOML, "leaderboard", str(run_dir)], env={**ENV, "AUTOML_STORAGE_PASSWORD": "also-wrong-x2"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "also-wrong-x2" not in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([*AUTOML, "worker", "--storage", bad, "--study", "run"], env=ENV, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "not-the-password-x1" not in proc.stdout + proc.stderr and "***" in proc.stderr
