@@ -52,16 +52,21 @@ class RunContext:
 class TrialRunner:
     """Runs trials from ``backend`` until the target is reached, the deadline passes or ``should_stop()``."""
 
-    def __init__(self, context: RunContext, backend, emit: Emit, should_stop: Callable[[], bool] = lambda: False):
+    def __init__(self, context: RunContext, backend, emit: Emit, should_stop: Callable[[], bool] = lambda: False,
+                 max_consecutive_failures: int | None = None):
         self.context, self.backend, self.emit, self.should_stop = context, backend, emit, should_stop
         self.versions = context.plugin_versions()
+        # Counted here too, not only by whoever reads the events: a worker must not start one trial too many.
+        self.max_consecutive_failures, self.consecutive_failures = max_consecutive_failures, 0
 
     def run(self, max_trials: int | None = None) -> str:
-        """Run trials; return why it stopped: "target", "deadline", "stopped" or "recycle"."""
+        """Run trials; return why it stopped: "target", "deadline", "stopped", "failures" or "recycle"."""
         ran = 0
         while True:
             if max_trials is not None and ran >= max_trials:
                 return "recycle"
+            if self.max_consecutive_failures and self.consecutive_failures >= self.max_consecutive_failures:
+                return "failures"
             outcome = self.run_one()
             if outcome in ("target", "deadline", "stopped"):
                 return outcome
@@ -92,6 +97,7 @@ class TrialRunner:
                     return "wait"
                 handle = self.backend.ask()
         except SamplingFailed as failure:
+            self.consecutive_failures += 1
             self.emit(("finished", {"trial": failure.number, "status": "failed", "reason": failure.reason},
                        self.backend.finished_count()))
             return "ran"
@@ -112,6 +118,7 @@ class TrialRunner:
                                 for name in (candidate.architecture, candidate.augmentation, candidate.optimizer)},
         }
         self.backend.tell(handle, result, record)
+        self.consecutive_failures = self.consecutive_failures + 1 if result.status == "failed" else 0
         if result.status == COMPLETE:
             keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number,
                             result.model)
@@ -130,7 +137,7 @@ def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: 
 
     trials_dir = run_dir / "trials"
     trials_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(trials_dir / ".lock")):
+    with FileLock(str(run_dir / ".trials.lock")):
         top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
         if number in top and model is not None:
             path = trials_dir / f"{number:04d}" / "model.keras"

@@ -73,7 +73,8 @@ def worker_main(settings: WorkerSettings, connection: Connection) -> None:
 
         from automl.runner import TrialRunner
 
-        runner = TrialRunner(context, backend, connection.send, stop_requested)
+        runner = TrialRunner(context, backend, connection.send, stop_requested,
+                             max_consecutive_failures=settings.config.get("max_consecutive_failures"))
         reason = runner.run(max_trials=settings.recycle_after)
         connection.send(("exit", reason))
     except BaseException as exc:  # report and leave: the parent decides what happens next
@@ -251,7 +252,7 @@ class WorkerPool:
                 self.on_event(("finished", {"trial": worker.trial, "status": "failed", "reason": reason},
                                self.backend.finished_count()))
         said = worker.exit_said
-        if said in ("target", "deadline", "stopped") or self.stopping:
+        if said in ("target", "deadline", "stopped", "failures") or self.stopping:
             return said or "stopped"
         if worker.error is not None and worker.trial is None and said is None:
             # It failed before or between trials (bad data on this machine, storage unreachable): replacing
@@ -316,6 +317,7 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
 
     from automl.runner import TrialRunner
 
-    why = TrialRunner(context, backend, show).run(max_trials=max_trials)
+    why = TrialRunner(context, backend, show, max_consecutive_failures=config.get("max_consecutive_failures")).run(
+        max_trials=max_trials)
     progress.message(f"worker done: {why}")
     return why
