@@ -110,6 +110,9 @@ def search(
         help="TensorFlow threads per worker.  [default: 1 with several workers]")] = None,
     worker_memory_limit: Annotated[Optional[int], typer.Option(
         help="MB of memory per worker; a trial allocating more fails, the search goes on.")] = None,
+    checkpoint_every: Annotated[Optional[str], typer.Option(
+        help="Checkpoint a running trial this often (0 = every epoch); an interrupted trial resumes from its "
+             "last checkpoint.  [default: 30s]")] = None,
     config: Annotated[Optional[Path], typer.Option(
         help="YAML experiment file (keys as these options); options typed here override it.")] = None,
     plugins_dir: PluginsDir = None,
@@ -128,6 +131,7 @@ def search(
         "max_consecutive_failures": max_consecutive_failures, "workers": workers, "storage": storage, "study": study,
         "trial_timeout": trial_timeout, "max_retries": max_retries, "recycle_after": recycle_after,
         "threads_per_worker": threads_per_worker, "worker_memory_limit": worker_memory_limit,
+        "checkpoint_every": checkpoint_every,
         "plugins_dir": str(plugins_dir) if plugins_dir else None, "strict_plugins": strict_plugins,
     }
     options.update({key: value for key, value in typed.items() if value is not None})
@@ -137,6 +141,8 @@ def search(
     options["image_size"] = tuple(size) if isinstance(size, list) else _parse_image_size(size)
     options["time_budget"] = parse_duration(options.get("time_budget"))
     options["trial_timeout"] = parse_duration(options.get("trial_timeout"))
+    if options.get("checkpoint_every") is not None:
+        options["checkpoint_every"] = parse_duration(options["checkpoint_every"])
     result = run_search(experiment=Experiment(**options), quiet=quiet)
     _print_leaderboard(result.leaderboard_, limit=10)
     best = result.run_dir / "best"

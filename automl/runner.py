@@ -44,6 +44,7 @@ class RunContext:
     target: int | None  # finished trials to reach; None = until the deadline
     deadline: float | None  # wall-clock time.time() seconds
     top_k: int
+    checkpoint_every: float | None = 30.0  # seconds between a trial's checkpoints; None: no checkpoints
 
     def plugin_versions(self) -> dict[str, str]:
         return {e.name: f"{e.source} {e.version}" for e in self.registry.all_entries()}
@@ -78,7 +79,7 @@ class TrialRunner:
     def run_one(self) -> str:
         """One trial: "ran"; or "wait" (every slot is taken by a running trial); or why nothing is left."""
         from automl.backends import SamplingFailed
-        from automl.trainer import COMPLETE, train_candidate
+        from automl.trainer import COMPLETE, Checkpointing, train_candidate
 
         ctx = self.context
         if self.should_stop():
@@ -105,9 +106,14 @@ class TrialRunner:
         trial_seed = ctx.seed * 100_003 + handle.number
         max_epochs = handle.candidate.max_epochs
         deadline = None if ctx.deadline is None else time.monotonic() + (ctx.deadline - time.time())
+        checkpoint = None
+        if ctx.checkpoint_every is not None:
+            # A retry shares the checkpoint of the attempt it retries, and so continues from its last epoch.
+            root = handle.retry_of if handle.retry_of is not None else handle.number
+            checkpoint = Checkpointing(ctx.run_dir / "checkpoints" / f"{root:04d}", ctx.checkpoint_every)
         result = train_candidate(
             ctx.dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
-            reporter=handle.reporter, deadline=deadline,
+            reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint,
             on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
         )
         candidate = handle.candidate
@@ -118,6 +124,8 @@ class TrialRunner:
                                 for name in (candidate.architecture, candidate.augmentation, candidate.optimizer)},
         }
         self.backend.tell(handle, result, record)
+        if checkpoint is not None:
+            checkpoint.remove()  # the trial has its result: nothing left to resume
         self.consecutive_failures = self.consecutive_failures + 1 if result.status == "failed" else 0
         if result.status == COMPLETE:
             keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number,

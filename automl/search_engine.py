@@ -76,6 +76,7 @@ class Experiment:
     recycle_after: int | None = 50  # a worker exits (and is replaced) after this many trials
     threads_per_worker: int | None = None  # TensorFlow threads per worker; default 1 when workers > 1
     worker_memory_limit: int | None = None  # MB of heap per worker; past it, allocations fail in that trial
+    checkpoint_every: float = 30.0  # seconds between checkpoints of a running trial (0: every epoch)
 
     def validate(self) -> None:
         """Check the options and fill in the backend's default sampler and pruner."""
@@ -101,6 +102,8 @@ class Experiment:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {value}.")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"--checkpoint-every must be 0 (every epoch) or more; got {self.checkpoint_every}.")
         if self.max_retries < 0:
             raise ConfigError(f"--max-retries must be 0 or more; got {self.max_retries}.")
         if self.storage is not None:
@@ -306,7 +309,7 @@ class _Search:
         try:
             if exp.workers == 0 or exp.backend == "kerastuner":
                 context = RunContext(run_dir, dataset, space, registry, exp.seed, exp.target_trials, deadline,
-                                     exp.top_k)
+                                     exp.top_k, exp.checkpoint_every)
                 why = TrialRunner(context, backend, sink, sink.should_stop).run()
             else:
                 why = self._run_workers(run_dir, shared_config, study_name, backend, sink)

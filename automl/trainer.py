@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from automl.model import build_model, compile_model, input_scaling
@@ -101,8 +102,14 @@ def train_candidate(
     reporter: TrialReporter | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     deadline: float | None = None,
+    checkpoint: Checkpointing | None = None,
 ) -> TrialResult:
-    """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault."""
+    """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault.
+
+    With ``checkpoint``, the model, its optimizer state and the early-stopping state are saved after an epoch
+    when ``checkpoint.every_seconds`` have passed since the last save, and a checkpoint left by an earlier,
+    interrupted attempt at the same candidate is resumed from its epoch.
+    """
     import keras
 
     quiet_tensorflow()
@@ -111,23 +118,31 @@ def train_candidate(
     keras.backend.clear_session()  # drop graphs of earlier trials in this process
     keras.utils.set_random_seed(seed)
     context = build_context(dataset, candidate, seed)
+    resumed = checkpoint.load(candidate) if checkpoint else None
     try:
-        model = build_model(candidate, registry, context, _scaling(dataset))
-        compile_model(model, candidate, registry, context)
+        if resumed is not None:
+            model = resumed.model
+        else:
+            model = build_model(candidate, registry, context, _scaling(dataset))
+            compile_model(model, candidate, registry, context)
     except Exception as exc:  # noqa: BLE001 - plugin code: the trial fails, the search goes on
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
 
     monitor = _monitor_class()(reporter, objective, on_epoch, deadline)
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=candidate.patience, restore_best_weights=True),
-        monitor,
-    ]
+    early_stopping = _early_stopping_class()(candidate.patience, resumed.early_stopping if resumed else None)
+    callbacks = [early_stopping, monitor]
+    previous = resumed.history if resumed else {}
+    if checkpoint is not None:
+        callbacks.append(_checkpoint_class()(checkpoint, candidate, early_stopping, previous))
+    initial_epoch = resumed.epoch if resumed else 0
+    monitor.epochs = initial_epoch
     try:
         history = model.fit(
             pipelines.get(dataset, "train", candidate.batch_size, seed),
             validation_data=pipelines.get(dataset, "val", candidate.batch_size, seed),
             epochs=candidate.max_epochs,
+            initial_epoch=initial_epoch,
             callbacks=callbacks,
             shuffle=False,  # the tf.data pipeline already reshuffles every epoch
             verbose=0,
@@ -137,9 +152,11 @@ def train_candidate(
                            epochs=monitor.epochs, train_seconds=time.perf_counter() - started,
                            param_count=model.count_params())
 
-    history = {k: [float(v) for v in values] for k, values in history.items()}
+    history = {k: [float(v) for v in previous.get(k, [])] + [float(v) for v in values] for k, values in history.items()}
     result = TrialResult(COMPLETE, epochs=monitor.epochs, train_seconds=time.perf_counter() - started,
                          param_count=model.count_params(), history=history, model=model)
+    if resumed is not None:
+        result.reason = f"resumed from epoch {resumed.epoch} of an interrupted attempt"
     if monitor.non_finite is not None:
         result.status, result.reason, result.model = FAILED, monitor.non_finite, None
         return result
@@ -153,7 +170,8 @@ def train_candidate(
     result.val_accuracy = history["val_accuracy"][best]
     result.objective = result.val_accuracy if objective == "val_accuracy" else result.val_loss
     if monitor.pruned:
-        result.status, result.reason = PRUNED, f"pruned after epoch {monitor.epochs}"
+        result.status, result.reason = PRUNED, f"pruned after epoch {monitor.epochs}" + (
+            f"; {result.reason}" if result.reason else "")
         # The pruner's verdict uses the reported value at that epoch; keep the best seen for the row.
         result.objective = max(history[objective]) if objective == "val_accuracy" else min(history[objective])
     elif monitor.out_of_time:
@@ -210,6 +228,126 @@ def _scaling(dataset: Dataset) -> dict[str, Any]:
         cached = input_scaling(dataset.task, dataset.preprocessing, dataset.x_train)
         object.__setattr__(dataset, "_automl_scaling", cached)
     return cached
+
+
+@dataclass
+class Resumed:
+    model: keras.Model
+    epoch: int  # epochs already trained
+    history: dict[str, list[float]]
+    early_stopping: dict[str, Any]
+
+
+@dataclass
+class Checkpointing:
+    """Where one trial's checkpoint lives (shared by its retries), and how often it is written.
+
+    The folder holds ``model.keras`` (weights and optimizer state; loaded back in safe mode),
+    ``best_weights.npz`` (early stopping's best weights; plain arrays, no pickle) and ``state.json``; it is
+    replaced whole (:func:`automl.io.atomic_directory`), so a kill mid-save leaves the previous checkpoint.
+    """
+
+    directory: Path
+    every_seconds: float = 30.0
+
+    def load(self, candidate: Candidate) -> Resumed | None:
+        """The checkpoint of an earlier attempt at ``candidate``, or None (none, another candidate, unreadable)."""
+        import json
+
+        import numpy as np
+
+        from automl.io import recover_directory
+
+        recover_directory(self.directory)
+        state_path = self.directory / "state.json"
+        if not state_path.is_file():
+            return None
+        try:
+            state = json.loads(state_path.read_text())
+            if state.get("candidate") != json.loads(json.dumps(candidate.to_dict())):
+                return None
+            import keras
+
+            model = keras.saving.load_model(self.directory / "model.keras", safe_mode=True)
+            stopping = dict(state["early_stopping"])
+            if stopping.get("has_best_weights"):
+                with np.load(self.directory / "best_weights.npz", allow_pickle=False) as saved:
+                    stopping["best_weights"] = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            return Resumed(model, int(state["epoch"]), state["history"], stopping)
+        except Exception:  # noqa: BLE001 - an unusable checkpoint only costs the head start
+            return None
+
+    def save(self, model, epoch: int, candidate: Candidate, history: dict[str, list[float]],
+             early_stopping: dict[str, Any]) -> None:
+        import json
+
+        import numpy as np
+
+        from automl.io import atomic_directory
+
+        with atomic_directory(self.directory) as folder:
+            model.save(folder / "model.keras")
+            best = early_stopping.pop("best_weights", None)
+            if best is not None:
+                np.savez(folder / "best_weights.npz", *best)
+            state = {"epoch": epoch, "candidate": candidate.to_dict(), "history": history,
+                     "early_stopping": {**early_stopping, "has_best_weights": best is not None}}
+            (folder / "state.json").write_text(json.dumps(state, default=float))
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@functools.cache
+def _early_stopping_class():
+    import keras
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        """Early stopping on val_loss (best weights restored) that can continue from a checkpointed state."""
+
+        def __init__(self, patience: int, state: dict[str, Any] | None):
+            super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+            self.resume_state = state
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)  # resets the counters; put the interrupted attempt's back
+            if self.resume_state:
+                self.wait = int(self.resume_state["wait"])
+                self.best = float(self.resume_state["best"])
+                self.best_epoch = int(self.resume_state["best_epoch"])
+                self.best_weights = self.resume_state.get("best_weights")
+
+        def state(self) -> dict[str, Any]:
+            return {"wait": int(self.wait), "best": float(self.best), "best_epoch": int(self.best_epoch),
+                    "best_weights": self.best_weights}
+
+    return ResumableEarlyStopping
+
+
+@functools.cache
+def _checkpoint_class():
+    import keras
+
+    class TrialCheckpoint(keras.callbacks.Callback):
+        """Saves the trial after an epoch once ``every_seconds`` have passed since the last save."""
+
+        def __init__(self, checkpointing: Checkpointing, candidate: Candidate, early_stopping, history):
+            super().__init__()
+            self.checkpointing, self.candidate, self.early_stopping = checkpointing, candidate, early_stopping
+            self.history = {k: list(v) for k, v in history.items()}
+            self.last = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                self.history.setdefault(key, []).append(float(value))
+            if self.model.stop_training or time.monotonic() - self.last < self.checkpointing.every_seconds:
+                return
+            self.checkpointing.save(self.model, epoch + 1, self.candidate, self.history, self.early_stopping.state())
+            self.last = time.monotonic()
+
+    return TrialCheckpoint
 
 
 @functools.cache

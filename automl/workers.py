@@ -130,7 +130,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
                            study_name=study_name, seed_offset=seed_offset, max_retries=max_retries)
     context = RunContext(Path(run_dir), dataset, space, registry, seed=config["seed"],
                          target=config.get("target_trials"), deadline=config.get("deadline"),
-                         top_k=config.get("top_k", 3))
+                         top_k=config.get("top_k", 3), checkpoint_every=config.get("checkpoint_every", 30.0))
     return context, backend
 
 

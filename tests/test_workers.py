@@ -263,3 +263,32 @@ def test_worker_options_are_checked_before_anything_runs(tmp_path):
         assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_an_interrupted_trial_resumes_from_its_last_checkpointed_epoch(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(TINY_SPACE.replace("max_epochs: 2", "max_epochs: 40").replace("patience: 2", "patience: 40"))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "1", "--out",
+                             str(run_dir), "--quiet", "--pruner", "none", "--checkpoint-every", "0"], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state, deadline, epoch = run_dir / "checkpoints" / "0000" / "state.json", time.monotonic() + 300, 0
+    while epoch < 5 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        try:
+            epoch = json.loads(state.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            continue
+    workers = [pid for pid in _children(proc.pid) if b"spawn_main" in _cmdline(pid)]
+    assert epoch >= 5 and workers, f"no checkpoint reached epoch 5 (exit {proc.poll()})"
+    os.kill(workers[0], signal.SIGKILL)
+    assert proc.wait(timeout=600) == 0
+    rows = leaderboard_rows(run_dir)
+    killed = [r for r in rows if r["status"] == "failed"]
+    assert len(killed) == 1 and "SIGKILL" in killed[0]["reason"], summary(rows)
+    retry = next(r for r in rows if r["retry_of"] == killed[0]["trial"])
+    assert retry["status"] == "complete" and "resumed from epoch" in retry["reason"], summary(rows)
+    resumed_at = int(retry["reason"].split("resumed from epoch ")[1].split()[0])
+    assert resumed_at >= 5
+    assert retry["epochs"] == 40  # the epochs before the kill count: it did not start again from zero
+    assert not (run_dir / "checkpoints" / "0000").exists()  # removed once the trial had its result
