@@ -259,13 +259,14 @@ class _Search:
         for problem in registry.problems:
             self.progress.message(f"warning: {problem}")
         run_dir = resolve_run_dir(exp.out or exp.default_out())
+        explicit_space = SearchSpace.load(exp.space, registry) if exp.space else None  # before the data load
         dataset = load_dataset(exp.data, target=exp.target, image_size=exp.image_size, color_mode=exp.color_mode,
                                val_fraction=exp.val_fraction, test_fraction=exp.test_fraction, seed=exp.seed,
                                skip_corrupt=exp.skip_corrupt)
         if dataset.skipped:
             self.progress.message(f"skipped {len(dataset.skipped)} unreadable file(s): {', '.join(dataset.skipped[:5])}"
                                   + (" …" if len(dataset.skipped) > 5 else ""))
-        space = SearchSpace.load(exp.space or f"{dataset.task}_default", registry)
+        space = explicit_space or SearchSpace.load(f"{dataset.task}_default", registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
         config = _config_dict(exp, space.to_dict())
         config["data_fingerprint"] = dataset.fingerprint

@@ -279,8 +279,11 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
 
     from automl.errors import ConfigError
     from automl.progress import QuietProgress
+    from automl.io import safe_name
     from automl.storage import StorageSpec, redact
 
+    if study is not None and safe_name(study) != study:  # it names a folder: runs/<study>
+        raise ConfigError(f"--study may hold letters, digits, '.', '_' and '-' only; got {study!r}.")
     if run is not None:
         config_path = Path(run) / "config.yaml"
         if not config_path.is_file():

@@ -263,6 +263,9 @@ def test_worker_options_are_checked_before_anything_runs(tmp_path):
         assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "never").exists()
+    proc = run_cli("worker", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}", "--study", "../escape", check=False)
+    assert proc.returncode == 2 and "--study" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path.parent / "escape").exists() and not Path("runs/../escape").exists()
 
 
 def test_an_interrupted_trial_resumes_from_its_last_checkpointed_epoch(tmp_path):
