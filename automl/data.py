@@ -79,9 +79,11 @@ BUILTIN_DATASETS = ("digits", "breast_cancer", "wine")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 COLOR_MODES = ("grayscale", "rgb")
 
-# A text column with more distinct values than this, most of them unique, is an identifier or free text:
-# one-hot encoding it would only let the model memorise rows.
-MAX_CATEGORY_LEVELS = 50
+# A text column with more distinct values than half its rows, and more than this many, is an identifier or free
+# text (small tables included): one-hot encoding it would only let the model memorise rows.
+MIN_IDENTIFIER_LEVELS = 10
+# A text column whose cells are at least this share numbers is a numeric column with typos, not a category.
+NUMERIC_SHARE = 0.9
 # Messages list at most this many offending items, then "and N more".
 _MAX_LISTED = 20
 # Bumped whenever the bytes that go into the fingerprint change meaning.
@@ -235,6 +237,7 @@ def encode_table(df: pd.DataFrame, preprocessing: dict) -> np.ndarray:
             raise FeatureColumnError(
                 f"The table lacks the column(s) {_quoted(missing)}. The model expects the columns "
                 f"{_quoted(columns, limit=None)}; add the missing ones (same names as in the training data)."
+                + _separator_hint([str(c) for c in df.columns], what="table")
             )
     else:  # an .npz table: no names, the columns are taken in order
         expected = int(preprocessing["n_features"])
@@ -242,6 +245,7 @@ def encode_table(df: pd.DataFrame, preprocessing: dict) -> np.ndarray:
             raise FeatureColumnError(
                 f"The table has {df.shape[1]} columns {_quoted([str(c) for c in df.columns])}, but the model "
                 f"expects {expected} numeric feature columns (in the order of the training array)."
+                + _separator_hint([str(c) for c in df.columns], what="table")
             )
         columns, categorical = list(df.columns), {}
 
@@ -435,7 +439,8 @@ def _load_image_folder(
     if corrupt and not skip_corrupt:
         raise CorruptImageError(
             f"{len(corrupt)} image file(s) in '{root}' could not be decoded: {_listed(reasons)}. Expected readable "
-            f"{extensions} images; replace or delete those files, or load with skip_corrupt=True to leave them out."
+            f"{extensions} images; replace or delete those files, or pass --skip-corrupt (skip_corrupt=True in "
+            "Python) to leave them out."
         )
     y = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(y, minlength=len(files))
@@ -578,12 +583,12 @@ def _load_csv(path: Path, target: str | None) -> _Loaded:
     if target is None:
         raise TargetColumnError(
             f"'{path}' is a CSV file, so the target (class) column must be given. Its columns are: "
-            f"{_quoted(columns, limit=None)}; pass one of them as the target."
+            f"{_quoted(columns, limit=None)}; pass one of them as the target.{_separator_hint(columns)}"
         )
     if target not in df.columns:
         same_but_case = [c for c in columns if c.lower() == target.lower()]
         close = same_but_case + [c for c in difflib.get_close_matches(target, columns, n=3) if c not in same_but_case]
-        hint = f" Did you mean {_quoted(close)}?" if close else ""
+        hint = (f" Did you mean {_quoted(close)}?" if close else "") + _separator_hint(columns)
         raise TargetColumnError(
             f"Target column '{target}' is not in '{path}'. Available columns: {_quoted(columns, limit=None)}.{hint}"
         )
@@ -620,15 +625,35 @@ def _load_csv(path: Path, target: str | None) -> _Loaded:
             f"Feature column(s) in '{path}' hold missing or infinite values: {', '.join(problems)}. Missing values "
             "are not imputed; fill those cells, drop the rows, or drop the columns."
         )
+    # A few text cells (a decimal comma, 'unknown', a typo) make pandas read a numeric column as text; one-hot
+    # encoding it would silently turn every number into a category.
+    mistyped = []
+    for column in categorical:
+        values = features[column]
+        is_text = pd.to_numeric(values, errors="coerce").isna().to_numpy()
+        if is_text.any() and (~is_text).sum() >= NUMERIC_SHARE * len(values):
+            rows = [str(i + 1) for i in np.flatnonzero(is_text)]
+            examples = ", ".join(repr(str(v)) for v in values[is_text].unique()[:3])
+            mistyped.append(f"'{column}' ({examples} in data row(s) {_listed(rows, limit=5)})")
+    if mistyped:
+        raise FeatureColumnError(
+            f"Numeric column(s) in '{path}' hold text cells: {'; '.join(mistyped)} (row 1 is the first row after the "
+            "header). Expected a number in every cell of a numeric column, written with a decimal point, not a "
+            "comma; fix those cells or drop those rows."
+        )
     too_varied = []
     for column in categorical:
-        n_levels = features[column].astype(str).nunique()
-        if n_levels > MAX_CATEGORY_LEVELS and n_levels > 0.5 * len(features):
-            too_varied.append(f"'{column}' ({n_levels} distinct values in {len(features)} rows)")
+        values = features[column].astype(str)
+        n_levels = values.nunique()
+        if n_levels > MIN_IDENTIFIER_LEVELS and n_levels > 0.5 * len(features):
+            examples = ", ".join(repr(v) for v in values.unique()[:3])
+            too_varied.append(f"'{column}' ({n_levels} distinct values in {len(features)} rows, e.g. {examples})")
     if too_varied:
         raise FeatureColumnError(
-            f"Text column(s) in '{path}' look like identifiers or free text: {', '.join(too_varied)}. Expected "
-            f"categories (at most {MAX_CATEGORY_LEVELS} distinct values, or repeated values); drop those columns."
+            f"Text column(s) in '{path}' look like identifiers or free text: {'; '.join(too_varied)}. Expected "
+            f"categories whose values repeat (at most {MIN_IDENTIFIER_LEVELS} distinct values, or at most half as "
+            "many as rows): one-hot encoding a column of mostly unique values only lets the model memorise rows. "
+            "Drop those columns, or merge rare values into broader groups."
         )
 
     def fit_encoding(train_rows: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -638,6 +663,20 @@ def _load_csv(path: Path, target: str | None) -> _Loaded:
         return encode_table(features, preprocessing), preprocessing
 
     return _Loaded(task="tabular", y=y, class_names=class_names, fit_encoding=fit_encoding)
+
+
+def _separator_hint(columns: list[str], what: str = "file") -> str:
+    """A hint when the header was read as a single column holding ';' or tabs: not a comma-separated file."""
+    if len(columns) != 1:
+        return ""
+    for separator, name in ((";", "semicolon"), ("\t", "tab")):
+        if separator in columns[0]:
+            return (
+                f" The {what} looks {name}-separated (its whole header was read as one column), but automl reads "
+                "comma-separated CSV; save it with commas between columns and decimal points in numbers, e.g. "
+                "pandas' df.to_csv(path, index=False)."
+            )
+    return ""
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -681,6 +720,13 @@ def _load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | 
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         # Object arrays (which would need pickle) and non-zip files end up here.
+        if isinstance(exc, ValueError) and "pickle" in str(exc).lower():
+            raise ArrayFormatError(
+                f"'{path}' holds pickled Python objects (an object array, or a pickle file named .npz). automl never "
+                "loads pickled data, because unpickling a file can run any code in it. Expected "
+                f"{expected}, with numeric x and integer or string y (no object arrays); convert them first, e.g. "
+                "np.savez(path, x=np.asarray(x, dtype=np.float32), y=np.asarray(y).astype(str))."
+            ) from exc
         raise ArrayFormatError(
             f"'{path}' could not be read as an .npz file ({_short_reason(exc)}). Expected {expected}, "
             "with numeric x and integer or string y (no object arrays)."

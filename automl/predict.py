@@ -139,8 +139,12 @@ def _read_table(path: Path, card: dict[str, Any]) -> np.ndarray:
             if key is None:
                 raise ArrayFormatError(f"{path} holds arrays {data.files}; expected one named 'x'.")
             x = data[key]
-    except ValueError as exc:  # object arrays would need pickle, which is never enabled
-        raise ArrayFormatError(f"{path} could not be read without pickle ({exc}); save x as a numeric array.") from None
+    except ValueError:  # object arrays would need pickle, which is never enabled
+        raise ArrayFormatError(
+            f"{path} holds pickled Python objects (an object array); automl never loads pickled data, because "
+            "unpickling a file can run any code in it. Save x as a numeric array: "
+            "np.savez(path, x=np.asarray(x, dtype=np.float32))."
+        ) from None
     if x.ndim == len(expected) and len(expected) == 3:  # (N, H, W) grayscale
         x = x[..., None]
     if tuple(x.shape[1:]) != expected:

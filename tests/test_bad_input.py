@@ -295,25 +295,31 @@ def test_csv_identifier_column_is_refused(tmp_path):
     assert "'colour'" not in message  # the 2-level text column is a category, not a problem
 
 
-@pytest.mark.xfail(strict=True, reason="an identifier column in a table of at most 50 rows is one-hot encoded: the "
-                   "check in automl/data.py needs > MAX_CATEGORY_LEVELS (50) distinct values as well as > 50% unique")
 def test_csv_identifier_column_in_a_small_table_is_refused(tmp_path):
+    # 45 rows: fewer distinct values than the old 50-level floor, but every one of them unique.
     columns = table(rows_per_class=15) | {"patient": [f"P-{i:04d}" for i in range(45)]}
     data = write_csv(tmp_path / "data.csv", columns)
-    assert_refused(tmp_path, data, "FeatureColumnError", ["'patient'", str(data)], target="label")
+    message = assert_refused(tmp_path, data, "FeatureColumnError", ["'patient'", "'P-0000'", str(data)],
+                             target="label")
+    assert "45 distinct values in 45 rows" in message and "'colour'" not in message
 
 
-@pytest.mark.parametrize("rows_per_class", [
-    pytest.param(15, marks=pytest.mark.xfail(strict=True, reason="a numeric column with one text cell becomes a "
-                                             "categorical column and is one-hot encoded without a word")),
-    pytest.param(100, marks=pytest.mark.xfail(strict=True, reason="refused, but as 'identifiers or free text' "
-                                              "without naming the text cell that broke the numeric column")),
-])
+@pytest.mark.parametrize("rows_per_class", [15, 100])  # 45 rows, and 300 (as many distinct numbers as rows)
 def test_csv_numeric_column_with_a_text_cell_names_the_cell(tmp_path, rows_per_class):
     columns = table(rows_per_class=rows_per_class)
     columns["height"][7] = "1,5"  # a decimal comma, or any typo, in one cell
     data = write_csv(tmp_path / "data.csv", columns)
-    assert_refused(tmp_path, data, "FeatureColumnError", ["'height'", "'1,5'", str(data)], target="label")
+    message = assert_refused(tmp_path, data, "FeatureColumnError", ["'height'", "'1,5'", "data row(s) 8", str(data)],
+                             target="label")
+    assert "decimal point" in message
+    assert "identifiers" not in message and "'colour'" not in message
+
+
+def test_csv_separated_by_semicolons_says_so(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("height;label\n" + "".join(f"{i},5;{'ab'[i % 2]}\n" for i in range(40)))  # Excel, German locale
+    message = assert_refused(tmp_path, data, "TargetColumnError", ["'height;label'", str(data)], target="label")
+    assert "semicolon-separated" in message and "comma-separated" in message
 
 
 def test_csv_low_cardinality_text_column_is_one_hot_encoded_and_searched(tmp_path):
@@ -361,6 +367,8 @@ def test_npz_needing_pickle_is_refused_without_unpickling(tmp_path, form):
     assert not marker.exists()
     message = assert_refused(tmp_path, data, "ArrayFormatError", [str(data)])
     assert "no object arrays" in message
+    assert "never loads pickled data" in message and "np.savez" in message
+    assert "trust the file" not in message  # numpy's advice to load it unsafely is not passed on
     assert not marker.exists(), "the file was unpickled"
 
 

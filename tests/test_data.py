@@ -286,6 +286,15 @@ def test_encode_table_missing_column_names_it_and_lists_expected():
     assert "'proline'" in str(err.value) and "'alcohol'" in str(err.value)
 
 
+def test_encode_table_of_a_semicolon_separated_file_says_so(tmp_path: Path):
+    prep = load_dataset("builtin:wine").preprocessing
+    path = tmp_path / "new.csv"
+    pd.DataFrame(np.ones((2, 13)), columns=prep["columns"]).to_csv(path, index=False, sep=";")
+    with pytest.raises(FeatureColumnError) as err:
+        encode_table(pd.read_csv(path), prep)
+    assert "'alcohol'" in str(err.value) and "table looks semicolon-separated" in str(err.value)
+
+
 def test_encode_table_rejects_text_in_numeric_column_and_empty_cells():
     prep = load_dataset("builtin:wine").preprocessing
     df = pd.DataFrame(np.ones((2, 13)), columns=prep["columns"])
@@ -414,7 +423,8 @@ def test_corrupt_images_are_listed(digit_folder: Path):
     with pytest.raises(CorruptImageError) as err:
         load_dataset(str(digit_folder))
     message = str(err.value)
-    assert "3 image file(s)" in message and "skip_corrupt" in message
+    assert "3 image file(s)" in message
+    assert "pass --skip-corrupt (skip_corrupt=True in Python) to leave them out" in message  # CLI and API users
     assert all(name in message for name in bad)
 
 
@@ -522,10 +532,79 @@ def test_csv_identifier_column_is_refused(small_csv: Path):
     df = pd.read_csv(small_csv)
     df["patient_id"] = [f"P{i:04d}" for i in range(len(df))]
     df.to_csv(small_csv, index=False)
-    # 60 distinct values in 60 rows: more than 50 levels, all unique.
+    # 60 distinct values in 60 rows: all unique.
     with pytest.raises(FeatureColumnError) as err:
         load_dataset(str(small_csv), target="label")
-    assert "'patient_id'" in str(err.value) and "drop" in str(err.value)
+    message = str(err.value)
+    assert "'patient_id' (60 distinct values in 60 rows, e.g. 'P0000', 'P0001', 'P0002')" in message
+    assert "Drop" in message and "'colour'" not in message
+
+
+def test_csv_identifier_column_in_a_small_table_is_refused(small_csv: Path):
+    df = pd.read_csv(small_csv).iloc[::2]  # 30 rows, 10 per class
+    df["patient_id"] = [f"P{i:04d}" for i in range(len(df))]
+    df.to_csv(small_csv, index=False)
+    with pytest.raises(FeatureColumnError, match=r"'patient_id' \(30 distinct values in 30 rows"):
+        load_dataset(str(small_csv), target="label")
+
+
+@pytest.mark.parametrize("n_levels", [3, 10, 15])
+def test_csv_small_categorical_columns_are_one_hot_encoded(small_csv: Path, n_levels: int):
+    # 60 rows: 3 or 10 levels (at most MIN_IDENTIFIER_LEVELS) or 15 (a quarter of the rows) are categories.
+    df = pd.read_csv(small_csv)
+    df["city"] = [f"city{i % n_levels:02d}" for i in range(len(df))]
+    df.to_csv(small_csv, index=False)
+    ds = load_dataset(str(small_csv), target="label")
+    assert 1 <= len(ds.preprocessing["categorical"]["city"]) <= n_levels
+    assert ds.input_shape == (3 + len(ds.preprocessing["categorical"]["city"]),)
+
+
+def test_csv_categorical_column_with_more_levels_than_half_the_rows_is_refused(small_csv: Path):
+    df = pd.read_csv(small_csv).iloc[::3]  # 20 rows
+    df["city"] = [f"city{i % 11:02d}" for i in range(len(df))]  # 11 cities, 9 of them twice
+    df.to_csv(small_csv, index=False)
+    with pytest.raises(FeatureColumnError) as err:
+        load_dataset(str(small_csv), target="label")
+    assert "'city' (11 distinct values in 20 rows" in str(err.value) and "merge rare values" in str(err.value)
+
+
+@pytest.mark.parametrize("n_rows", [60, 300])
+def test_csv_numeric_column_with_text_cells_names_cells_and_rows(tmp_path: Path, n_rows: int):
+    rng = np.random.default_rng(2)
+    height = [f"{v:.3f}" for v in rng.normal(size=n_rows)]
+    height[4], height[9], height[11] = "1,5", "n.a.", "1,5"
+    df = pd.DataFrame({"height": height, "label": np.repeat(["a", "b", "c"], n_rows // 3)})
+    path = tmp_path / "typos.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(FeatureColumnError) as err:
+        load_dataset(str(path), target="label")
+    message = str(err.value)
+    assert "'height' ('1,5', 'n.a.' in data row(s) 5, 10, 12)" in message
+    assert "decimal point" in message and "identifiers" not in message
+
+
+def test_csv_text_column_with_a_few_numbers_stays_categorical(small_csv: Path):
+    df = pd.read_csv(small_csv)
+    df.loc[:5, "colour"] = "7"  # 6 of 60 cells are numbers: a category, not a numeric column with typos
+    df.to_csv(small_csv, index=False)
+    ds = load_dataset(str(small_csv), target="label")
+    assert "colour=7" in ds.preprocessing["encoded_columns"]
+
+
+@pytest.mark.parametrize("separator, name", [(";", "semicolon"), ("\t", "tab")])
+@pytest.mark.parametrize("target", ["label", None])
+def test_csv_with_other_separator_says_so(small_csv: Path, separator: str, name: str, target: str | None):
+    pd.read_csv(small_csv).to_csv(small_csv, index=False, sep=separator)
+    with pytest.raises(TargetColumnError) as err:
+        load_dataset(str(small_csv), target=target)
+    message = str(err.value)
+    assert f"looks {name}-separated" in message and "comma-separated" in message
+
+
+def test_csv_unknown_target_without_separator_problem_has_no_separator_hint(small_csv: Path):
+    with pytest.raises(TargetColumnError) as err:
+        load_dataset(str(small_csv), target="class")
+    assert "separated" not in str(err.value)
 
 
 def test_csv_single_class_is_named(small_csv: Path):
@@ -571,6 +650,24 @@ def test_npz_that_is_not_an_archive(tmp_path: Path):
     path.write_text("x,y\n1,2\n")
     with pytest.raises(ArrayFormatError, match="fake.npz"):
         load_dataset(str(path))
+
+
+@pytest.mark.parametrize("form", ["object-array", "pickle-file"])
+def test_npz_with_pickled_data_explains_why_it_is_refused(tmp_path: Path, form: str):
+    import pickle
+
+    path = tmp_path / "objects.npz"
+    x = np.array([[1.0, "a"], [2.0, "b"]], dtype=object)
+    if form == "object-array":
+        np.savez(path, x=x, y=np.array([0, 1]))
+    else:
+        path.write_bytes(pickle.dumps({"x": x, "y": [0, 1]}))
+    with pytest.raises(ArrayFormatError) as err:
+        load_dataset(str(path))
+    message = str(err.value)
+    assert "objects.npz" in message and "never loads pickled data" in message and "run any code" in message
+    assert "np.savez(path, x=np.asarray(x, dtype=np.float32)" in message
+    assert "trust the file" not in message and "allow_pickle" not in message
 
 
 def test_npz_single_class(tmp_path: Path):
