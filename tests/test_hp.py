@@ -350,3 +350,143 @@ def test_kerastuner_driver_handles_log_scale_ints():
     plugin_hp = PluginHP("toy", KerasTunerDriver(hp), condition=("architecture", "toy"))
     params = Toy().space(plugin_hp)
     assert 8 <= params["width"] <= 512 and "toy.width" in hp.values
+
+
+def declared_kerastuner(hp, name):
+    return {h.name: h for h in hp.space}[name]
+
+
+def test_kerastuner_driver_answers_a_bool_choice_with_the_declared_bool():
+    """KerasTuner's Choice standardises on int: it stores [False, True] as [0, 1]. The driver maps the value
+    back to the declared option, so the plugin (and the leaderboard) see a bool."""
+    keras_tuner = pytest.importorskip("keras_tuner")
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("architecture", ["toy"])
+    params = Toy().space(PluginHP("toy", KerasTunerDriver(hp), condition=("architecture", "toy")))
+    assert declared_kerastuner(hp, "toy.norm").values == [0, 1]  # KerasTuner's own copy
+    assert hp.values["toy.norm"] == 1 and type(hp.values["toy.norm"]) is int
+    assert params["norm"] is True
+    for stored, expected in ((0, False), (1, True)):  # as an oracle writes the values of a new trial
+        hp.values["toy.norm"] = stored
+        params = Toy().space(PluginHP("toy", KerasTunerDriver(hp), condition=("architecture", "toy")))
+        assert params["norm"] is expected
+    # Other choices keep their declared type too.
+    assert type(params["act"]) is str
+
+
+class Mixed(Architecture):
+    """Choices whose options KerasTuner refuses to put in one Choice (mixed types, or None)."""
+
+    name = "mixed"
+
+    def space(self, hp):
+        return {
+            "pool": hp.choice("pool", [None, 3]),
+            "scale": hp.choice("scale", [1, 0.5], default=0.5),
+            "mode": hp.choice("mode", ["auto", 4, True, None, 1]),
+            "only": hp.choice("only", [None]),
+            "ratio": hp.choice("ratio", [2, 0.25], default=2.0),  # a default equal to an option of another type
+            "norm": hp.choice("norm", [False, True]),  # a plain choice beside them
+        }
+
+    def build(self, inputs, params, context):  # pragma: no cover - never built here
+        return inputs
+
+
+MIXED_OPTIONS = {"pool": [None, 3], "scale": [1, 0.5], "mode": ["auto", 4, True, None, 1], "only": [None],
+                 "ratio": [2, 0.25], "norm": [False, True]}
+
+
+def test_kerastuner_rejects_mixed_choices_itself():
+    """Why the driver declares such choices by key: KerasTuner raises for every one of them."""
+    keras_tuner = pytest.importorskip("keras_tuner")
+    for name, options in MIXED_OPTIONS.items():
+        if name != "norm":
+            with pytest.raises(TypeError):
+                keras_tuner.HyperParameters().Choice(name, options)
+
+
+def test_kerastuner_driver_declares_mixed_choices_by_key_inside_the_conditional_scope():
+    keras_tuner = pytest.importorskip("keras_tuner")
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("architecture", ["mixed", "other"])
+    plugin_hp = PluginHP("mixed", KerasTunerDriver(hp), condition=("architecture", "mixed"))
+    params = Mixed().space(plugin_hp)
+    # The defaults come back as the declared options (0.5 is the declared default of "scale").
+    assert params == {"pool": None, "scale": 0.5, "mode": "auto", "only": None, "ratio": 2, "norm": False}
+    assert type(params["scale"]) is float and type(params["ratio"]) is int and params["norm"] is False
+    # KerasTuner holds one Choice of string keys (the options' reprs) per mixed choice, conditional on
+    # the selector like every other parameter of the plugin.
+    for short, options in MIXED_OPTIONS.items():
+        declared = declared_kerastuner(hp, f"mixed.{short}")
+        if short == "norm":
+            assert declared.values == [0, 1]
+        else:
+            assert declared.values == [repr(o) for o in options]
+            assert all(isinstance(v, str) for v in declared.values)
+        assert [c.name for c in declared.conditions] == ["architecture"]
+        assert list(declared.conditions[0].values) == ["mixed"]
+    assert (hp.values["mixed.pool"], hp.values["mixed.scale"], hp.values["mixed.ratio"]) == ("None", "0.5", "2")
+    # Every key an oracle may write maps back to its option, with the option's own type (1 and True,
+    # equal in Python, stay apart).
+    for short in ("pool", "scale", "mode", "ratio"):
+        for option in MIXED_OPTIONS[short]:
+            hp.values[f"mixed.{short}"] = repr(option)
+            got = Mixed().space(PluginHP("mixed", KerasTunerDriver(hp), condition=("architecture", "mixed")))[short]
+            assert got == option and type(got) is type(option), (short, option, got)
+    # The values rebuild through FixedDriver, as the backend rebuilds a sampled candidate.
+    hp.values.update({"mixed.pool": "3", "mixed.mode": "True", "mixed.ratio": "2"})
+    hp.values["mixed.scale"] = "1"
+    values = PluginHP("mixed", KerasTunerDriver(hp), condition=("architecture", "mixed"))
+    Mixed().space(values)
+    assert values.values == {"mixed.pool": 3, "mixed.scale": 1, "mixed.mode": True, "mixed.only": None,
+                             "mixed.ratio": 2, "mixed.norm": False}
+    assert type(values.values["mixed.scale"]) is int
+    assert Mixed().space(PluginHP("mixed", FixedDriver(values.values))) == {
+        "pool": 3, "scale": 1, "mode": True, "only": None, "ratio": 2, "norm": False}
+    # Another plugin selected: the keyed choices are inactive, like every conditional parameter.
+    hp.values["architecture"] = "other"
+    assert not any(hp.is_active(f"mixed.{short}") for short in MIXED_OPTIONS)
+
+
+def test_kerastuner_driver_samples_every_option_of_a_mixed_choice_from_a_real_oracle():
+    """A KerasTuner oracle samples the keys like any string choice; each trial decodes to an option."""
+    keras_tuner = pytest.importorskip("keras_tuner")
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("architecture", ["mixed"])
+    Mixed().space(PluginHP("mixed", KerasTunerDriver(hp), condition=("architecture", "mixed")))
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "max"),
+                                                     max_trials=None, seed=3)
+    oracle.save = lambda: None  # no project directory
+    oracle._save_trial = lambda trial: None
+    oracle.verbose = 0
+    oracle.update_space(hp)
+    seen = {short: set() for short in MIXED_OPTIONS}
+    for i in range(40):  # of the 80 combinations
+        trial = oracle.create_trial(f"t{i}")
+        assert trial.status == "RUNNING"
+        params = Mixed().space(PluginHP("mixed", KerasTunerDriver(trial.hyperparameters),
+                                        condition=("architecture", "mixed")))
+        for short, value in params.items():
+            assert any(value is o or (value == o and type(value) is type(o)) for o in MIXED_OPTIONS[short])
+            seen[short].add((type(value), value))
+        trial.status = "COMPLETED"
+        oracle.update_trial(trial.trial_id, {"score": float(i)})
+        oracle.end_trial(trial)
+    assert {short: len(values) for short, values in seen.items()} == {k: len(v) for k, v in MIXED_OPTIONS.items()}
+
+
+def test_kerastuner_driver_rejects_a_value_that_is_no_option():
+    """A value KerasTuner holds that matches no option (e.g. a run resumed with a changed space) is an
+    error naming the parameter, not a silent wrong value."""
+    keras_tuner = pytest.importorskip("keras_tuner")
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("architecture", ["mixed"])
+    Mixed().space(PluginHP("mixed", KerasTunerDriver(hp), condition=("architecture", "mixed")))
+    hp.values["mixed.pool"] = "7"
+    with raises_naming("mixed.pool", "'7'"):
+        Mixed().space(PluginHP("mixed", KerasTunerDriver(hp), condition=("architecture", "mixed")))
+    hp.values["mixed.pool"] = "None"
+    hp.values["mixed.norm"] = 2
+    with raises_naming("mixed.norm", "2"):
+        Mixed().space(PluginHP("mixed", KerasTunerDriver(hp), condition=("architecture", "mixed")))

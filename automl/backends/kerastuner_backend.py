@@ -23,6 +23,9 @@ differently is closed here, so that nothing downstream can tell which backend ra
   Hyperband starts a new iteration when its brackets are used up, and when 20 random draws in a row
   repeat earlier trials (a small or fixed space) a repeat is allowed, as Optuna would sample one.
 * **Leaderboard.** KerasTuner has none; the records are those the engine builds for every backend.
+* **Choices.** KerasTuner's ``Choice`` returns ``[False, True]`` as ``0`` / ``1`` and refuses options of
+  mixed types (``[None, 3]``); :class:`automl.hp.KerasTunerDriver` declares the latter by key and always
+  answers with the declared option, so the records hold the plugin's own values.
 
 Hyperband (KerasTuner's bracket scheduler, not a pruner) gives each trial an epoch budget,
 ``hyperparameters["tuner/epochs"]``; the candidate is trained with ``max_epochs`` = that budget (early
@@ -49,7 +52,7 @@ from typing import Any
 from automl.backends import SAMPLERS as _SAMPLERS
 from automl.backends import SamplingFailed
 from automl.errors import ConfigError, RunDirectoryError
-from automl.hp import ChoiceParam, Driver, FixedParam, KerasTunerDriver, Param
+from automl.hp import Driver, FixedParam, KerasTunerDriver, Param
 from automl.io import atomic_write_json
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
@@ -242,23 +245,6 @@ def make_oracle(sampler: str, space: SearchSpace, seed: int, expected_trials: in
         oracle.restart_brackets()
     oracle.verbose = 0  # KerasTuner prints a table per trial to stdout otherwise
     return oracle
-
-
-class TypedKerasTunerDriver(KerasTunerDriver):
-    """:class:`KerasTunerDriver`, with each choice answered by the declared option itself.
-
-    KerasTuner's ``Choice`` stores ``[False, True]`` as ``[0, 1]`` (bool is an int subclass and it
-    standardises on int), so a plugin would get ``1`` where it declared ``True`` and the leaderboard would
-    show it; mapping the value back to the equal option of the declaration restores the type.
-    """
-
-    def suggest(self, param: Param, condition: tuple[str, str] | None) -> Any:
-        value = super().suggest(param, condition)
-        if isinstance(param, ChoiceParam) and value is not None:
-            same = [o for o in param.options if o == value]
-            exact = [o for o in same if type(o) is type(value)]
-            return (exact or same or [value])[0]
-        return value
 
 
 # --- the space, declared up front ------------------------------------------------------------------------
@@ -459,7 +445,7 @@ class KerasTunerBackend:
         return KerasTunerTrial(number, candidate, NoPruning(), retry_of, trial)
 
     def _candidate(self, trial: Any) -> Candidate:
-        candidate = self.space.sample(TypedKerasTunerDriver(trial.hyperparameters), self.registry, self.task)
+        candidate = self.space.sample(KerasTunerDriver(trial.hyperparameters), self.registry, self.task)
         params = {k: _plain(v) for k, v in candidate.params.items()}
         budget = trial.hyperparameters.values.get("tuner/epochs")
         if budget is not None:  # Hyperband: this bracket's epoch budget, trained from scratch
