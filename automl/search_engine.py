@@ -325,7 +325,7 @@ class _Search:
             progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
         records = backend.records()
         test_metrics = self._evaluate_top(run_dir, records, space.direction, dataset)
-        frame = self._write_leaderboard(run_dir, records, space, test_metrics)
+        frame = _write_leaderboard(run_dir, records, space.direction, test_metrics)
         self._export_best(run_dir, records, space.direction, dataset)
         return SearchResult(run_dir, frame, dataset, stopped)
 
@@ -352,13 +352,6 @@ class _Search:
             pool.terminate()
 
     # --- helpers ---------------------------------------------------------------------------------------
-    def _write_leaderboard(self, run_dir: Path, records, space, test_metrics=None) -> pd.DataFrame:
-        if test_metrics is None:
-            test_metrics = _read_test_metrics(run_dir)
-        frame = leaderboard.build(records, space.direction, test_metrics)
-        leaderboard.write(frame, run_dir)
-        return frame
-
     def _evaluate_top(self, run_dir: Path, records, direction, dataset) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
         from automl.export import classification_metrics, load_keras_model
@@ -403,6 +396,15 @@ class _Search:
         export_model(load_keras_model(path), dataset, run_dir / "best", record=record, formats=formats)
 
 
+def _write_leaderboard(run_dir: Path, records, direction: str, test_metrics=None) -> pd.DataFrame:
+    """Rebuild the leaderboard from the records and write its files (atomically)."""
+    if test_metrics is None:
+        test_metrics = _read_test_metrics(run_dir)
+    frame = leaderboard.build(records, direction, test_metrics)
+    leaderboard.write(frame, run_dir)
+    return frame
+
+
 def _read_test_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
     import json
 
@@ -433,8 +435,7 @@ class _EventSink:
             record, finished = event[1], event[2]
             self.consecutive_failures = self.consecutive_failures + 1 if record["status"] == "failed" else 0
             records = self.backend.records()
-            frame = leaderboard.build(records, self.space.direction, _read_test_metrics(self.run_dir))
-            leaderboard.write(frame, self.run_dir)
+            _write_leaderboard(self.run_dir, records, self.space.direction)
             top = leaderboard.ranked(records, self.space.direction)
             self.progress.trial_finished(record, finished, top[0]["val_accuracy"] if top else None)
         elif kind == "message":

@@ -35,22 +35,19 @@ _SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres", "mysql", "mysql+pym
 
 def redact(url: str | None) -> str | None:
     """The URL with any password replaced by ``***``."""
-    if url is None:
-        return None
-    match = _URL.match(url)
-    if not match or match.group("password") is None:
-        return url
-    return f"{match.group('scheme')}://{match.group('user')}:***@{match.group('rest')}"
+    return _replace_password(url, ":***")
 
 
 def without_password(url: str | None) -> str | None:
     """The URL with its password removed (what config.yaml keeps; the password comes from the environment)."""
-    if url is None:
-        return None
-    match = _URL.match(url)
-    if not match or match.group("password") is None:
+    return _replace_password(url, "")
+
+
+def _replace_password(url: str | None, replacement: str) -> str | None:
+    match = _URL.match(url) if url is not None else None
+    if match is None or match.group("password") is None:
         return url
-    return f"{match.group('scheme')}://{match.group('user')}@{match.group('rest')}"
+    return f"{match.group('scheme')}://{match.group('user')}{replacement}@{match.group('rest')}"
 
 
 def scrub(text: str, url: str | None) -> str:

@@ -19,7 +19,7 @@ import os
 import signal
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -143,7 +143,6 @@ class _Worker:
     timed_out: bool = False
     exit_said: str | None = None
     error: str | None = None
-    events: list = field(default_factory=list)
 
 
 class WorkerPool:
