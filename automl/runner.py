@@ -79,7 +79,7 @@ class TrialRunner:
     def run_one(self) -> str:
         """One trial: "ran"; or "wait" (every slot is taken by a running trial); or why nothing is left."""
         from automl.backends import SamplingFailed
-        from automl.trainer import COMPLETE, Checkpointing, train_candidate
+        from automl.trainer import COMPLETE, Checkpointing, WarmStart, save_warm_start, train_candidate
 
         ctx = self.context
         if self.should_stop():
@@ -111,9 +111,16 @@ class TrialRunner:
             # A retry shares the checkpoint of the attempt it retries, and so continues from its last epoch.
             root = handle.retry_of if handle.retry_of is not None else handle.number
             checkpoint = Checkpointing(ctx.run_dir / "checkpoints" / f"{root:04d}", ctx.checkpoint_every)
+        warm = None
+        source = getattr(handle, "continues", None)  # a Hyperband promotion: the trial number it continues
+        if source is not None:
+            weights = warm_start_path(ctx.run_dir, source)
+            past = next((r for r in self.backend.records() if r["trial"] == source), None)
+            if weights.is_file() and past is not None and past.get("history"):
+                warm = WarmStart(source, weights, past["epochs"], past["history"])
         result = train_candidate(
             ctx.dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
-            reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint,
+            reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
             on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
         )
         candidate = handle.candidate
@@ -127,11 +134,24 @@ class TrialRunner:
         if checkpoint is not None:
             checkpoint.remove()  # the trial has its result: nothing left to resume
         self.consecutive_failures = self.consecutive_failures + 1 if result.status == "failed" else 0
+        if result.status == COMPLETE and getattr(handle, "may_be_continued", False):
+            try:
+                save_warm_start(result.model, warm_start_path(ctx.run_dir, handle.number))
+            except OSError as exc:  # a promotion of this trial then trains from scratch
+                self.emit(("message", f"trial {handle.number}: its weights for a Hyperband promotion were not "
+                                      f"saved ({exc}); a promotion of it will train from scratch"))
+        if warm is not None:
+            warm.weights.unlink(missing_ok=True)  # a trial is promoted once: its weights are used up
         if result.status == COMPLETE:
             keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number,
                             result.model)
         self.emit(("finished", record, self.backend.finished_count()))
         return "ran"
+
+
+def warm_start_path(run_dir: Path, number: int) -> Path:
+    """The saved weights of trial ``number``, which a Hyperband promotion may continue from."""
+    return run_dir / "checkpoints" / "warm" / f"{number:04d}.weights.h5"
 
 
 def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: str, top_k: int, number: int,

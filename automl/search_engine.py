@@ -19,6 +19,7 @@ killed process is failed and queued once more, and the loop stops when ``trials`
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -320,6 +321,8 @@ class _Search:
         finally:
             progress.close()
         stopped = {"target": "trials reached", "deadline": "time budget used"}.get(why, why or "stopped")
+        if why == "target":  # no trial of this run is promoted any more: weights kept for promotions go
+            shutil.rmtree(run_dir / "checkpoints" / "warm", ignore_errors=True)
         if sink.should_stop():
             stopped = f"{sink.consecutive_failures} trials failed in a row"
             progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")

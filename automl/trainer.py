@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -103,12 +103,18 @@ def train_candidate(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     deadline: float | None = None,
     checkpoint: Checkpointing | None = None,
+    warm_start: WarmStart | None = None,
 ) -> TrialResult:
     """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault.
 
     With ``checkpoint``, the model, its optimizer state and the early-stopping state are saved after an epoch
     when ``checkpoint.every_seconds`` have passed since the last save, and a checkpoint left by an earlier,
     interrupted attempt at the same candidate is resumed from its epoch.
+
+    With ``warm_start`` (a Hyperband promotion), training continues from the best weights of an earlier,
+    shorter trial of the same candidate, from its epoch count up to ``candidate.max_epochs``, with a fresh
+    optimizer whose schedule spans the remaining epochs; early stopping starts from that trial's best
+    ``val_loss``, so the promoted trial never reports less than the trial it continues.
     """
     import keras
 
@@ -119,23 +125,29 @@ def train_candidate(
     keras.utils.set_random_seed(seed)
     context = build_context(dataset, candidate, seed)
     resumed = checkpoint.load(candidate) if checkpoint else None
+    warm = warm_start if resumed is None else None  # a checkpoint of the continued trial already includes it
+    if warm is not None:
+        context = replace(context, epochs=max(1, candidate.max_epochs - warm.epoch))
     try:
         if resumed is not None:
             model = resumed.model
         else:
             model = build_model(candidate, registry, context, _scaling(dataset))
             compile_model(model, candidate, registry, context)
+            if warm is not None:
+                model.load_weights(warm.weights)
     except Exception as exc:  # noqa: BLE001 - plugin code: the trial fails, the search goes on
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
 
     monitor = _monitor_class()(reporter, objective, on_epoch, deadline)
-    early_stopping = _early_stopping_class()(candidate.patience, resumed.early_stopping if resumed else None)
+    stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model) if warm else None)
+    early_stopping = _early_stopping_class()(candidate.patience, stopping_state)
     callbacks = [early_stopping, monitor]
-    previous = resumed.history if resumed else {}
+    previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
         callbacks.append(_checkpoint_class()(checkpoint, candidate, early_stopping, previous))
-    initial_epoch = resumed.epoch if resumed else 0
+    initial_epoch = resumed.epoch if resumed else (warm.epoch if warm else 0)
     monitor.epochs = initial_epoch
     try:
         history = model.fit(
@@ -157,6 +169,8 @@ def train_candidate(
                          param_count=model.count_params(), history=history, model=model)
     if resumed is not None:
         result.reason = f"resumed from epoch {resumed.epoch} of an interrupted attempt"
+    elif warm is not None:
+        result.reason = f"continued from epoch {warm.epoch} of trial {warm.trial}"
     if monitor.non_finite is not None:
         result.status, result.reason, result.model = FAILED, monitor.non_finite, None
         return result
@@ -236,6 +250,30 @@ class Resumed:
     epoch: int  # epochs already trained
     history: dict[str, list[float]]
     early_stopping: dict[str, Any]
+
+
+@dataclass
+class WarmStart:
+    """Where a promoted Hyperband trial starts: the best weights of trial ``trial``, which ran ``epoch`` epochs."""
+
+    trial: int
+    weights: Path  # written by save_warm_start
+    epoch: int
+    history: dict[str, list[float]]
+
+    def early_stopping(self, model) -> dict[str, Any]:
+        """Early stopping's state at the end of that trial: its best val_loss, whose weights ``model`` holds."""
+        val_loss = self.history["val_loss"][: self.epoch]
+        best = min(range(len(val_loss)), key=val_loss.__getitem__)
+        return {"wait": 0, "best": val_loss[best], "best_epoch": best, "best_weights": model.get_weights()}
+
+
+def save_warm_start(model, path: Path) -> None:
+    """Save a finished trial's (best) weights for a later promotion; written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name.removesuffix(".weights.h5") + ".partial.weights.h5")
+    model.save_weights(partial)
+    partial.replace(path)
 
 
 @dataclass

@@ -30,9 +30,11 @@ differently is closed here, so that nothing downstream can tell which backend ra
 Hyperband (KerasTuner's bracket scheduler, not a pruner) gives each trial an epoch budget,
 ``hyperparameters["tuner/epochs"]``; the candidate is trained with ``max_epochs`` = that budget (early
 stopping still runs), so the brackets show in the leaderboard's ``epochs`` column. A promoted trial is a
-new automl trial **trained from scratch** with the larger budget and its own seed, rather than continued
-from the previous round's weights (``tuner/initial_epoch`` is ignored): every trial stays a plain
-function of (candidate, seed), and no weights of unfinished rounds have to be stored.
+new automl trial that **continues** from the best weights of the trial it was promoted from, as
+KerasTuner's own Hyperband does: the handle names that trial (``continues``), the runner keeps the weights
+of every trial that may be promoted (``may_be_continued``, under ``RUN/checkpoints/warm/``) and the trainer
+trains on from its epoch count with a fresh optimizer. Where those weights are missing (a run directory
+from before, or a failed save) the promotion is trained from scratch instead.
 """
 
 from __future__ import annotations
@@ -291,6 +293,8 @@ class KerasTunerTrial:
     reporter: NoPruning  # KerasTuner has no per-epoch pruner; the trainer's early stopping still runs
     retry_of: int | None
     trial: Any  # keras_tuner.engine.trial.Trial
+    continues: int | None = None  # Hyperband: the number of the trial whose weights this promotion continues
+    may_be_continued: bool = False  # Hyperband: a round that is not its bracket's last (keep the weights)
 
 
 class KerasTunerBackend:
@@ -442,13 +446,22 @@ class KerasTunerBackend:
             raise SamplingFailed(number, reason) from exc
         self._save()
         self.bookkeeping_seconds += time.perf_counter() - started
-        return KerasTunerTrial(number, candidate, NoPruning(), retry_of, trial)
+        values = trial.hyperparameters.values
+        return KerasTunerTrial(number, candidate, NoPruning(), retry_of, trial,
+                               continues=self._completed_number(values.get("tuner/trial_id")),
+                               may_be_continued=values.get("tuner/round", 0) < values.get("tuner/bracket", 0))
+
+    def _completed_number(self, trial_id: str | None) -> int | None:
+        """The number of the completed run of KerasTuner trial ``trial_id`` (a promotion's source)."""
+        runs = [e["number"] for e in self.entries if e["trial_id"] == trial_id
+                and (e["record"] or {}).get("status") == COMPLETE]
+        return runs[-1] if trial_id is not None and runs else None
 
     def _candidate(self, trial: Any) -> Candidate:
         candidate = self.space.sample(KerasTunerDriver(trial.hyperparameters), self.registry, self.task)
         params = {k: _plain(v) for k, v in candidate.params.items()}
         budget = trial.hyperparameters.values.get("tuner/epochs")
-        if budget is not None:  # Hyperband: this bracket's epoch budget, trained from scratch
+        if budget is not None:  # Hyperband: this bracket's epoch budget (a promotion continues: see ask)
             return replace(candidate, params=params, max_epochs=int(budget))
         return replace(candidate, params=params)
 
