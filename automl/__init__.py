@@ -4,11 +4,11 @@ Importing this package is cheap: TensorFlow is imported only when a search or ex
 """
 
 from automl.hookspecs import hookimpl
-from automl.plugin import Architecture, Augmentation, BuildContext, Optimizer
+from automl.plugin import Architecture, Augmentation, BuildContext, Logger, Optimizer
 
 __version__ = "0.1.0"
 
-__all__ = ["Architecture", "Augmentation", "BuildContext", "Optimizer", "__version__", "hookimpl", "search"]
+__all__ = ["Architecture", "Augmentation", "BuildContext", "Logger", "Optimizer", "__version__", "hookimpl", "search"]
 
 
 def search(*args, **kwargs):

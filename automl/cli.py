@@ -113,6 +113,13 @@ def search(
     checkpoint_every: Annotated[Optional[str], typer.Option(
         help="Checkpoint a running trial this often (0 = every epoch); an interrupted trial resumes from its "
              "last checkpoint.  [default: 30s]")] = None,
+    log: Annotated[Optional[list[str]], typer.Option(
+        "--log", metavar="NAME", help="Log every trial with this logger plugin (repeatable): tensorboard "
+        "(RUN/tensorboard), mlflow (needs the mlflow extra), or one from `automl plugins`; none = no logger. Default: on "
+        "a resume, the run's loggers; else none.", show_default=False)] = None,
+    keras_backend: Annotated[Optional[str], typer.Option(
+        help="tensorflow | jax: the Keras backend the trials train on (jax must be installed: the jax extra); the "
+             "export stays on TensorFlow.  [default: $KERAS_BACKEND, else tensorflow]", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
         help="YAML experiment file (keys as these options); options typed here override it.")] = None,
     plugins_dir: PluginsDir = None,
@@ -131,7 +138,8 @@ def search(
         "max_consecutive_failures": max_consecutive_failures, "workers": workers, "storage": storage, "study": study,
         "trial_timeout": trial_timeout, "max_retries": max_retries, "recycle_after": recycle_after,
         "threads_per_worker": threads_per_worker, "worker_memory_limit": worker_memory_limit,
-        "checkpoint_every": checkpoint_every,
+        "checkpoint_every": checkpoint_every, "log": log or None,  # typer gives [] for no --log
+        "keras_backend": keras_backend,
         "plugins_dir": str(plugins_dir) if plugins_dir else None, "strict_plugins": strict_plugins,
     }
     options.update({key: value for key, value in typed.items() if value is not None})
@@ -190,6 +198,36 @@ def leaderboard(
 
 
 @app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search (finished or running).")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the report.  [default: RUN_DIR/report]")] = None,
+    top: Annotated[int, typer.Option(help="Best trials whose learning curves are drawn.")] = 5,
+) -> None:
+    """Write PNG plots (history, importance, parallel coordinates, learning curves) and report.html of a run."""
+    from automl.report import write_report
+
+    result = write_report(run_dir, out_dir=out, top=top)
+    typer.echo(f"report of {result.trials} trial(s) ({result.finished} finished): {result.html}")
+    for path in result.plots.values():
+        typer.echo(f"  {path}")
+    for name, note in result.notes.items():
+        typer.echo(f"  note ({name.replace('_', ' ')}): {note}")
+
+
+@app.command()
+def dashboard(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of the optuna backend.")],
+    port: Annotated[int, typer.Option(help="TCP port to serve on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on (the dashboard has no login: keep it local).")]
+    = "127.0.0.1",
+) -> None:
+    """Open optuna-dashboard on the run's study storage (needs: pip install optuna-dashboard)."""
+    from automl.dashboard import serve_dashboard
+
+    serve_dashboard(run_dir, host=host, port=port, announce=typer.echo)
+
+
+@app.command()
 def worker(
     run: Annotated[Optional[Path], typer.Argument(
         help="The run directory (shared, or a copy of its config.yaml); or leave out and give --storage and "
@@ -200,11 +238,14 @@ def worker(
     out: Annotated[Optional[Path], typer.Option(
         help="Where this worker keeps the models of top trials.  [default: RUN, or runs/<study>]")] = None,
     max_trials: Annotated[Optional[int], typer.Option(help="Leave after this many trials.")] = None,
+    log: Annotated[Optional[list[str]], typer.Option(
+        "--log", metavar="NAME", help="Logger plugin for this worker's trials, writing under --out (repeatable; "
+        "none = no logger). Default: the search's loggers.", show_default=False)] = None,
 ) -> None:
     """Join a running search from this (or another) machine and run its trials until it has enough."""
     from automl.workers import run_worker
 
-    run_worker(run, storage=storage, study=study, out=out, max_trials=max_trials)
+    run_worker(run, storage=storage, study=study, out=out, max_trials=max_trials, log=log or None)
 
 
 @app.command()
@@ -270,7 +311,7 @@ def plugins(
 
     registry = build_registry(plugins_dir=plugins_dir, strict=strict_plugins)
     rows = []
-    for entry in registry.all_entries():
+    for entry in registry.all_entries() + registry.logger_entries():
         params = declared_params(entry.plugin)
         rows.append({
             "name": entry.name, "family": entry.family, "tasks": list(entry.plugin.tasks),
@@ -304,6 +345,127 @@ def spaces() -> None:
     for name, path in sorted(builtin_spaces().items()):
         description = (yaml.safe_load(path.read_text()) or {}).get("description", "").strip()
         typer.echo(f"{name:<16} {description}")
+
+
+benchmark_app = typer.Typer(
+    help="Measured comparisons: optimizer plugins on fixed architectures, samplers on one search.",
+    no_args_is_help=True,
+)
+app.add_typer(benchmark_app, name="benchmark")
+BenchmarkSeeds = Annotated[int, typer.Option(help="Runs per optimizer / sampler, with seeds 0..K-1.")]
+BenchmarkTest = Annotated[str, typer.Option(
+    "--test", help="Significance test against the best: welch (Welch's t-test) | mannwhitney.")]
+BenchmarkQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="No live display: one log line per run.")]
+
+
+@benchmark_app.command("optimizers")
+def benchmark_optimizers(
+    data: Annotated[str, typer.Argument(help="builtin:digits | an image folder | a .csv | a .npz", show_default=False)],
+    architectures: Annotated[Optional[str], typer.Option(
+        help="Comma-separated architectures, each at its default hyperparameters. (default: cnn,mlp for images, "
+             "mlp for tables)")] = None,
+    optimizers: Annotated[Optional[str], typer.Option(
+        help="Comma-separated optimizer plugins. (default: every installed one)")] = None,
+    seeds: BenchmarkSeeds = 3,
+    epochs: Annotated[int, typer.Option(help="Epochs per run.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Batch size of every run.")] = 64,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Early stopping patience on val_loss. (default: off, every run trains all epochs)")] = None,
+    metric: Annotated[str, typer.Option(
+        help="Ranking metric: test_accuracy | val_accuracy | final_val_accuracy | val_loss.")] = "test_accuracy",
+    test: BenchmarkTest = "welch",
+    lr_grid: Annotated[Optional[str], typer.Option(
+        help="Tune each learning rate over these multipliers of its default, e.g. 0.3,1,3 (on validation "
+             "accuracy, with a separate seed). (default: the plugin's default learning rate)")] = None,
+    out: Annotated[Optional[str], typer.Option(
+        help="Output folder; re-running the same command continues it. (default: runs/benchmark-optimizers-<data>)")]
+    = None,
+    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV.")] = None,
+    image_size: Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")] = None,
+    plugins_dir: PluginsDir = None,
+    quiet: BenchmarkQuiet = False,
+) -> None:
+    """Train every optimizer × seed on fixed architectures; table with significance tests, plots and a report."""
+    from automl.benchmarking import OptimizerBenchmark, parse_lr_grid, parse_names, run_optimizer_benchmark
+
+    bench = OptimizerBenchmark(
+        data=data, out=out, architectures=parse_names(architectures), optimizers=parse_names(optimizers),
+        seeds=seeds, epochs=epochs, batch_size=batch_size, patience=patience, metric=metric, test=test,
+        lr_grid=parse_lr_grid(lr_grid), target=target, image_size=_parse_image_size(image_size),
+        plugins_dir=str(plugins_dir) if plugins_dir else None)
+    outcome = run_optimizer_benchmark(bench, quiet=quiet)
+    for architecture, rows in outcome.tables.items():
+        _print_benchmark_table(f"{architecture}: {metric} over {seeds} seed(s), p-values: {test}", rows,
+                               ["rank", "optimizer", "learning rate", "n", "mean ± std", "median", "p vs best",
+                                "p (Holm)", "significantly worse"],
+                               lambda r: [r["learning_rate"]])
+    _print_benchmark_footer(outcome, "cells")
+
+
+@benchmark_app.command("samplers")
+def benchmark_samplers(
+    data: Annotated[str, typer.Argument(help="builtin:digits | an image folder | a .csv | a .npz", show_default=False)],
+    samplers: Annotated[Optional[str], typer.Option(
+        help="Comma-separated backend:sampler names. (default: optuna:tpe,optuna:random,optuna:cmaes,"
+             "kerastuner:hyperband,kerastuner:bayesian)")] = None,
+    seeds: BenchmarkSeeds = 3,
+    trials: Annotated[Optional[int], typer.Option(
+        help="Finished trials per search. (default: 12, or unlimited with --time-budget)")] = None,
+    time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock budget per search, e.g. 90s, 5m.")] = None,
+    space: Annotated[str, typer.Option(help="quick | image_default | tabular_default | a .yaml path.")] = "quick",
+    pruner: Annotated[Optional[str], typer.Option(
+        help="Pruner of the Optuna samplers. (default: hyperband)")] = None,
+    test: BenchmarkTest = "welch",
+    out: Annotated[Optional[str], typer.Option(
+        help="Output folder; re-running the same command continues it. (default: runs/benchmark-samplers-<data>)")]
+    = None,
+    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV.")] = None,
+    image_size: Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")] = None,
+    plugins_dir: PluginsDir = None,
+    quiet: BenchmarkQuiet = False,
+) -> None:
+    """Run the same short search with each sampler; best-so-far vs wall-time curves, table and report."""
+    from automl.benchmarking import SamplerBenchmark, parse_names, run_sampler_benchmark
+    from automl.search_engine import parse_duration
+
+    bench = SamplerBenchmark(
+        data=data, out=out, samplers=parse_names(samplers), seeds=seeds, trials=trials,
+        time_budget=parse_duration(time_budget), space=space, pruner=pruner, test=test, target=target,
+        image_size=_parse_image_size(image_size), plugins_dir=str(plugins_dir) if plugins_dir else None)
+    outcome = run_sampler_benchmark(bench, quiet=quiet)
+    _print_benchmark_table(f"samplers: final best over {seeds} seed(s), p-values: {test}", outcome.table,
+                           ["rank", "sampler", "n", "mean ± std", "median", "p vs best", "p (Holm)",
+                            "significantly worse", "time to best (s)"],
+                           lambda r: [], lambda r: [r["mean_time_to_best"]])
+    _print_benchmark_footer(outcome, "searches")
+
+
+def _print_benchmark_table(title: str, rows: list[dict], columns: list[str], before=lambda r: [],
+                           after=lambda r: []) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from automl.benchmark_report import format_mean_std, format_number, format_p
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for r in rows:
+        worse = "—" if r["is_best"] else {None: "n/a", True: "yes", False: "no"}[r["significantly_worse"]]
+        cells = [str(r["rank"] or "-"), r["name"], *(f"{v:.3g}" if v is not None else "-" for v in before(r)),
+                 str(r["n"]),
+                 format_mean_std(r["mean"], r["std"]), format_number(r["median"]),
+                 format_p(r["p_value"], best=r["is_best"]), format_p(r["p_holm"], best=r["is_best"]), worse,
+                 *(format_number(v, 1) for v in after(r))]
+        table.add_row(*cells)
+    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
+
+
+def _print_benchmark_footer(outcome, unit: str) -> None:
+    done = outcome.trained + outcome.reused
+    typer.echo(f"{done} {unit} done: {outcome.trained} run now, {outcome.reused} reused from {outcome.out} "
+               f"({outcome.seconds:.0f} s)")
+    typer.echo(f"report:  {outcome.out / 'report.md'}  (also report.html, results.json, results.csv, plots/)")
 
 
 def main() -> None:

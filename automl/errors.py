@@ -83,6 +83,10 @@ class RunDirectoryError(AutomlError):
     """A run directory is missing, incomplete, or belongs to a different experiment."""
 
 
+class NoFinishedTrialsError(RunDirectoryError):
+    """A run has no finished (complete or pruned) trial yet, so there is nothing to report."""
+
+
 class StorageError(AutomlError):
     """The study storage (a Journal file or a database URL) cannot be opened; passwords are never shown."""
 

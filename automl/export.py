@@ -16,6 +16,12 @@ Augmentation is training-only and is left out of exported models (see :func:`aut
 The folder is written next to its destination and swapped in whole (:func:`automl.io.atomic_directory`),
 so an export that fails half-way — a format that does not verify, a full disk, a kill — leaves the
 previous export exactly as it was.
+
+SavedModel, LiteRT and ONNX are TensorFlow graphs and are written with Keras on its TensorFlow backend. A
+process whose Keras runs on JAX (a run searched with ``KERAS_BACKEND=jax``) hands :func:`export_run` to a
+child process with ``KERAS_BACKEND=tensorflow``: the ``.keras`` files its trials saved are backend-neutral.
+(Keras can export a SavedModel from JAX, but through jax2tf: XLA calls inside the graph that LiteRT and
+tf2onnx cannot convert.)
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ class ExportFormat:
     artifact: str  # file or folder name inside the export folder
     requires: tuple[str, ...] = ()  # importable modules the format needs
     description: str = ""
+    tensorflow_graph = True  # written from a TensorFlow-backend Keras (see the module docstring)
 
     def missing_modules(self) -> list[str]:
         return [module for module in self.requires if importlib.util.find_spec(module) is None]
@@ -76,6 +83,7 @@ class ExportFormat:
 class KerasFormat(ExportFormat):
     name, artifact = "keras", "model.keras"
     description = "Keras archive; automl loads it in safe mode"
+    tensorflow_graph = False  # the same archive from any backend
 
     def write(self, model: keras.Model, path: Path) -> None:
         model.save(path)
@@ -272,6 +280,7 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
     from automl.model import inference_model
 
     chosen = resolve_formats(formats)
+    _check_backend(chosen)
     say = progress or (lambda message: None)
     model = inference_model(model)
     samples = dataset.x_val[:VERIFY_SAMPLES]
@@ -328,6 +337,24 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
         card["sha256"] = file_hashes(folder, exclude=(CARD_FILE,))
         atomic_write_json(folder / CARD_FILE, card)
     return card
+
+
+def _needs_tensorflow_process(chosen: Sequence[ExportFormat]) -> list[str]:
+    """The chosen formats this process cannot write, because its Keras does not run on TensorFlow."""
+    from automl import keras_backend
+
+    return [] if keras_backend.is_tensorflow() else [f.name for f in chosen if f.tensorflow_graph]
+
+
+def _check_backend(chosen: Sequence[ExportFormat]) -> None:
+    from automl import keras_backend
+
+    names = _needs_tensorflow_process(chosen)
+    if names:
+        raise ExportError(f"the {', '.join(names)} format(s) are TensorFlow graphs written with the TensorFlow Keras "
+                          f"backend, but Keras runs on {keras_backend.configured()} in this process. Export with "
+                          "export_run() or `automl export RUN_DIR`, which write them from a TensorFlow-backend "
+                          "process, or set KERAS_BACKEND=tensorflow before importing Keras.")
 
 
 @contextlib.contextmanager
@@ -399,6 +426,9 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
 
     run_dir = Path(run_dir)
     chosen = resolve_formats(formats)  # a missing extra fails before any loading
+    if _needs_tensorflow_process(chosen):  # this process's Keras runs on JAX
+        return _export_run_in_tensorflow(run_dir, progress, formats=[f.name for f in chosen], trial=trial,
+                                         out=None if out is None else str(out), refit=refit, data=data)
     config = read_config(run_dir)
     records = read_records(config, run_dir)
     direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
@@ -447,6 +477,77 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     card = export_model(model, dataset, out, record=record, formats=[f.name for f in chosen], refit=refit,
                         progress=progress)
     return Path(out), card
+
+
+_CHILD_MARK = "automl-export-child "  # prefixes the child's protocol lines on its stdout
+
+
+def _export_run_in_tensorflow(run_dir: Path, progress: Callable[[str], None] | None,
+                              **options: Any) -> tuple[Path, dict[str, Any]]:
+    """:func:`export_run` in a child process whose Keras runs on TensorFlow; its errors are raised here.
+
+    The child reloads the run's data and the trial's ``.keras`` file (or refits it, on TensorFlow) exactly as
+    ``automl export`` does; it reports progress, its result or its error as JSON lines on stdout.
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from automl import errors, keras_backend
+
+    if progress:
+        progress(f"export: Keras runs on {keras_backend.configured()} here; the TensorFlow formats are written by a "
+                 "TensorFlow-backend process")
+    env = {**os.environ, keras_backend.ENV: "tensorflow"}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    request = json.dumps({"run_dir": str(run_dir), **options})
+    outcome: dict[str, Any] = {}
+    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: TensorFlow's chatter cannot block the child
+        child = subprocess.Popen([sys.executable, "-c", "from automl.export import _export_child; _export_child()"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        child.stdin.write(request)
+        child.stdin.close()
+        for line in child.stdout:
+            if not line.startswith(_CHILD_MARK):
+                continue
+            message = json.loads(line[len(_CHILD_MARK):])
+            if "progress" in message:
+                if progress:
+                    progress(message["progress"])
+            else:
+                outcome = message
+        child.stdout.close()
+        status = child.wait()
+        stderr.seek(0)
+        tail = stderr.read()[-2000:].strip()
+    if "error" in outcome:
+        kind = getattr(errors, outcome["error"], None)
+        if not (isinstance(kind, type) and issubclass(kind, errors.AutomlError)):
+            kind = ExportError
+        raise kind(outcome["message"])
+    if "folder" not in outcome:
+        raise ExportError(f"the TensorFlow-backend export process exited with status {status} without a result; "
+                          f"it said:\n{tail or '(nothing)'}")
+    return Path(outcome["folder"]), read_card(outcome["folder"])
+
+
+def _export_child() -> None:
+    """Entry point of the export process started by :func:`_export_run_in_tensorflow`."""
+    import sys
+
+    from automl.errors import AutomlError
+
+    def send(**message: Any) -> None:
+        print(_CHILD_MARK + json.dumps(message), flush=True)
+
+    request = json.loads(sys.stdin.read())
+    try:
+        folder, _ = export_run(request.pop("run_dir"), progress=lambda text: send(progress=text), **request)
+    except AutomlError as exc:
+        send(error=type(exc).__name__, message=str(exc))
+        raise SystemExit(2) from None
+    send(folder=str(folder))
 
 
 def read_card(export_dir: str | Path) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""Base classes for the three plugin families.
+"""Base classes for the three searched plugin families, and for loggers.
 
 A plugin object is small: a ``name``, the ``tasks`` it supports, a ``space(hp)`` method that declares its
 hyperparameters through :class:`automl.hp.PluginHP` and returns their values, and one method that does the
 work. Built-in plugins (``automl_plugins``) subclass these exactly as a third party would.
+
+A :class:`Logger` is not searched: a run selects it by name (``--log NAME``) and it receives that run's trial
+lifecycle through ``@hookimpl`` methods (see :mod:`automl.hookspecs`).
 
 Keras is only imported inside the methods that build things, so listing plugins stays fast.
 """
@@ -18,7 +21,8 @@ if TYPE_CHECKING:
     from automl.hp import PluginHP
 
 TASKS = ("image", "tabular")
-FAMILIES = ("architecture", "augmentation", "optimizer")
+FAMILIES = ("architecture", "augmentation", "optimizer")  # the families a search space samples from
+LOGGER = "logger"  # the family of Logger plugins, selected per run and never searched
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,24 @@ class Optimizer(Plugin):
 
     def build(self, params: dict[str, Any], context: BuildContext) -> keras.optimizers.Optimizer:
         raise NotImplementedError
+
+
+class Logger(Plugin):
+    """Receives the trial lifecycle of the runs that select it (``--log NAME``, ``log: [NAME]`` in YAML).
+
+    Implement any of the lifecycle hooks of :mod:`automl.hookspecs` (``automl_search_started``,
+    ``automl_trial_started``, ``automl_trial_epoch``, ``automl_trial_finished``, ``automl_search_finished``) as
+    methods decorated with :data:`automl.hookimpl`; leave out the ones you do not need, and any argument you do
+    not use. ``automl_register_loggers`` returns a fresh instance per run, so keeping state on ``self`` is fine.
+    Import heavy packages inside the methods: ``automl plugins`` imports every plugin module.
+    """
+
+    family = LOGGER
+
+    def check(self) -> None:
+        """Raise :class:`automl.errors.PluginError` if this logger cannot work here (a package it needs is not
+        installed, say), with a message that says how to fix it. Called when a run selects it, before any
+        training; the default accepts."""
 
 
 # --- shared helpers for optimizer plugins ---------------------------------------------------------------

@@ -9,6 +9,9 @@
 5. local plugin files from ``--plugins-dir`` / ``AUTOML_PLUGINS_DIR``;
 6. validation: each hook is called per plugin module, objects are checked, duplicate names fail.
 
+Loggers (``automl_register_loggers``) are collected like the searched families but are not searched: a run
+selects them by name, and :mod:`automl.lifecycle` calls their lifecycle hooks.
+
 A module that fails to import (or whose hook raises, or returns an invalid object) is reported as a
 :class:`LoadProblem` and skipped; with ``strict=True`` it is fatal instead.
 """
@@ -31,21 +34,24 @@ import pluggy
 
 from automl import hookspecs
 from automl.errors import DuplicatePluginError, PluginError, UnknownPluginError
-from automl.plugin import FAMILIES, TASKS, Plugin
+from automl.plugin import FAMILIES, LOGGER, TASKS, Plugin
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 ENV_DISABLE_AUTOLOAD = "AUTOML_DISABLE_PLUGIN_AUTOLOAD"
 ENV_DISABLED_PLUGINS = "AUTOML_DISABLED_PLUGINS"
 ENV_PLUGINS_DIR = "AUTOML_PLUGINS_DIR"
 
-BUILTIN_MODULES = ("automl_plugins.architectures", "automl_plugins.augmentations", "automl_plugins.optimizers")
+BUILTIN_MODULES = ("automl_plugins.architectures", "automl_plugins.augmentations", "automl_plugins.optimizers",
+                   "automl_plugins.tensorboard_logger", "automl_plugins.mlflow_logger")
 BUILTIN_SOURCE = "built-in"
 
 HOOK_BY_FAMILY = {
     "architecture": "automl_register_architectures",
     "augmentation": "automl_register_augmentations",
     "optimizer": "automl_register_optimizers",
+    LOGGER: "automl_register_loggers",
 }
+HOOK_NAMES = sorted(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_"))
 PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TRUTHY = {"1", "true", "yes", "on"}
 
@@ -79,7 +85,7 @@ class LoadProblem:
 class Registry:
     """Every loaded plugin object, by family and name."""
 
-    plugins: dict[str, dict[str, PluginEntry]] = field(default_factory=lambda: {f: {} for f in FAMILIES})
+    plugins: dict[str, dict[str, PluginEntry]] = field(default_factory=lambda: {f: {} for f in HOOK_BY_FAMILY})
     problems: list[LoadProblem] = field(default_factory=list)
 
     def family(self, family: str) -> dict[str, PluginEntry]:
@@ -97,7 +103,11 @@ class Registry:
         return sorted(n for n, e in self.plugins[family].items() if task is None or task in e.plugin.tasks)
 
     def all_entries(self) -> list[PluginEntry]:
+        """The searched families' plugins (architectures, augmentations, optimizers), not the loggers."""
         return [e for f in FAMILIES for _, e in sorted(self.plugins[f].items())]
+
+    def logger_entries(self) -> list[PluginEntry]:
+        return [e for _, e in sorted(self.plugins[LOGGER].items())]
 
 
 def _env_flag(name: str) -> bool:
@@ -205,7 +215,15 @@ def _register(pm: pluggy.PluginManager, module: Any, name: str, problem) -> bool
         pm.check_pending()  # the modules registered before passed it, so a failure is this module's
     except pluggy.PluginValidationError as exc:
         pm.unregister(name=name)
-        problem(name, f"{exc}; automl's hooks are: {', '.join(sorted(HOOK_BY_FAMILY.values()))}")
+        problem(name, f"{exc}; automl's hooks are: {', '.join(HOOK_NAMES)}")
+        return False
+    misplaced = sorted(caller.name for caller in pm.get_hookcallers(module) or []
+                       if caller.name in hookspecs.LIFECYCLE_HOOKS)
+    if misplaced:  # it would be called in every run, and no run could opt out of it
+        pm.unregister(name=name)
+        problem(name, f"it implements {', '.join(misplaced)} as module-level function(s); lifecycle hooks are "
+                      "@hookimpl methods of an automl.Logger returned by automl_register_loggers(), so that a run "
+                      "selects the logger with --log NAME")
         return False
     return True
 
@@ -241,9 +259,9 @@ def _load_directory(directory: Path, pm: pluggy.PluginManager, problem) -> list[
 
 
 def _check_objects(returned: Any, family: str, hook_name: str) -> list[Plugin]:
-    from automl.plugin import Architecture, Augmentation, Optimizer
+    from automl.plugin import Architecture, Augmentation, Logger, Optimizer
 
-    base = {"architecture": Architecture, "augmentation": Augmentation, "optimizer": Optimizer}[family]
+    base = {"architecture": Architecture, "augmentation": Augmentation, "optimizer": Optimizer, LOGGER: Logger}[family]
     if returned is None:
         return []
     if not isinstance(returned, (list, tuple)):
@@ -262,7 +280,37 @@ def _check_objects(returned: Any, family: str, hook_name: str) -> list[Plugin]:
         unknown = set(obj.tasks) - set(TASKS)
         if not obj.tasks or unknown:
             raise PluginError(f"{family} plugin {name!r} declares tasks {list(obj.tasks)}; allowed: {list(TASKS)}.")
+        if family == LOGGER:
+            logger_plugin_manager([obj])  # its hook methods' names and arguments, checked now rather than mid-run
     return list(returned)
+
+
+def logger_plugin_manager(loggers: Iterable[Plugin]) -> pluggy.PluginManager:
+    """A plugin manager holding only ``loggers`` (Logger objects), to call their lifecycle hooks.
+
+    Raises :class:`PluginError` naming the logger when one of its methods is not a valid lifecycle hook.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for logger in loggers:
+        where = f"logger plugin {logger.name!r} ({type(logger).__name__})"
+        undecorated = [attr for attr in hookspecs.LIFECYCLE_HOOKS
+                       if callable(getattr(logger, attr, None)) and pm.parse_hookimpl_opts(logger, attr) is None]
+        if undecorated:
+            raise PluginError(f"{where} has method(s) {', '.join(undecorated)} without the @automl.hookimpl "
+                              "decorator, so they would never be called; decorate them.")
+        try:
+            pm.register(logger, name=f"{LOGGER}:{logger.name}")
+            pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"{where}: {exc}; its hook methods must be among {', '.join(hookspecs.LIFECYCLE_HOOKS)}"
+                              ", each taking some of that hook's arguments.") from None
+        other = sorted(caller.name for caller in pm.get_hookcallers(logger) or []
+                       if caller.name not in hookspecs.LIFECYCLE_HOOKS)
+        if other:
+            raise PluginError(f"{where} implements {', '.join(other)} as a method; a logger implements only the "
+                              f"lifecycle hooks ({', '.join(hookspecs.LIFECYCLE_HOOKS)}).")
+    return pm
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ The run directory holds everything needed to resume::
     RUN/test_metrics.json  test-split metrics of the top-k, computed once at the end
     RUN/best/              the best trial exported at the end (.keras + SavedModel, verified, with its
                            model card; see automl.export), swapped in whole
+    RUN/tensorboard/, ...  what the selected logger plugins write (``--log tensorboard``; automl.lifecycle)
 
 Re-running the same command continues the run: finished trials are kept, a trial interrupted by a
 killed process is failed and queued once more, and the loop stops when ``trials`` trials have finished
@@ -78,6 +79,10 @@ class Experiment:
     threads_per_worker: int | None = None  # TensorFlow threads per worker; default 1 when workers > 1
     worker_memory_limit: int | None = None  # MB of heap per worker; past it, allocations fail in that trial
     checkpoint_every: float = 30.0  # seconds between checkpoints of a running trial (0: every epoch)
+    # Keras backend the trials train on (automl.keras_backend); recorded in config.yaml, not part of the identity.
+    keras_backend: str | None = None  # tensorflow | jax; default: $KERAS_BACKEND, else keras.json, else tensorflow
+    # --- logger plugins told about every trial (automl.lifecycle); not part of the run's identity ---
+    log: list[str] | None = None  # logger names; None: the ones the resumed run had (or none); [] / "none": none
 
     def validate(self) -> None:
         """Check the options and fill in the backend's default sampler and pruner."""
@@ -114,6 +119,12 @@ class Experiment:
         if self.study is not None and safe_name(self.study) != self.study:
             raise ConfigError(f"--study may hold letters, digits, '.', '_' and '-' only; got {self.study!r} "
                               f"(e.g. {safe_name(self.study)!r}).")
+        from automl.lifecycle import normalize_logger_names
+
+        self.log = normalize_logger_names(self.log)
+        from automl import keras_backend
+
+        self.keras_backend = keras_backend.resolve(self.keras_backend)  # jax requested but not installed: here
 
     @property
     def target_trials(self) -> int | None:
@@ -205,6 +216,13 @@ def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str
     return config
 
 
+def _recorded_loggers(run_dir: Path) -> list[str]:
+    """The logger names a run directory's config.yaml records (none for a new run)."""
+    path = run_dir / CONFIG_FILE
+    previous = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    return list(previous.get("log") or [])
+
+
 def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
     path = run_dir / CONFIG_FILE
     if not path.exists():
@@ -246,20 +264,31 @@ class _Search:
     def __init__(self, experiment: Experiment, progress) -> None:
         self.experiment = experiment
         self.progress = progress
+        self.loggers: list = []  # the selected logger plugins' entries, set by run()
 
     def run(self) -> SearchResult:
         from filelock import FileLock, Timeout
 
         from automl.data import load_dataset
+        from automl.lifecycle import select_loggers
         from automl.plugin_manager import build_registry
         from automl.search_space import SearchSpace
 
         exp = self.experiment
+        if exp.workers == 0 or exp.backend == "kerastuner":  # trials train in this process: before Keras loads
+            from automl import keras_backend
+
+            keras_backend.activate(exp.keras_backend)
         # Cheap checks first: plugins, space, run directory — then the data preflight — then TensorFlow.
         registry = build_registry(plugins_dir=exp.plugins_dir, strict=exp.strict_plugins)
         for problem in registry.problems:
             self.progress.message(f"warning: {problem}")
         run_dir = resolve_run_dir(exp.out or exp.default_out())
+        if exp.log is None:  # a resumed run keeps the loggers it was started with
+            exp.log = _recorded_loggers(run_dir)
+            if exp.log:
+                self.progress.message(f"logging with the run's loggers: {', '.join(exp.log)} (--log none for none)")
+        self.loggers = select_loggers(registry, exp.log)  # unknown names and missing packages fail here
         explicit_space = SearchSpace.load(exp.space, registry) if exp.space else None  # before the data load
         dataset = load_dataset(exp.data, target=exp.target, image_size=exp.image_size, color_mode=exp.color_mode,
                                val_fraction=exp.val_fraction, test_fraction=exp.test_fraction, seed=exp.seed,
@@ -290,6 +319,7 @@ class _Search:
 
     def _loop(self, run_dir: Path, dataset: Dataset, space, registry, config: dict[str, Any]) -> SearchResult:
         from automl.backends import open_backend
+        from automl.lifecycle import LifecycleHooks, leaderboard_rows
         from automl.runner import RunContext, TrialRunner
 
         exp, progress = self.experiment, self.progress
@@ -306,7 +336,9 @@ class _Search:
         shared_config = {**config, "target_trials": exp.target_trials, "deadline": deadline, "study": study_name}
         if hasattr(backend, "share_config"):
             backend.share_config(shared_config)  # `automl worker --storage URL --study NAME` reads it
-        sink = _EventSink(progress, run_dir, space, backend, exp.max_consecutive_failures)
+        hooks = LifecycleHooks(self.loggers, run_dir, progress.message)
+        hooks.search_started(shared_config)
+        sink = _EventSink(progress, run_dir, space, backend, exp.max_consecutive_failures, hooks)
         progress.start(exp.target_trials, backend.finished_count(), exp.time_budget)
         try:
             if exp.workers == 0 or exp.backend == "kerastuner":
@@ -317,6 +349,8 @@ class _Search:
                 why = self._run_workers(run_dir, shared_config, study_name, backend, sink)
         except KeyboardInterrupt:
             progress.message("interrupted: finished trials are saved; re-run the same command to resume")
+            if hooks.entries:  # loggers close their files and end their remote runs
+                hooks.search_finished(leaderboard_rows(backend.records(), space.direction), "interrupted")
             raise
         finally:
             progress.close()
@@ -330,6 +364,7 @@ class _Search:
         test_metrics = self._evaluate_top(run_dir, records, space.direction, dataset)
         frame = _write_leaderboard(run_dir, records, space.direction, test_metrics)
         self._export_best(run_dir, records, space.direction, dataset)
+        hooks.search_finished(leaderboard.to_records(frame), stopped)
         return SearchResult(run_dir, frame, dataset, stopped)
 
     def _study_name(self, run_dir: Path) -> str:
@@ -396,7 +431,14 @@ class _Search:
             self.progress.message(f"warning: the model of best trial {number} is missing; run automl export --refit")
             return
         self.progress.message(f"exporting trial {number} to {run_dir / 'best'} ({', '.join(formats)})")
-        export_model(load_keras_model(path), dataset, run_dir / "best", record=record, formats=formats)
+        from automl import keras_backend
+
+        if keras_backend.is_tensorflow():
+            export_model(load_keras_model(path), dataset, run_dir / "best", record=record, formats=formats)
+        else:  # Keras runs on JAX here: a TensorFlow-backend process writes the TensorFlow graphs (automl.export)
+            from automl.export import export_run
+
+            export_run(run_dir, formats=formats, trial=number, out=run_dir / "best", progress=self.progress.message)
 
 
 def _write_leaderboard(run_dir: Path, records, direction: str, test_metrics=None) -> pd.DataFrame:
@@ -418,13 +460,14 @@ def _read_test_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
 
 
 class _EventSink:
-    """Turns trial events (from this process or from workers) into the display, the leaderboard file and the
-    consecutive-failure count."""
+    """Turns trial events (from this process or from workers) into the display, the leaderboard file, the
+    consecutive-failure count and the selected loggers' lifecycle hooks."""
 
-    def __init__(self, progress, run_dir: Path, space, backend, max_consecutive_failures: int) -> None:
+    def __init__(self, progress, run_dir: Path, space, backend, max_consecutive_failures: int, hooks=None) -> None:
         self.progress, self.run_dir, self.space, self.backend = progress, run_dir, space, backend
         self.max_consecutive_failures = max_consecutive_failures
         self.consecutive_failures = 0
+        self.hooks = hooks  # automl.lifecycle.LifecycleHooks; it never raises for a logger's fault
 
     def __call__(self, event: tuple) -> None:
         from automl.search_space import Candidate
@@ -443,6 +486,8 @@ class _EventSink:
             self.progress.trial_finished(record, finished, top[0]["val_accuracy"] if top else None)
         elif kind == "message":
             self.progress.message(event[1])
+        if self.hooks is not None:
+            self.hooks(event)
 
     def should_stop(self) -> bool:
         return self.consecutive_failures >= self.max_consecutive_failures

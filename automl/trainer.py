@@ -230,6 +230,10 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
 @functools.cache
 def quiet_tensorflow() -> None:
     """Each trial builds a new model, so tf.function retracing warnings are expected noise here."""
+    from automl import keras_backend
+
+    if not keras_backend.is_tensorflow():  # no tf.function to retrace; importing TensorFlow would cost seconds
+        return
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")

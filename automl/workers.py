@@ -107,6 +107,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
     """(RunContext, backend) for a worker: plugins, data (checked against the run's fingerprint), space."""
     from pathlib import Path
 
+    from automl import keras_backend
     from automl.backends import open_backend
     from automl.data import load_dataset
     from automl.errors import DataError
@@ -114,6 +115,9 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
     from automl.runner import RunContext
     from automl.search_space import SearchSpace
 
+    # Every trial of a run trains on the run's Keras backend, whatever this machine's $KERAS_BACKEND says; set
+    # before anything here imports Keras (older runs record none: this process's setting).
+    keras_backend.activate(config.get("keras_backend") or keras_backend.resolve())
     registry = build_registry(plugins_dir=config.get("plugins_dir"), strict=bool(config.get("strict_plugins")))
     size = config.get("image_size")
     dataset = load_dataset(config["data"], target=config.get("target"), image_size=tuple(size) if size else None,
@@ -265,20 +269,25 @@ class WorkerPool:
         return ""
 
 
-def run_worker(run, *, storage: str | None, study: str | None, out=None, max_trials: int | None = None) -> str:
+def run_worker(run, *, storage: str | None, study: str | None, out=None, max_trials: int | None = None,
+               log: list[str] | None = None) -> str:
     """``automl worker``: run trials of an existing search in this process until it has its trials.
 
     The experiment comes from the run directory's config.yaml, or — given only ``--storage`` and
     ``--study`` — from the study itself, where the search stored it. Stale trials of workers that died
     elsewhere are failed (by heartbeat) and retried before each trial.
+
+    No search process receives this worker's events, so it calls the lifecycle hooks of its loggers itself:
+    the search's (its config's ``log``), or ``log`` when given (``[]`` for none), writing under ``out``.
     """
     from pathlib import Path
 
     import yaml
 
     from automl.errors import ConfigError
-    from automl.progress import QuietProgress
     from automl.io import safe_name
+    from automl.lifecycle import LifecycleHooks, leaderboard_rows, normalize_logger_names, select_loggers
+    from automl.progress import QuietProgress
     from automl.storage import StorageSpec, redact
 
     if study is not None and safe_name(study) != study:  # it names a folder: runs/<study>
@@ -308,6 +317,10 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
     progress.message(f"worker joining study {study!r} in {redact(StorageSpec.for_run(run_dir, storage).url)}")
     context, backend = open_worker(config, run_dir, StorageSpec.for_run(run_dir, storage).url, study,
                                    seed_offset=os.getpid(), max_retries=int(config.get("max_retries", 1)))
+    logger_names = normalize_logger_names(log)
+    if logger_names is None:
+        logger_names = normalize_logger_names(config.get("log")) or []
+    hooks = LifecycleHooks(select_loggers(context.registry, logger_names), run_dir, progress.message)
     total = config.get("target_trials")
 
     def show(event: tuple) -> None:
@@ -316,10 +329,20 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
             progress.trial_finished(event[1], event[2], None)
         elif event[0] == "message":
             progress.message(event[1])
+        hooks(event)
 
     from automl.runner import TrialRunner
 
-    why = TrialRunner(context, backend, show, max_consecutive_failures=config.get("max_consecutive_failures")).run(
-        max_trials=max_trials)
+    hooks.search_started({**config, "log": hooks.names})
+    try:
+        why = TrialRunner(context, backend, show, max_consecutive_failures=config.get("max_consecutive_failures")).run(
+            max_trials=max_trials)
+    except KeyboardInterrupt:
+        if hooks.entries:  # loggers close their files and end their remote runs
+            hooks.search_finished(leaderboard_rows(backend.records(), context.space.direction), "interrupted")
+        raise
+    stopped = {"target": "trials reached", "deadline": "time budget used", "recycle": "--max-trials reached",
+               "failures": "too many trials failed in a row"}.get(why, why)
+    hooks.search_finished(leaderboard_rows(backend.records(), context.space.direction), stopped)
     progress.message(f"worker done: {why}")
     return why

@@ -42,8 +42,9 @@ def run_automl(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def builtins() -> dict[str, str]:
-    """Built-in plugin name -> family, from the registry itself."""
-    return {entry.name: entry.family for entry in build_registry(autoload=False).all_entries()}
+    """Built-in plugin name -> family, from the registry itself (loggers included: they are listed too)."""
+    registry = build_registry(autoload=False)
+    return {entry.name: entry.family for entry in registry.all_entries() + registry.logger_entries()}
 
 
 def test_help_is_fast():
@@ -116,6 +117,7 @@ def test_plugins_json_lists_every_builtin_with_its_fields(builtins):
     assert sum(f == "architecture" for f in families) >= 4
     assert sum(f == "augmentation" for f in families) >= 6
     assert sum(f == "optimizer" for f in families) >= 5
+    assert listed["tensorboard"]["family"] == listed["mlflow"]["family"] == "logger"
 
 
 def test_plugins_table_lists_every_builtin(builtins):
