@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
-from datetime import date
-from pathlib import Path
+
+from common import result, store
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
@@ -35,10 +33,7 @@ def main() -> None:
         args.candidates, args.epochs = 3, 5
 
     import keras
-    import numpy as np
-    import tensorflow as tf
 
-    import automl
     from automl.data import load_dataset
     from automl.hp import RandomDriver
     from automl.model import build_model, input_scaling, plugin_values
@@ -92,25 +87,16 @@ def main() -> None:
 
     plain_total = sum(r["plain_seconds"] for r in rows)
     automl_total = sum(r["automl_seconds"] for r in rows)
-    ratio = plain_total / automl_total
-    result = {
-        "engine_speedup_vs_plain_fit": round(ratio, 3),
-        "engine_speedup_per_candidate_median": round(statistics.median(r["plain_seconds"] / r["automl_seconds"]
-                                                                       for r in rows), 3),
-        "plain_seconds": round(plain_total, 2), "automl_seconds": round(automl_total, 2),
-        "candidates": len(rows), "epochs": args.epochs, "rows": rows,
-        "command": "python benchmarks/engine_vs_plain_fit.py" + (" --quick" if args.quick else
-                                                                  f" --candidates {args.candidates} --epochs {args.epochs}"),
-        "date": date.today().isoformat(),
-        "versions": {"automl": automl.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-    }
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
-    path = HERE / "results.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
-    results["engine_vs_plain_fit"] = result
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    command = "python benchmarks/engine_vs_plain_fit.py" + (" --quick" if args.quick else
+                                                           f" --candidates {args.candidates} --epochs {args.epochs}")
+    results = {"engine_speedup_vs_plain_fit": result(
+        "engine_speedup_vs_plain_fit", round(plain_total / automl_total, 3), command,
+        per_candidate_median=round(statistics.median(r["plain_seconds"] / r["automl_seconds"] for r in rows), 3),
+        plain_seconds=round(plain_total, 2), automl_seconds=round(automl_total, 2), candidates=len(rows),
+        epochs=args.epochs, rows=rows)}
+    path = store(results, quick=args.quick)
+    print(json.dumps({k: v for k, v in results["engine_speedup_vs_plain_fit"].items() if k != "rows"}, indent=2))
+    print(f"stored in {path}")
 
 
 if __name__ == "__main__":
