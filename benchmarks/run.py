@@ -3,6 +3,7 @@
     python benchmarks/run.py            # the full run (about 90 minutes on 2 CPU cores)
     python benchmarks/run.py --quick    # every script at smoke size (about 5 minutes); not a result
     python benchmarks/run.py --only search_quality trial_overhead
+    python benchmarks/run.py --table    # only rewrite RESULTS.md's summary from results.json
 
 Each script runs in its own process (one TensorFlow per measurement, nothing warm from the one before),
 one after another (never side by side: they would share the CPU), and merges its keys into
@@ -58,9 +59,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every script at smoke size (≤ 5 minutes)")
     parser.add_argument("--only", nargs="+", choices=list(SCRIPTS), help="run only these scripts")
+    parser.add_argument("--table", action="store_true", help="run nothing; rewrite the summary from results.json")
     args = parser.parse_args()
     failed = []
-    for name in args.only or SCRIPTS:
+    for name in [] if args.table else args.only or SCRIPTS:
         started = time.perf_counter()
         print(f"== {name} ({', '.join(SCRIPTS[name])})", flush=True)
         proc = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *(["--quick"] if args.quick else [])],
