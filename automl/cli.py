@@ -356,6 +356,8 @@ BenchmarkSeeds = Annotated[int, typer.Option(help="Runs per optimizer / sampler,
 BenchmarkTest = Annotated[str, typer.Option(
     "--test", help="Significance test against the best: welch (Welch's t-test) | mannwhitney.")]
 BenchmarkQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="No live display: one log line per run.")]
+BenchmarkTarget = Annotated[Optional[str], typer.Option(help="Target column of a CSV.")]
+BenchmarkImageSize = Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")]
 
 
 @benchmark_app.command("optimizers")
@@ -380,8 +382,8 @@ def benchmark_optimizers(
     out: Annotated[Optional[str], typer.Option(
         help="Output folder; re-running the same command continues it. (default: runs/benchmark-optimizers-<data>)")]
     = None,
-    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV.")] = None,
-    image_size: Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")] = None,
+    target: BenchmarkTarget = None,
+    image_size: BenchmarkImageSize = None,
     plugins_dir: PluginsDir = None,
     quiet: BenchmarkQuiet = False,
 ) -> None:
@@ -419,8 +421,8 @@ def benchmark_samplers(
     out: Annotated[Optional[str], typer.Option(
         help="Output folder; re-running the same command continues it. (default: runs/benchmark-samplers-<data>)")]
     = None,
-    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV.")] = None,
-    image_size: Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")] = None,
+    target: BenchmarkTarget = None,
+    image_size: BenchmarkImageSize = None,
     plugins_dir: PluginsDir = None,
     quiet: BenchmarkQuiet = False,
 ) -> None:
