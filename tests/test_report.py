@@ -339,31 +339,61 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _start_dashboard(run_dir: Path) -> tuple[subprocess.Popen, int, dict]:
+    """A running `automl dashboard` on a free port, once it answers: (process, port, /api/studies)."""
+    port = _free_port()
+    server = subprocess.Popen([*AUTOML, "dashboard", str(run_dir), "--port", str(port)], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    studies, deadline = None, time.monotonic() + 90
+    while studies is None and server.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as response:
+                studies = json.loads(response.read())
+        except OSError:
+            time.sleep(0.5)
+    if studies is None:
+        server.kill()
+        output, _ = server.communicate()
+        pytest.fail(f"the dashboard did not answer on port {port}:\n{output}")
+    return server, port, studies
+
+
+def _stop(server: subprocess.Popen, signal_number: int) -> str:
+    try:
+        server.send_signal(signal_number)
+        output, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    return output
+
+
 def test_dashboard_serves_the_run_study(optuna_run):
     pytest.importorskip("optuna_dashboard")
-    port = _free_port()
-    server = subprocess.Popen([*AUTOML, "dashboard", str(optuna_run.run_dir), "--port", str(port)], env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, port, studies = _start_dashboard(optuna_run.run_dir)
     try:
-        studies, deadline = None, time.monotonic() + 90
-        while studies is None and server.poll() is None and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as response:
-                    studies = json.loads(response.read())
-            except OSError:
-                time.sleep(0.5)
-        assert studies is not None, f"the dashboard did not answer on port {port}"
         summaries = studies["study_summaries"]
         assert [s["study_name"] for s in summaries] == ["automl"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:  # redirects to the app
             assert response.status == 200 and "Optuna Dashboard" in response.read().decode()
         taken = run_cli("dashboard", optuna_run.run_dir, "--port", port, check=False, timeout=120)
         assert taken.returncode == 2 and f"could not listen on 127.0.0.1:{port}" in taken.stderr, taken.stderr
-        server.send_signal(signal.SIGINT)  # Ctrl+C: a clean stop
-        output, _ = server.communicate(timeout=30)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+        output = _stop(server, signal.SIGINT)  # Ctrl+C: a clean stop
     assert server.returncode == 0, output
     assert f"http://127.0.0.1:{port}/" in output and "study.journal" in output and "dashboard stopped" in output
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_dashboard_started_in_the_background_stops_cleanly(optuna_run, stop_signal):
+    """A background job of a non-interactive shell (`automl dashboard RUN &`) inherits SIGINT ignored; `kill`
+    and service managers send SIGTERM. Either way the dashboard says it stopped and exits 0."""
+    pytest.importorskip("optuna_dashboard")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the dashboard, as from `cmd &`
+    try:
+        server, _, _ = _start_dashboard(optuna_run.run_dir)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    output = _stop(server, stop_signal)
+    assert server.returncode == 0 and "dashboard stopped" in output, output
