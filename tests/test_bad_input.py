@@ -322,6 +322,7 @@ def test_csv_separated_by_semicolons_says_so(tmp_path):
     assert "semicolon-separated" in message and "comma-separated" in message
 
 
+@pytest.mark.slow  # a full search after the encoding, which test_data checks on its own
 def test_csv_low_cardinality_text_column_is_one_hot_encoded_and_searched(tmp_path):
     data = write_csv(tmp_path / "data.csv", table())
     space = tmp_path / "space.yaml"

@@ -166,6 +166,7 @@ def test_bad_sampler_benchmark_input_is_a_named_error(tmp_path, args, expected):
     assert not out.exists()
 
 
+@pytest.mark.slow  # five real searches; the optimizer benchmark's tests cover the plots and tables by default
 def test_sampler_benchmark_draws_best_so_far_curves_and_a_table(tmp_path):
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)

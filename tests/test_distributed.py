@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 AUTOML = [sys.executable, "-m", "automl"]
 ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -39,6 +41,7 @@ def _wait_for_study(url_with_password: str, study: str, timeout: float = 240) ->
     raise AssertionError(f"the search did not create study {study!r} in {timeout} s")
 
 
+@pytest.mark.slow  # ~2 min; the password test below runs a search on the same real PostgreSQL by default
 def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_password(postgres, tmp_path):
     import optuna
     from optuna.trial import TrialState

@@ -323,6 +323,7 @@ def test_a_failure_mid_export_leaves_the_previous_best_intact(run, exported, dat
     assert leftovers == []
 
 
+@pytest.mark.slow  # a failure mid-export is covered by default by the test above
 def test_a_killed_export_leaves_the_previous_best_intact(run, exported, tmp_path):
     """SIGKILL `automl export` while it writes; best/ is the old export, and the next export succeeds."""
     import signal

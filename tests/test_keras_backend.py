@@ -60,6 +60,7 @@ def jax_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return run_dir, proc
 
 
+@pytest.mark.slow  # JAX is opt-in; its search + TensorFlow export runs with the benchmarks
 def test_a_search_on_jax_finishes_and_exports_best_from_tensorflow(jax_run):
     run_dir, proc = jax_run
     config = (run_dir / "config.yaml").read_text()
@@ -78,6 +79,7 @@ def test_a_search_on_jax_finishes_and_exports_best_from_tensorflow(jax_run):
     assert card["metrics"]["test"]["accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow  # JAX is opt-in; its search + TensorFlow export runs with the benchmarks
 def test_predict_on_a_jax_run_agrees_across_backends_and_formats(jax_run, tmp_path):
     from automl.data import load_dataset
 
@@ -91,6 +93,7 @@ def test_predict_on_a_jax_run_agrees_across_backends_and_formats(jax_run, tmp_pa
     assert predictions[0] == predictions[1] == predictions[2]
 
 
+@pytest.mark.slow  # JAX is opt-in; its search + TensorFlow export runs with the benchmarks
 def test_export_from_a_jax_process_reports_the_tensorflow_process_errors(jax_run):
     run_dir, _ = jax_run
     proc = run_cli("export", run_dir, "--format", "saved_model", "--trial", 99, backend="jax", check=False)

@@ -324,7 +324,8 @@ def test_choices_of_mixed_types_are_sampled_and_keep_their_types(tmp_path, sampl
 
 
 # --- real searches through the CLI ---------------------------------------------------------------------------
-@pytest.fixture(scope="module", params=["hyperband", "random", pytest.param("bayesian", marks=pytest.mark.slow)])
+@pytest.fixture(scope="module", params=["hyperband", pytest.param("random", marks=pytest.mark.slow),
+                                        pytest.param("bayesian", marks=pytest.mark.slow)])
 def quick_run(request, tmp_path_factory):
     """The acceptance command: quick space, 8 trials, seed 0 (hyperband ~35 s, random ~50 s, bayesian ~60 s;
     the Bayesian oracle's Gaussian process is also exercised by the bookkeeping tests above)."""
@@ -393,6 +394,7 @@ def test_hyperband_brackets_show_as_epochs(quick_run):
     assert not (run_dir / "checkpoints" / "warm").exists()
 
 
+@pytest.mark.slow  # two real searches; a cross-backend consistency check
 def test_same_candidate_same_seed_same_result_in_either_backend(tmp_path):
     """One fixed candidate, trial 0, seed 3 in both: identical trial seed, data split and candidate.
     TensorFlow on CPU is deterministic for this model, so the results match exactly (measured)."""
@@ -412,6 +414,7 @@ def test_same_candidate_same_seed_same_result_in_either_backend(tmp_path):
     assert (tmp_path / "optuna" / "study.journal").exists() and (tmp_path / "kerastuner" / "kerastuner").is_dir()
 
 
+@pytest.mark.slow  # the oracle's resume is covered by test_a_resumed_search_does_not_replay_its_first_candidates
 def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(TINY_IMAGE_SPACE)

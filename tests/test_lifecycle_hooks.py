@@ -225,6 +225,7 @@ def test_third_party_logger_from_yaml_gets_the_lifecycle_in_order_and_a_resume_k
     assert len(recorded_calls(run_dir)) == before
 
 
+@pytest.mark.slow  # ~30 s; the hooks' order and a raising logger run by default in one process
 def test_with_two_workers_the_search_process_calls_the_hooks_and_a_raising_logger_stops_nothing(
         tmp_path, space, plugins):
     run_dir = tmp_path / "run"
@@ -241,6 +242,7 @@ def test_with_two_workers_the_search_process_calls_the_hooks_and_a_raising_logge
     assert "recorder.py" in warnings[0] and "switched off" in warnings[0]
 
 
+@pytest.mark.slow  # a separate `automl worker` process next to a search
 def test_an_automl_worker_calls_the_hooks_for_its_own_trials(tmp_path, space, plugins):
     """`automl worker` has no search process in front: it calls its loggers itself, writing under its --out."""
     run_dir, worker_out = tmp_path / "run", tmp_path / "worker"
@@ -350,6 +352,7 @@ def test_loggers_are_listed_as_plugins_and_bad_ones_are_load_problems(tmp_path):
 
 # --- the optional MLflow logger ------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SQLAlchemy's, from MLflow's store
+@pytest.mark.slow  # MLflow is an optional extra
 def test_mlflow_logger_records_a_run_per_trial_in_the_run_directory(tmp_path, space):
     pytest.importorskip("mlflow")
     from mlflow import MlflowClient

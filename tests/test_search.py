@@ -117,6 +117,7 @@ def test_a_different_experiment_in_the_same_run_directory_is_refused(quick_run):
 
 
 # --- other data sources ---------------------------------------------------------------------------------
+@pytest.mark.slow  # an image-folder search runs by default in test_bad_input (--skip-corrupt)
 def test_search_on_an_image_folder(tmp_path):
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -138,6 +139,7 @@ def test_search_on_an_image_folder(tmp_path):
     assert card["input"]["shape"] == [None, 16, 16, 1]
 
 
+@pytest.mark.slow  # CSV searches run by default in test_export (wine) and test_bad_input
 def test_search_on_a_csv_reaches_095_on_breast_cancer(tmp_path):
     from sklearn.datasets import load_breast_cancer
 

@@ -146,6 +146,7 @@ def test_two_workers_finish_exactly_the_requested_trials(tmp_path):
     assert (run_dir / "best" / "model.keras").is_file()
 
 
+@pytest.mark.slow  # ~90 s; test_search's SIGKILL + rerun covers resuming a worker-run search by default
 def test_sigkill_of_the_whole_search_then_rerun_resumes_exactly(tmp_path):
     run_dir = tmp_path / "run"
     args = ["search", "builtin:digits", "--space", "quick", "--trials", 10, "--out", run_dir, "--seed", 1, "--quiet"]
@@ -166,7 +167,8 @@ def test_sigkill_of_the_whole_search_then_rerun_resumes_exactly(tmp_path):
 
 
 # --- one worker dies: its trial fails, the search goes on ------------------------------------------------
-@pytest.mark.parametrize("architecture, signal_name", [("killed", "SIGKILL"), ("aborts", "SIGABRT")])
+@pytest.mark.parametrize("architecture, signal_name", [
+    ("killed", "SIGKILL"), pytest.param("aborts", "SIGABRT", marks=pytest.mark.slow)])
 def test_a_worker_killed_or_aborting_mid_trial_fails_that_trial_and_it_is_retried(tmp_path, faults, architecture,
                                                                                    signal_name):
     plugins, env = faults
@@ -207,6 +209,7 @@ def test_a_hung_trial_is_killed_at_the_trial_timeout_and_not_retried(tmp_path, f
     assert time.monotonic() - started < 600
 
 
+@pytest.mark.slow  # the killed-worker case is covered by default by the [killed-SIGKILL] test above
 def test_sigkill_of_one_worker_from_outside_mid_trial(tmp_path):
     """Kill a worker process (not the search) while it trains; its trial fails and is retried, the search ends."""
     space = tmp_path / "space.yaml"
