@@ -1,6 +1,6 @@
 """The benchmark harness: every measurement of issue 7, one command.
 
-    python benchmarks/run.py            # the full run (about 90 minutes on 2 CPU cores)
+    python benchmarks/run.py            # the full run (about 105 minutes on 2 CPU cores)
     python benchmarks/run.py --quick    # every script at smoke size (about 5 minutes); not a result
     python benchmarks/run.py --only search_quality trial_overhead
     python benchmarks/run.py --table    # only rewrite RESULTS.md's summary from results.json
