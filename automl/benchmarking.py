@@ -753,6 +753,9 @@ def run_sampler_benchmark(bench: SamplerBenchmark, *, quiet: bool = False) -> Sa
     pairs = bench.validate()
     registry = build_registry(plugins_dir=bench.plugins_dir)
     space = SearchSpace.load(bench.space, registry)
+    # Every sampler starts from its own first point: queued configurations would make the first trials equal
+    # for the Optuna samplers (and KerasTuner cannot queue them at all).
+    space.initial_trials = []
     out = _resolve_out(bench.out or bench.default_out())
     dataset = load_dataset(bench.data, target=bench.target, image_size=bench.image_size, seed=0)
     space.for_task(dataset.task, registry)
@@ -820,6 +823,7 @@ def _run_searches(out: Path, bench: SamplerBenchmark, pairs: list[tuple[str, str
                 pruner=bench.pruner if spec["backend"] == "optuna" else None, target=bench.target,
                 image_size=bench.image_size, plugins_dir=bench.plugins_dir,
                 workers=0, top_k=1,  # in-process for every backend (KerasTuner's only mode): equal footing
+                initial_trials=False,
             )
             result = search(experiment=experiment, progress=recorder)
             search_seconds = time.perf_counter() - started

@@ -90,6 +90,13 @@ def search(
     skip_corrupt: Annotated[Optional[bool], typer.Option(
         "--skip-corrupt", help="Skip unreadable images (they are listed) instead of failing.")] = None,
     top_k: Annotated[Optional[int], typer.Option(help="Trials whose models are kept and tested.  [default: 3]")] = None,
+    ensemble: Annotated[Optional[int], typer.Option(
+        help="Export the average of the best K trials' class probabilities as the best model (K <= --top-k); "
+             "1 = the best trial alone.  [default: 3]")] = None,
+    initial_trials: Annotated[Optional[bool], typer.Option(
+        "--initial-trials/--no-initial-trials", help="Try the space's known-good configurations (its "
+        "initial_trials) first; --no-initial-trials leaves every trial to the sampler.  [default: on]",
+        show_default=False)] = None,
     max_consecutive_failures: Annotated[Optional[int], typer.Option(
         help="Stop after this many failed trials in a row.  [default: 10]")] = None,
     workers: Annotated[Optional[int], typer.Option(
@@ -135,6 +142,7 @@ def search(
         "data": data, "out": out, "space": space, "trials": trials, "time_budget": time_budget, "seed": seed,
         "backend": backend, "sampler": sampler, "pruner": pruner, "target": target, "image_size": image_size, "color_mode": color_mode,
         "val_fraction": val_fraction, "test_fraction": test_fraction, "skip_corrupt": skip_corrupt, "top_k": top_k,
+        "ensemble": ensemble, "initial_trials": initial_trials,
         "max_consecutive_failures": max_consecutive_failures, "workers": workers, "storage": storage, "study": study,
         "trial_timeout": trial_timeout, "max_retries": max_retries, "recycle_after": recycle_after,
         "threads_per_worker": threads_per_worker, "worker_memory_limit": worker_memory_limit,
@@ -156,7 +164,13 @@ def search(
     best = result.run_dir / "best"
     typer.echo(f"\nrun directory: {result.run_dir}  ({result.stopped_because})")
     if (best / "model.keras").exists():
-        typer.echo(f"best model:    {best / 'model.keras'}  (SavedModel: {best / 'saved_model'}; "
+        from automl.export import read_card
+
+        card = read_card(best)
+        members = (card.get("ensemble") or {}).get("trials")
+        what = f"trial {card.get('trial')}" if not members else f"average of trials {', '.join(map(str, members))}"
+        typer.echo(f"best model:    {best / 'model.keras'}  ({what}, test accuracy "
+                   f"{card['metrics']['test']['accuracy']:.4f}; SavedModel: {best / 'saved_model'}; "
                    f"card: {best / 'model_card.json'})")
         typer.echo(f"predict:       automl predict {result.run_dir} IMAGE_OR_CSV ...")
     else:
@@ -260,14 +274,18 @@ def export(
         "--refit", help="Retrain the trial on train + validation for its best epoch count first.")] = False,
     data: Annotated[Optional[str], typer.Option(
         help="Where the run's data are now, if they moved (they must be the same data).")] = None,
+    ensemble: Annotated[Optional[int], typer.Option(
+        help="Export the average of the best K trials' class probabilities.  [default: the search's --ensemble]")] = None,
 ) -> None:
     """Export a trial's model; every format is reloaded with its own runtime and checked against Keras."""
     from automl.export import export_run
 
     folder, card = export_run(run_dir, formats=format, trial=trial, out=out, refit=refit, data=data,
-                              progress=lambda message: typer.echo(message, err=True))
+                              ensemble=ensemble, progress=lambda message: typer.echo(message, err=True))
     test = card["metrics"]["test"]
-    typer.echo(f"exported trial {card['trial']}{' (refit)' if refit else ''} to {folder}")
+    members = (card.get("ensemble") or {}).get("trials")
+    what = f"trial {card['trial']}" if not members else f"the average of trials {', '.join(map(str, members))}"
+    typer.echo(f"exported {what}{' (refit)' if refit else ''} to {folder}")
     for name, check in card["verification"].items():
         typer.echo(f"  {name:<12} {card['formats'][name]['path']:<14} verified on {check['samples']} validation "
                    f"samples: argmax agreement {check['argmax_agreement']:.0%}, max |Δp| {check['max_abs_difference']:.2g}")

@@ -267,12 +267,14 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray,
 # --- export --------------------------------------------------------------------------------------------
 def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, record: dict[str, Any],
                  formats: str | Sequence[str] | None = SEARCH_FORMATS, refit: bool = False,
+                 ensemble: Sequence[dict[str, Any]] | None = None,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write ``model`` in ``formats`` to ``out_dir``, verify each, and write the model card; return the card.
 
-    ``record`` is the trial's leaderboard record (candidate, seed, epochs, plugin versions). Raises
-    :class:`ExportError` — leaving ``out_dir`` untouched — when a format cannot be written or its reloaded
-    predictions differ from the Keras model's.
+    ``record`` is the trial's leaderboard record (candidate, seed, epochs, plugin versions); for an ensemble
+    (:func:`automl.model.average_ensemble`), ``ensemble`` holds every member's record, best first, and
+    ``record`` is the first. Raises :class:`ExportError` — leaving ``out_dir`` untouched — when a format
+    cannot be written or its reloaded predictions differ from the Keras model's.
     """
     import numpy as np
 
@@ -330,6 +332,12 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
                                                dataset.class_names),
             },
             "search_metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss")},
+            "ensemble": None if not ensemble else {
+                "trials": [member.get("trial") for member in ensemble],
+                "combination": "mean of the members' class probabilities",
+                "members": [{key: member.get(key) for key in ("trial", "val_accuracy", "val_loss", "best_epoch",
+                                                              "candidate")} for member in ensemble],
+            },
             "formats": {fmt.name: {"path": fmt.artifact, "description": fmt.description} for fmt in chosen},
             "verification": verification,
         }
@@ -410,11 +418,14 @@ def file_hashes(folder: Path, exclude: Iterable[str] = ()) -> dict[str, str]:
 # --- exporting from a run directory --------------------------------------------------------------------
 def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = None, trial: int | None = None,
                out: str | Path | None = None, refit: bool = False, data: str | None = None,
+               ensemble: int | None = None,
                progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Export a trial of a run (default: the best) and return ``(export folder, model card)``.
 
-    The run's data are loaded again (from ``data`` when they moved) and must have the fingerprint
-    recorded in the run: metrics and verification use the very splits of the search.
+    ``ensemble=K`` exports the average of the best K trials instead (default: what the search exported,
+    its ``--ensemble``; with ``trial``, that one trial). The run's data are loaded again (from ``data`` when
+    they moved) and must have the fingerprint recorded in the run: metrics and verification use the very
+    splits of the search.
     """
     from automl import leaderboard
     from automl.backends import read_records
@@ -428,8 +439,17 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     chosen = resolve_formats(formats)  # a missing extra fails before any loading
     if _needs_tensorflow_process(chosen):  # this process's Keras runs on JAX
         return _export_run_in_tensorflow(run_dir, progress, formats=[f.name for f in chosen], trial=trial,
-                                         out=None if out is None else str(out), refit=refit, data=data)
+                                         out=None if out is None else str(out), refit=refit, data=data,
+                                         ensemble=ensemble)
     config = read_config(run_dir)
+    searched_ensemble = int(config.get("ensemble") or 1)
+    if ensemble is None:
+        ensemble = 1 if trial is not None else searched_ensemble
+    if ensemble < 1:
+        raise ConfigError(f"--ensemble must be at least 1 (1: the trial alone); got {ensemble}.")
+    if trial is not None and ensemble > 1:
+        raise ConfigError(f"--ensemble {ensemble} averages the best {ensemble} trials and --trial {trial} picks one; "
+                          "pass one of them.")
     records = read_records(config, run_dir)
     direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
     ranked = leaderboard.ranked(records, direction)
@@ -443,19 +463,21 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             completed = sorted(r["trial"] for r in ranked)
             state = "does not exist" if record is None else f"is {record.get('status')}"
             raise ConfigError(f"trial {trial} {state} in {run_dir}; completed trials: {completed}.")
+    members = [record] if ensemble == 1 else ranked[:ensemble]
     number = int(record["trial"])
-    model_path = run_dir / "trials" / f"{number:04d}" / "model.keras"
-    if not refit and not model_path.is_file():
-        kept = sorted(int(p.parent.name) for p in (run_dir / "trials").glob("*/model.keras"))
-        raise ConfigError(f"trial {number}'s model was not kept (automl keeps the top-k trials' models: {kept}); "
-                          "pass --refit to retrain it on train + validation, or export one of those.")
+    for member in members:
+        if not refit and not trial_model_path(run_dir, member["trial"]).is_file():
+            kept = sorted(int(p.parent.name) for p in (run_dir / "trials").glob("*/model.keras"))
+            raise ConfigError(f"trial {member['trial']}'s model was not kept (automl keeps the top-k trials' models: "
+                              f"{kept}); pass --refit to retrain it on train + validation, or export one of those.")
     if out is None:
         # best/ belongs to the search (re-written when a resumed search finds a better trial); anything else,
         # a refit included, gets a folder of its own so no export overwrites another.
-        if number == ranked[0]["trial"] and not refit:
+        if number == ranked[0]["trial"] and ensemble == searched_ensemble and not refit:
             out = run_dir / "best"
         else:
-            out = run_dir / "exports" / f"trial_{number:04d}{'_refit' if refit else ''}"
+            name = f"trial_{number:04d}" if len(members) == 1 else f"ensemble_top{len(members)}"
+            out = run_dir / "exports" / f"{name}{'_refit' if refit else ''}"
     source = data or config["data"]
     dataset = load_dataset(source, target=config.get("target"), image_size=config.get("image_size"),
                            color_mode=config.get("color_mode"), val_fraction=config.get("val_fraction", 0.15),
@@ -466,17 +488,34 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
                         f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data.")
     # Plugins register their custom layers when loaded, so the registry comes before any model loading.
     registry = build_registry(plugins_dir=config.get("plugins_dir"))
-    if refit:
-        candidate = Candidate.from_dict(record["candidate"])
-        epochs = int(record.get("best_epoch") or record.get("epochs") or candidate.max_epochs)
-        if progress:
-            progress(f"refit: retraining trial {number} on train + validation for {epochs} epochs")
-        model = refit_candidate(dataset, candidate, registry, epochs=epochs, seed=int(record.get("seed") or 0))
-    else:
-        model = load_keras_model(model_path)
-    card = export_model(model, dataset, out, record=record, formats=[f.name for f in chosen], refit=refit,
-                        progress=progress)
+    models = []
+    for member in members:
+        if refit:
+            candidate = Candidate.from_dict(member["candidate"])
+            epochs = int(member.get("best_epoch") or member.get("epochs") or candidate.max_epochs)
+            if progress:
+                progress(f"refit: retraining trial {member['trial']} on train + validation for {epochs} epochs")
+            models.append(refit_candidate(dataset, candidate, registry, epochs=epochs,
+                                          seed=int(member.get("seed") or 0)))
+        else:
+            models.append(load_keras_model(trial_model_path(run_dir, member["trial"])))
+    card = export_model(combine(models, members), dataset, out, record=record, formats=[f.name for f in chosen],
+                        refit=refit, ensemble=members if len(members) > 1 else None, progress=progress)
     return Path(out), card
+
+
+def trial_model_path(run_dir: Path, number: int) -> Path:
+    """Where a search keeps a top-k trial's model."""
+    return Path(run_dir) / "trials" / f"{int(number):04d}" / "model.keras"
+
+
+def combine(models: list[keras.Model], members: Sequence[dict[str, Any]]) -> keras.Model:
+    """The one model to export: the trial's own, or the average of several trials' (named after them)."""
+    from automl.model import average_ensemble
+
+    if len(models) == 1:
+        return models[0]
+    return average_ensemble(models, [f"trial_{int(member['trial']):04d}" for member in members])
 
 
 _CHILD_MARK = "automl-export-child "  # prefixes the child's protocol lines on its stdout

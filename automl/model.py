@@ -95,6 +95,22 @@ def inference_model(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, outputs, name=model.name)
 
 
+def average_ensemble(models: list[keras.Model], names: list[str]) -> keras.Model:
+    """One model that averages the class probabilities of ``models`` (their inference parts), for export.
+
+    Each member keeps its own scaling and network under its name (``trial_0007``); the output layer is still
+    ``predictions``, so the exported signature is the same as a single model's.
+    """
+    import keras
+    from keras import layers
+
+    members = [inference_model(model) for model in models]
+    inputs = keras.Input(shape=tuple(members[0].inputs[0].shape[1:]), name="inputs")
+    outputs = [keras.Model(member.inputs[0], member.outputs[0], name=name)(inputs)
+               for member, name in zip(members, names)]
+    return keras.Model(inputs, layers.Average(name="predictions")(outputs), name="automl_ensemble")
+
+
 def compile_model(model: keras.Model, candidate: Candidate, registry: Registry, context: BuildContext) -> None:
     """Compile with the candidate's optimizer; one execution runs a whole (small) epoch."""
     optimizer = registry.get("optimizer", candidate.optimizer).plugin

@@ -13,8 +13,12 @@ A search space is data (YAML, or the same structure as a dict)::
       max_epochs: 12
       patience: 3
       learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
+    initial_trials:                  # known-good configurations, tried first (optuna backend)
+      - {architecture: cnn, augmentation: translation, optimizer: adam, params: {cnn.filters: 64}, batch_size: 32}
 
-Families that are left out take every installed plugin that supports the data's task.
+Families that are left out take every installed plugin that supports the data's task. An initial trial
+names one plugin of each family; parameters it leaves out take the plugin's defaults, and the sampler
+learns from its outcome like from any other trial (AutoKeras starts from known-good points the same way).
 """
 
 from __future__ import annotations
@@ -28,14 +32,15 @@ from typing import Any
 import yaml
 
 from automl.errors import HyperparameterError, SearchSpaceError
-from automl.hp import ChoiceParam, Driver, PluginHP, declared_params
+from automl.hp import ChoiceParam, Driver, FixedDriver, PluginHP, RecordingDriver, declared_params
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 
 FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation", "optimizers": "optimizer"}
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
-TOP_LEVEL_KEYS = {"description", "objective", "training", *FAMILY_KEYS}
+TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
+INITIAL_TRIAL_KEYS = (*FAMILIES, "params", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class SearchSpace:
     source: str = "<dict>"
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    # Configurations tried before the sampler's own, in the YAML form (see initial_candidates).
+    initial_trials: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def direction(self) -> str:
@@ -116,6 +123,10 @@ class SearchSpace:
         training = _training(data.get("training") or {}, f"{source}: training")
         space = cls(families, training, objective, source, str(data.get("description", "")), dict(data))
         space._check_overrides(registry)
+        space.initial_trials = _initial_trials(data.get("initial_trials") or [], f"{source}: initial_trials")
+        names = {family: list(selection) for family, selection in families.items()}
+        for index, entry in enumerate(space.initial_trials):  # every mistake shows now, not in trial 0
+            space._resolve_initial(index, entry, registry, names)
         return space
 
     def _check_overrides(self, registry: Registry) -> None:
@@ -156,7 +167,45 @@ class SearchSpace:
 
     def sample(self, driver: Driver, registry: Registry, task: str) -> Candidate:
         """Ask ``driver`` for one candidate: a plugin per family, then that plugin's parameters."""
+        return self._sample(driver, registry, self.for_task(task, registry))
+
+    def initial_candidates(self, registry: Registry, task: str) -> list[tuple[Candidate, dict[str, Any]]]:
+        """The initial trials for ``task``: each as a candidate and as the values a sampler would have drawn
+        (plugin choices and non-fixed parameters by their full names, ready for ``study.enqueue_trial``)."""
         names = self.for_task(task, registry)
+        return [self._resolve_initial(index, entry, registry, names)
+                for index, entry in enumerate(self.initial_trials)]
+
+    def _resolve_initial(self, index: int, entry: dict[str, Any], registry: Registry,
+                         names: dict[str, list[str]]) -> tuple[Candidate, dict[str, Any]]:
+        where = f"{self.source}: initial_trials[{index}]"
+        params = dict(entry.get("params") or {})
+        values = {**{family: entry[family] for family in FAMILIES}, **params}
+        batch_size = self.training["batch_size"]
+        if "batch_size" in entry:
+            if isinstance(batch_size, list):
+                values["training.batch_size"] = entry["batch_size"]
+            elif entry["batch_size"] != batch_size:
+                raise SearchSpaceError(f"{where}: batch_size is fixed to {batch_size} by training.batch_size; got "
+                                       f"{entry['batch_size']!r}. Leave it out, or list it in training.batch_size.")
+        for family in FAMILIES:
+            if entry[family] not in names[family]:
+                raise SearchSpaceError(
+                    f"{where}: {family} {entry[family]!r} is not one this space samples here; choose one of: "
+                    f"{', '.join(names[family])}.")
+        driver = RecordingDriver(FixedDriver(values, fill_defaults=True))
+        try:
+            candidate = self._sample(driver, registry, names)
+        except HyperparameterError as exc:
+            raise SearchSpaceError(f"{where}: {exc}") from None
+        unknown = sorted(set(params) - set(driver.asked))
+        if unknown:
+            chosen = [n for n in driver.asked if n.split(".", 1)[0] in {entry[f] for f in FAMILIES}]
+            raise SearchSpaceError(f"{where}: parameter(s) {unknown} are not declared by the plugins it names; "
+                                   f"they declare: {', '.join(chosen) or 'none'}.")
+        return candidate, driver.sampled
+
+    def _sample(self, driver: Driver, registry: Registry, names: dict[str, list[str]]) -> Candidate:
         chosen: dict[str, str] = {}
         params: dict[str, Any] = {}
         for family in FAMILIES:
@@ -179,6 +228,8 @@ class SearchSpace:
         data: dict[str, Any] = {"objective": self.objective, "description": self.description}
         data.update({key: self.families[family] for key, family in FAMILY_KEYS.items()})
         data["training"] = self.training
+        if self.initial_trials:
+            data["initial_trials"] = self.initial_trials
         return data
 
 
@@ -210,6 +261,31 @@ def _family_selection(value: Any, family: str, registry: Registry, where: str) -
             raise SearchSpaceError(f"{where}.{name}: expected a mapping of parameter overrides; got {overrides!r}.")
         selection[name] = dict(overrides)
     return selection
+
+
+def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
+    """The form of ``initial_trials``; what the values mean is checked against the plugins afterwards."""
+    if not isinstance(value, list):
+        raise SearchSpaceError(f"{where}: expected a list of configurations; got {value!r}.")
+    entries = []
+    for index, entry in enumerate(value):
+        at = f"{where}[{index}]"
+        if not isinstance(entry, Mapping):
+            raise SearchSpaceError(f"{at}: expected a mapping with {', '.join(FAMILIES)} (and optional params, "
+                                   f"batch_size); got {entry!r}.")
+        unknown = set(entry) - set(INITIAL_TRIAL_KEYS)
+        if unknown:
+            raise SearchSpaceError(f"{at}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(INITIAL_TRIAL_KEYS)}.")
+        missing = [family for family in FAMILIES if family not in entry]
+        if missing:
+            raise SearchSpaceError(f"{at}: names no {' / '.join(missing)}; an initial trial names one plugin of "
+                                   f"each family ({', '.join(FAMILIES)}).")
+        params = entry.get("params") or {}
+        if not isinstance(params, Mapping) or not all(isinstance(k, str) and "." in k for k in params):
+            raise SearchSpaceError(f"{at}.params: expected a mapping of full parameter names (plugin.param, e.g. "
+                                   f"cnn.filters) to values; got {params!r}.")
+        entries.append({**dict(entry), "params": dict(params)})
+    return entries
 
 
 def _training(value: Any, where: str) -> dict[str, Any]:

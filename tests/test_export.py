@@ -68,8 +68,9 @@ def run(digits_pngs, tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("export")
     (base / "space.yaml").write_text(SPACE)
     run_dir = base / "run"
+    # --ensemble 1: these tests follow one trial's model into every format; ensembles have tests of their own.
     run_cli("search", digits_pngs, "--space", base / "space.yaml", "--trials", 3, "--out", run_dir, "--seed", 0,
-            "--quiet")
+            "--quiet", "--ensemble", 1)
     return run_dir
 
 
@@ -362,6 +363,37 @@ def test_unknown_format_and_trial_are_named(run):
     assert proc.returncode == 2 and "tflite" in proc.stderr and "litert" in proc.stderr
     proc = run_cli("export", run, "--trial", 99, check=False)
     assert proc.returncode == 2 and "trial 99" in proc.stderr
+
+
+# --- ensembles -----------------------------------------------------------------------------------------
+def test_an_ensemble_of_the_best_trials_averages_their_probabilities(run, exported, dataset):
+    import keras
+
+    before = tree_hashes(exported)
+    proc = run_cli("export", run, "--ensemble", 2, "--format", "keras,saved_model,onnx")
+    rows = sorted((r for r in json.loads(run_cli("leaderboard", run, "--json").stdout) if r["rank"]),
+                  key=lambda r: r["rank"])
+    folder = run / "exports" / "ensemble_top2"
+    assert f"the average of trials {rows[0]['trial']}, {rows[1]['trial']}" in proc.stdout
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["ensemble"]["trials"] == [rows[0]["trial"], rows[1]["trial"]]
+    assert card["trial"] == rows[0]["trial"] and card["input"]["shape"] == [None, *dataset.input_shape]
+    assert all(check["argmax_agreement"] == 1.0 for check in card["verification"].values())
+
+    samples = dataset.x_test[:40]
+    members = [keras.saving.load_model(run / "trials" / f"{r['trial']:04d}" / "model.keras", safe_mode=True)
+               for r in rows[:2]]
+    expected = np.mean([m.predict(samples, verbose=0) for m in members], axis=0)
+    ensemble = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(ensemble.predict(samples, verbose=0), expected, atol=1e-6)
+    assert tree_hashes(exported) == before  # best/ is the search's own (a single trial here)
+
+
+def test_ensemble_and_trial_options_are_checked(run):
+    proc = run_cli("export", run, "--ensemble", 2, "--trial", 0, check=False)
+    assert proc.returncode == 2 and "--ensemble 2" in proc.stderr and "--trial 0" in proc.stderr
+    proc = run_cli("export", run, "--ensemble", 0, check=False)
+    assert proc.returncode == 2 and "at least 1" in proc.stderr
 
 
 # --- refit ---------------------------------------------------------------------------------------------

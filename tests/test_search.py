@@ -97,9 +97,12 @@ def test_run_directory_holds_config_storage_and_best_model(quick_run):
     data = load_dataset("builtin:digits", seed=0)
     accuracy = float(np.mean(model.predict(data.x_test, verbose=0).argmax(1) == data.y_test))
     assert accuracy == pytest.approx(card["metrics"]["test"]["accuracy"], abs=1e-6)
-    best_row = next(r for r in leaderboard_rows(quick_run) if r["rank"] == 1)
-    assert card["trial"] == best_row["trial"]
-    assert accuracy == pytest.approx(best_row["test_accuracy"], abs=1e-6)
+    ranked = sorted((r for r in leaderboard_rows(quick_run) if r["rank"]), key=lambda r: r["rank"])
+    assert card["trial"] == ranked[0]["trial"]
+    # The default export averages the best three trials (--ensemble 3), each member recorded in the card.
+    assert card["ensemble"]["trials"] == [r["trial"] for r in ranked[:3]]
+    assert [m["candidate"]["architecture"] for m in card["ensemble"]["members"]] == \
+        [r["architecture"] for r in ranked[:3]]
 
 
 def test_rerunning_a_finished_run_adds_nothing(quick_run):
@@ -273,6 +276,91 @@ def test_time_budget_stops_cleanly(tmp_path):
     assert leaderboard_rows(run_dir)
 
 
+# --- initial trials -------------------------------------------------------------------------------------
+INITIAL_TRIAL_SPACE = TINY_IMAGE_SPACE + """
+initial_trials:
+  - {architecture: cnn, augmentation: none, optimizer: adam, params: {cnn.filters: 12, adam.learning_rate: 0.005}}
+"""
+
+
+def is_the_initial_trial(row: dict) -> bool:
+    return row["cnn.filters"] == 12 and row["adam.learning_rate"] == 0.005
+
+
+def test_initial_trials_run_first_and_once_across_a_resume(tmp_path):
+    space = write_space(tmp_path / "space.yaml", INITIAL_TRIAL_SPACE)
+    run_dir = tmp_path / "run"
+    args = ["search", "builtin:digits", "--space", space, "--out", run_dir, "--quiet", "--seed", 0]
+    proc = run_cli(*args, "--trials", 2)
+    assert "starting with 1 known-good configuration" in proc.stdout + proc.stderr
+    rows = sorted(leaderboard_rows(run_dir), key=lambda r: r["trial"])
+    assert is_the_initial_trial(rows[0]) and rows[0]["status"] == "complete", rows[0]
+    run_cli(*args, "--trials", 3)  # the resumed run finds the configuration in the study: not queued again
+    rows = leaderboard_rows(run_dir)
+    assert len(rows) == 3 and sum(map(is_the_initial_trial, rows)) == 1
+
+    plain = tmp_path / "plain"
+    run_cli("search", "builtin:digits", "--space", space, "--out", plain, "--quiet", "--trials", 1,
+            "--no-initial-trials")
+    assert not is_the_initial_trial(leaderboard_rows(plain)[0])
+    proc = run_cli(*args[:4], "--out", plain, "--trials", 1, check=False)  # the option is part of the experiment
+    assert proc.returncode == 2 and "space" in proc.stderr
+
+
+def test_initial_trials_are_queued_once_and_never_pruned(tmp_path):
+    import yaml
+
+    from automl.backends import open_backend
+    from automl.plugin_manager import build_registry
+    from automl.search_space import SearchSpace
+    from automl.trainer import COMPLETE, TrialResult
+
+    registry = build_registry(autoload=False)
+    space = SearchSpace.from_dict(yaml.safe_load(INITIAL_TRIAL_SPACE), registry)
+    [(candidate, sampled)] = space.initial_candidates(registry, "image")
+    # The median pruner stops a trial below the median of the finished ones from step 3 on.
+    backend = open_backend("optuna", tmp_path, space, registry, "image", sampler="random", pruner="median",
+                           seed=0, expected_trials=None)
+
+    def run_trial(handle, value: float) -> list[bool]:
+        verdicts = [handle.reporter.report(epoch, value) for epoch in range(4)]
+        backend.tell(handle, TrialResult(COMPLETE, objective=value), {"trial": handle.number, "status": COMPLETE})
+        return verdicts
+
+    for _ in range(3):
+        assert not any(run_trial(backend.ask(), 0.9))
+    assert backend.enqueue_initial([sampled]) == 1
+    assert backend.enqueue_initial([sampled]) == 0  # already queued
+    initial = backend.ask()
+    assert initial.candidate == candidate
+    assert not any(run_trial(initial, 0.1))  # far below the median, but an initial trial runs to its end
+    assert backend.enqueue_initial([sampled]) == 0  # already run
+    assert any(run_trial(backend.ask(), 0.1))  # the same scores stop a sampled trial
+
+
+# --- ensembles ------------------------------------------------------------------------------------------
+def test_search_with_ensemble_exports_the_average_of_the_best_trials(tmp_path):
+    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+    run_dir = tmp_path / "run"
+    args = ["search", "builtin:digits", "--space", space, "--trials", 3, "--out", run_dir, "--quiet",
+            "--pruner", "none", "--ensemble", 2]
+    proc = run_cli(*args)
+    ranked = sorted((r for r in leaderboard_rows(run_dir) if r["rank"]), key=lambda r: r["rank"])
+    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    assert card["ensemble"]["trials"] == [r["trial"] for r in ranked[:2]]
+    assert f"average of trials {ranked[0]['trial']}, {ranked[1]['trial']}" in proc.stdout
+    assert {"keras", "saved_model"} <= set(card["verification"])
+    written = (run_dir / "best" / "model_card.json").stat().st_mtime_ns
+    run_cli(*args)  # a finished run with the same best trials is not exported again
+    assert (run_dir / "best" / "model_card.json").stat().st_mtime_ns == written
+
+
+def test_ensemble_larger_than_the_kept_models_is_refused_up_front(tmp_path):
+    proc = run_cli("search", "builtin:digits", "--ensemble", 4, "--top-k", 3, "--out", tmp_path / "run", check=False)
+    assert proc.returncode == 2 and "--ensemble" in proc.stderr and "--top-k (3" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
 # --- preflight through the CLI, and the Python API -------------------------------------------------------
 def test_missing_data_is_a_named_error_without_traceback(tmp_path):
     proc = run_cli("search", tmp_path / "nope", "--out", tmp_path / "run", check=False)
@@ -299,3 +387,12 @@ def test_python_api_matches_the_cli(tmp_path):
     predictions = result.best_model_.predict(result.dataset.x_test[:5], verbose=0)
     assert predictions.shape == (5, 10)
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_the_default_ensemble_never_exceeds_the_kept_models():
+    from automl.search_engine import DEFAULT_ENSEMBLE, Experiment
+
+    default, single = Experiment("builtin:digits"), Experiment("builtin:digits", top_k=1)
+    default.validate()
+    single.validate()
+    assert (default.ensemble, single.ensemble) == (DEFAULT_ENSEMBLE, 1)

@@ -350,3 +350,89 @@ def test_space_to_dict_round_trips(registry):
     again = SearchSpace.from_dict(json.loads(json.dumps(data)), registry, source="config.yaml")
     assert again.families == space.families and again.training == space.training
     assert again.to_dict() == data
+
+
+# --- initial trials ------------------------------------------------------------------------------------
+INITIAL_SPACE = {
+    "architectures": {"cnn": {"filters": {"low": 16, "high": 64}}, "mlp": {}},
+    "augmentations": ["none", "translation"],
+    "optimizers": {"adam": {}, "sgd": {"nesterov": True}},
+    "training": {"batch_size": [32, 64]},
+}
+
+
+def with_initial(*entries, **space):
+    return {**INITIAL_SPACE, **space, "initial_trials": list(entries)}
+
+
+def test_initial_trial_fills_defaults_and_lists_only_sampled_values(registry):
+    space = SearchSpace.from_dict(with_initial(
+        {"architecture": "cnn", "augmentation": "translation", "optimizer": "sgd",
+         "params": {"cnn.filters": 64, "translation.factor": 0.05}, "batch_size": 64}), registry, source="s.yaml")
+    [(candidate, sampled)] = space.initial_candidates(registry, "image")
+    assert (candidate.architecture, candidate.augmentation, candidate.optimizer) == ("cnn", "translation", "sgd")
+    assert candidate.params["cnn.filters"] == 64 and candidate.params["translation.factor"] == 0.05
+    assert candidate.params["cnn.blocks"] == 2  # the plugin's default
+    assert candidate.params["sgd.nesterov"] is True and candidate.batch_size == 64
+    # What a sampler would have drawn: plugin choices and free parameters, not the space's fixed values.
+    assert sampled["architecture"] == "cnn" and sampled["training.batch_size"] == 64
+    assert sampled["cnn.filters"] == 64 and "sgd.nesterov" not in sampled
+    assert set(sampled) - {"architecture", "augmentation", "optimizer", "training.batch_size"} < set(candidate.params)
+
+
+def test_initial_trials_round_trip_through_to_dict(registry):
+    entry = {"architecture": "mlp", "augmentation": "none", "optimizer": "adam", "params": {"mlp.units": 64}}
+    space = SearchSpace.from_dict(with_initial(entry), registry, source="s.yaml")
+    data = json.loads(json.dumps(space.to_dict()))
+    assert data["initial_trials"] == [entry]
+    again = SearchSpace.from_dict(data, registry, source="config.yaml")
+    assert again.initial_candidates(registry, "image") == space.initial_candidates(registry, "image")
+    assert "initial_trials" not in SearchSpace.from_dict(INITIAL_SPACE, registry).to_dict()
+
+
+@pytest.mark.parametrize(("entry", "fragments"), [
+    ("cnn", ["initial_trials[0]", "mapping", "'cnn'"]),
+    ({"architecture": "cnn", "augmentation": "none"}, ["initial_trials[0]", "optimizer"]),
+    ({"architecture": "cnn", "augmentation": "none", "optimizer": "adam", "epochs": 3},
+     ["initial_trials[0]", "'epochs'", "batch_size"]),
+    ({"architecture": "resnet", "augmentation": "none", "optimizer": "adam"},
+     ["initial_trials[0]", "architecture 'resnet'", "cnn, mlp"]),
+    ({"architecture": "cnn", "augmentation": "none", "optimizer": "adam", "params": {"cnn.filters": 128}},
+     ["initial_trials[0]", "cnn.filters", "128"]),
+    ({"architecture": "cnn", "augmentation": "none", "optimizer": "adam", "params": {"mlp.units": 64}},
+     ["initial_trials[0]", "mlp.units", "cnn.filters"]),
+    ({"architecture": "cnn", "augmentation": "none", "optimizer": "adam", "params": {"filters": 32}},
+     ["initial_trials[0].params", "plugin.param"]),
+    ({"architecture": "cnn", "augmentation": "none", "optimizer": "adam", "batch_size": 48},
+     ["initial_trials[0]", "training.batch_size", "48"]),
+    ({"architecture": "cnn", "augmentation": "none", "optimizer": "sgd", "params": {"sgd.nesterov": False}},
+     ["initial_trials[0]", "sgd.nesterov", "False"]),
+])
+def test_bad_initial_trial_fails_at_load_naming_the_entry(registry, entry, fragments):
+    with raises_naming("s.yaml", *fragments):
+        SearchSpace.from_dict(with_initial(entry), registry, source="s.yaml")
+
+
+def test_initial_trials_must_be_a_list_and_a_fixed_batch_size_may_be_repeated(registry):
+    with raises_naming("s.yaml", "initial_trials", "list"):
+        SearchSpace.from_dict({**INITIAL_SPACE, "initial_trials": {"architecture": "cnn"}}, registry, source="s.yaml")
+    space = SearchSpace.from_dict(with_initial(
+        {"architecture": "mlp", "augmentation": "none", "optimizer": "adam", "batch_size": 16},
+        training={"batch_size": 16}), registry)
+    [(candidate, sampled)] = space.initial_candidates(registry, "tabular")
+    assert candidate.batch_size == 16 and "training.batch_size" not in sampled
+
+
+def test_initial_trial_whose_plugin_does_not_fit_the_task(registry):
+    space = SearchSpace.from_dict(with_initial(
+        {"architecture": "cnn", "augmentation": "none", "optimizer": "adam"}), registry, source="s.yaml")
+    with raises_naming("s.yaml", "initial_trials[0]", "'cnn'", "mlp"):
+        space.initial_candidates(registry, "tabular")
+
+
+@pytest.mark.parametrize("name", ["image_default", "tabular_default"])
+def test_shipped_default_spaces_start_from_known_good_configurations(name, registry):
+    space = SearchSpace.load(name, registry)
+    starts = space.initial_candidates(registry, name.split("_")[0])
+    assert starts, name
+    assert len({json.dumps(sampled, sort_keys=True) for _, sampled in starts}) == len(starts)  # no duplicates

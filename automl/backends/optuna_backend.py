@@ -28,6 +28,7 @@ STUDY_NAME = "automl"
 RECORD_ATTR = "automl"
 CONFIG_ATTR = "automl_config"
 RETRY_ATTR = "retry_of"
+INITIAL_ATTR = "initial_trial"  # the index of the search space's initial trial this trial runs
 SAMPLERS = _SAMPLERS["optuna"]
 PRUNERS = _PRUNERS["optuna"]
 
@@ -115,13 +116,15 @@ def _records(study) -> list[dict[str, Any]]:
 
 
 class _Reporter:
-    def __init__(self, trial: Any, backend: OptunaBackend) -> None:
-        self.trial, self.backend = trial, backend
+    def __init__(self, trial: Any, backend: OptunaBackend, prunable: bool = True) -> None:
+        self.trial, self.backend, self.prunable = trial, backend, prunable
 
     def report(self, epoch: int, value: float) -> bool:
         started = time.perf_counter()
         self.trial.report(value, step=epoch + 1)  # step = epochs trained = Hyperband's resource
-        prune = self.trial.should_prune()
+        # An initial trial runs to its end: it is the reference the pruner judges later trials against, and
+        # one or two epochs say little about a known-good configuration.
+        prune = self.prunable and self.trial.should_prune()
         self.backend.bookkeeping_seconds += time.perf_counter() - started
         return prune
 
@@ -227,7 +230,8 @@ class OptunaBackend:
         root = original if original is not None else number
         retries = sum(1 for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get(RETRY_ATTR) == root)
         if retry and trial.params and retries < self.max_retries:
-            self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: root})
+            carried = {INITIAL_ATTR: trial.user_attrs[INITIAL_ATTR]} if INITIAL_ATTR in trial.user_attrs else {}
+            self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: root, **carried})
         return True
 
     def recover_interrupted(self) -> list[int]:
@@ -260,6 +264,21 @@ class OptunaBackend:
         """Keep the run's experiment in the study, so ``automl worker --storage URL --study NAME`` can join."""
         self.study.set_user_attr(CONFIG_ATTR, json.loads(json.dumps(config, default=str)))
 
+    def enqueue_initial(self, params_list: list[dict[str, Any]]) -> int:
+        """Queue the search space's initial trials ahead of the sampler's; returns how many were new.
+
+        A configuration the study already holds (a resumed run) is not queued again.
+        """
+        from optuna.trial import TrialState
+
+        def waiting() -> int:
+            return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+        before = waiting()
+        for index, params in enumerate(params_list):
+            self.study.enqueue_trial(params, user_attrs={INITIAL_ATTR: index}, skip_if_exists=True)
+        return waiting() - before
+
     def records(self) -> list[dict[str, Any]]:
         """One record per trial that has one (running trials without a record are left out)."""
         return _records(self.study)
@@ -285,8 +304,9 @@ class OptunaBackend:
             self.study.tell(trial, state=TrialState.FAIL)
             raise SamplingFailed(trial.number, reason) from exc
         self.bookkeeping_seconds += time.perf_counter() - started
-        return OptunaTrial(trial.number, candidate, _Reporter(trial, self), trial.user_attrs.get(RETRY_ATTR), trial,
-                           heartbeat)
+        prunable = INITIAL_ATTR not in trial.user_attrs
+        return OptunaTrial(trial.number, candidate, _Reporter(trial, self, prunable), trial.user_attrs.get(RETRY_ATTR),
+                           trial, heartbeat)
 
     def tell(self, handle: OptunaTrial, result: TrialResult, record: dict[str, Any]) -> None:
         from optuna.trial import TrialState
