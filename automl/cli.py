@@ -164,12 +164,10 @@ def search(
     best = result.run_dir / "best"
     typer.echo(f"\nrun directory: {result.run_dir}  ({result.stopped_because})")
     if (best / "model.keras").exists():
-        from automl.export import read_card
+        from automl.export import describe_export, read_card
 
         card = read_card(best)
-        members = (card.get("ensemble") or {}).get("trials")
-        what = f"trial {card.get('trial')}" if not members else f"average of trials {', '.join(map(str, members))}"
-        typer.echo(f"best model:    {best / 'model.keras'}  ({what}, test accuracy "
+        typer.echo(f"best model:    {best / 'model.keras'}  ({describe_export(card)}, test accuracy "
                    f"{card['metrics']['test']['accuracy']:.4f}; SavedModel: {best / 'saved_model'}; "
                    f"card: {best / 'model_card.json'})")
         typer.echo(f"predict:       automl predict {result.run_dir} IMAGE_OR_CSV ...")
@@ -278,14 +276,12 @@ def export(
         help="Export the average of the best K trials' class probabilities.  [default: the search's --ensemble]")] = None,
 ) -> None:
     """Export a trial's model; every format is reloaded with its own runtime and checked against Keras."""
-    from automl.export import export_run
+    from automl.export import describe_export, export_run
 
     folder, card = export_run(run_dir, formats=format, trial=trial, out=out, refit=refit, data=data,
                               ensemble=ensemble, progress=lambda message: typer.echo(message, err=True))
     test = card["metrics"]["test"]
-    members = (card.get("ensemble") or {}).get("trials")
-    what = f"trial {card['trial']}" if not members else f"the average of trials {', '.join(map(str, members))}"
-    typer.echo(f"exported {what}{' (refit)' if refit else ''} to {folder}")
+    typer.echo(f"exported {describe_export(card)}{' (refit)' if refit else ''} to {folder}")
     for name, check in card["verification"].items():
         typer.echo(f"  {name:<12} {card['formats'][name]['path']:<14} verified on {check['samples']} validation "
                    f"samples: argmax agreement {check['argmax_agreement']:.0%}, max |Δp| {check['max_abs_difference']:.2g}")

@@ -589,6 +589,17 @@ def _export_child() -> None:
     send(folder=str(folder))
 
 
+def exported_trials(card: dict[str, Any]) -> list[int]:
+    """The trials a model card's model is made of: the ensemble's members, or the one trial."""
+    return (card.get("ensemble") or {}).get("trials") or [card.get("trial")]
+
+
+def describe_export(card: dict[str, Any]) -> str:
+    """``trial 7`` or ``the average of trials 7, 3, 9``, for messages."""
+    trials = exported_trials(card)
+    return f"trial {trials[0]}" if len(trials) == 1 else f"the average of trials {', '.join(map(str, trials))}"
+
+
 def read_card(export_dir: str | Path) -> dict[str, Any]:
     path = Path(export_dir) / CARD_FILE
     if not path.is_file():

@@ -441,8 +441,8 @@ class _Search:
     def _export_best(self, run_dir: Path, records, direction, dataset) -> None:
         """Export the best trial — or the average of the best ``ensemble`` trials — to best/ (verified .keras +
         SavedModel) unless it is already there."""
-        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, export_model, load_keras_model,
-                                   read_card, trial_model_path)
+        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, export_model, exported_trials,
+                                   load_keras_model, read_card, trial_model_path)
 
         members = leaderboard.ranked(records, direction)[: self.experiment.ensemble]
         if not members:
@@ -452,8 +452,7 @@ class _Search:
         formats = list(SEARCH_FORMATS)
         if (run_dir / "best" / CARD_FILE).exists():
             card = read_card(run_dir / "best")
-            exported = (card.get("ensemble") or {}).get("trials") or [card.get("trial")]
-            if exported == numbers and card.get("data_fingerprint") == dataset.fingerprint \
+            if exported_trials(card) == numbers and card.get("data_fingerprint") == dataset.fingerprint \
                     and set(SEARCH_FORMATS) <= set(card.get("formats", {})):
                 return  # a resumed run whose best trials did not change
             # Formats the user added with `automl export` are written again for the new best trial.

@@ -87,10 +87,12 @@ def run_tool(tool: str, seed: int, budget: float, folder: Path) -> dict:
         seconds = time.time() - launched_at
         rows = leaderboard_rows(run_dir)
         best = min((r for r in rows if r["rank"] is not None), key=lambda r: r["rank"])
-        card = json.loads((run_dir / "best" / "model_card.json").read_text())  # what the search exported
+        from automl.export import exported_trials, read_card
+
+        card = read_card(run_dir / "best")  # what the search exported
         return {"tool": tool, "seed": seed, "test_accuracy": card["metrics"]["test"]["accuracy"],
                 "best_trial_test_accuracy": best["test_accuracy"],
-                "exported_trials": (card.get("ensemble") or {}).get("trials") or [card["trial"]], "seconds": seconds,
+                "exported_trials": exported_trials(card), "seconds": seconds,
                 "best_val_accuracy": best["val_accuracy"], "best_architecture": best["architecture"],
                 "finished_trials": sum(r["status"] in ("complete", "pruned") for r in rows),
                 "trials": automl_trial_times(run_dir, launched_at)}
