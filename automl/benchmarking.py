@@ -457,7 +457,8 @@ def _predict(model, x, batch: int = 1024):
     for every cell, which costs more than the scoring itself."""
     import numpy as np
 
-    return np.concatenate([np.asarray(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
+    return np.concatenate([np.asarray(model(np.asarray(x[i:i + batch], dtype=np.float32), training=False))
+                           for i in range(0, len(x), batch)])
 
 
 def _lr_text(value: Any) -> str:

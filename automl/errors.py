@@ -62,6 +62,10 @@ class CorruptImageError(DataError):
     """Image files could not be decoded (the message lists them)."""
 
 
+class ImageCacheError(DataError):
+    """The decoded-image cache cannot be written (no space, no permission); the message names its folder."""
+
+
 class TargetColumnError(DataError):
     """The CSV target column is missing, or holds missing values."""
 

@@ -280,12 +280,13 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
 
     from automl import __version__
     from automl.model import inference_model
+    from automl.trainer import predict
 
     chosen = resolve_formats(formats)
     _check_backend(chosen)
     say = progress or (lambda message: None)
     model = inference_model(model)
-    samples = dataset.x_val[:VERIFY_SAMPLES]
+    samples = np.asarray(dataset.x_val[:VERIFY_SAMPLES], dtype=np.float32)
     reference = model.predict(samples, verbose=0)
     out_dir = Path(out_dir)
     verification: dict[str, Any] = {}
@@ -326,9 +327,9 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
             "data_fingerprint": dataset.fingerprint,
             "metrics": {
                 # After --refit the validation split was trained on: its metrics are no longer a held-out estimate.
-                "validation": classification_metrics(dataset.y_val, model.predict(dataset.x_val, verbose=0),
+                "validation": classification_metrics(dataset.y_val, predict(model, dataset.x_val),
                                                      dataset.class_names),
-                "test": classification_metrics(dataset.y_test, model.predict(dataset.x_test, verbose=0),
+                "test": classification_metrics(dataset.y_test, predict(model, dataset.x_test),
                                                dataset.class_names),
             },
             "search_metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss")},
@@ -429,7 +430,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     """
     from automl import leaderboard
     from automl.backends import read_records
-    from automl.data import load_dataset
+    from automl.data import load_run_data
     from automl.plugin_manager import build_registry
     from automl.search_engine import read_config
     from automl.search_space import OBJECTIVES, Candidate
@@ -479,10 +480,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             name = f"trial_{number:04d}" if len(members) == 1 else f"ensemble_top{len(members)}"
             out = run_dir / "exports" / f"{name}{'_refit' if refit else ''}"
     source = data or config["data"]
-    dataset = load_dataset(source, target=config.get("target"), image_size=config.get("image_size"),
-                           color_mode=config.get("color_mode"), val_fraction=config.get("val_fraction", 0.15),
-                           test_fraction=config.get("test_fraction", 0.15), seed=config.get("seed", 0),
-                           skip_corrupt=config.get("skip_corrupt", False))
+    dataset = load_run_data(config, source)
     if config.get("data_fingerprint") and dataset.fingerprint != config["data_fingerprint"]:
         raise DataError(f"the data at {source!r} are not the data this run searched on (their fingerprint differs "
                         f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data.")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+# How often --quiet reports a long stage (decoding a large image folder) while it runs.
+QUIET_STAGE_INTERVAL = 10.0
 
 
 def _fmt_metric(value: Any) -> str:
@@ -41,8 +45,34 @@ class QuietProgress:
     def message(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
+    @contextmanager
+    def stage(self, description: str, total: int) -> Iterator[_QuietStage]:
+        """A long step before the trials (checking or decoding images): a line at its start, every
+        `QUIET_STAGE_INTERVAL` seconds, and at its end, with files/s and the time left."""
+        stage = _QuietStage(self, description, total)
+        self.message(f"{description} ...")
+        yield stage
+        elapsed = time.monotonic() - stage.started
+        self.message(f"{description}: done in {elapsed:.1f} s ({total / max(elapsed, 1e-9):.0f} files/s)")
+
     def close(self) -> None:
         pass
+
+
+class _QuietStage:
+    def __init__(self, progress: QuietProgress, description: str, total: int) -> None:
+        self.progress, self.description, self.total = progress, description, total
+        self.done = 0
+        self.started = self.reported = time.monotonic()
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.reported >= QUIET_STAGE_INTERVAL and self.done < self.total:
+            self.reported = now
+            rate = self.done / (now - self.started)
+            self.progress.message(f"{self.description}: {self.done}/{self.total} ({rate:.0f} files/s, "
+                                  f"about {(self.total - self.done) / max(rate, 1e-9):.0f} s left)")
 
 
 class RichProgress(QuietProgress):
@@ -104,5 +134,30 @@ class RichProgress(QuietProgress):
     def message(self, text: str) -> None:
         self.progress.console.print(text)
 
+    @contextmanager
+    def stage(self, description: str, total: int) -> Iterator[Any]:
+        """A bar with files/s and ETA for a long step before the trials (checking or decoding images)."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, \
+            TimeElapsedColumn, TimeRemainingColumn
+        from rich.text import Text
+
+        class FilesPerSecond(ProgressColumn):
+            def render(self, task) -> Text:
+                return Text(f"{task.speed:.0f} files/s" if task.speed else "")
+
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), FilesPerSecond(),
+                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+        with bar:
+            task = bar.add_task(description, total=total)
+            yield _RichStage(bar, task)
+
     def close(self) -> None:
         self.progress.stop()
+
+
+class _RichStage:
+    def __init__(self, bar, task) -> None:
+        self.bar, self.task = bar, task
+
+    def advance(self, count: int = 1) -> None:
+        self.bar.advance(self.task, count)

@@ -228,11 +228,16 @@ def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str
     return config
 
 
-def _recorded_loggers(run_dir: Path) -> list[str]:
-    """The logger names a run directory's config.yaml records (none for a new run)."""
+def _recorded(run_dir: Path, key: str) -> Any:
+    """What a run directory's config.yaml records under ``key`` (None for a new run)."""
     path = run_dir / CONFIG_FILE
     previous = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-    return list(previous.get("log") or [])
+    return previous.get(key)
+
+
+def _recorded_loggers(run_dir: Path) -> list[str]:
+    """The logger names a run directory's config.yaml records (none for a new run)."""
+    return list(_recorded(run_dir, "log") or [])
 
 
 def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
@@ -303,9 +308,13 @@ class _Search:
                 self.progress.message(f"logging with the run's loggers: {', '.join(exp.log)} (--log none for none)")
         self.loggers = select_loggers(registry, exp.log)  # unknown names and missing packages fail here
         explicit_space = SearchSpace.load(exp.space, registry) if exp.space else None  # before the data load
-        dataset = load_dataset(exp.data, target=exp.target, image_size=exp.image_size, color_mode=exp.color_mode,
+        # A resumed run keeps the image size it chose by default (another machine might choose another).
+        image_size = exp.image_size or _recorded(run_dir, "data_image_size")
+        dataset = load_dataset(exp.data, target=exp.target, image_size=image_size, color_mode=exp.color_mode,
                                val_fraction=exp.val_fraction, test_fraction=exp.test_fraction, seed=exp.seed,
-                               skip_corrupt=exp.skip_corrupt)
+                               skip_corrupt=exp.skip_corrupt, progress=self.progress)
+        for note in dataset.notes:
+            self.progress.message(note)
         if dataset.skipped:
             self.progress.message(f"skipped {len(dataset.skipped)} unreadable file(s): {', '.join(dataset.skipped[:5])}"
                                   + (" …" if len(dataset.skipped) > 5 else ""))
@@ -316,6 +325,8 @@ class _Search:
         self.initial = space.initial_candidates(registry, dataset.task)  # an initial trial unfit for the task: here
         config = _config_dict(exp, space.to_dict())
         config["data_fingerprint"] = dataset.fingerprint
+        # The size the images were decoded at, chosen or given: what workers, the export and predict use.
+        config["data_image_size"] = dataset.preprocessing["image_size"] if dataset.task == "image" else None
         config["study"] = self._study_name(run_dir)
         _check_same_experiment(run_dir, config)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -423,7 +434,7 @@ class _Search:
     def _evaluate_top(self, run_dir: Path, records, direction, dataset) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
         from automl.export import classification_metrics, load_keras_model, trial_model_path
-        from automl.trainer import quiet_tensorflow
+        from automl.trainer import predict, quiet_tensorflow
 
         quiet_tensorflow()
         metrics = _read_test_metrics(run_dir)
@@ -432,7 +443,7 @@ class _Search:
             path = trial_model_path(run_dir, number)
             if number in metrics or not path.exists():
                 continue
-            probabilities = load_keras_model(path).predict(dataset.x_test, batch_size=256, verbose=0)
+            probabilities = predict(load_keras_model(path), dataset.x_test)
             scores = classification_metrics(dataset.y_test, probabilities, dataset.class_names)
             metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"]}
         atomic_write_json(run_dir / TEST_METRICS_FILE, {str(k): v for k, v in metrics.items()})

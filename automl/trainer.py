@@ -63,22 +63,62 @@ class TrialResult:
 
 
 
+def tf_dataset(x, y=None, batch_size: int = 256, *, shuffle_seed: int | None = None):
+    """A batched, prefetched tf.data pipeline over inputs ``x`` (and labels ``y``), reshuffled each epoch when
+    ``shuffle_seed`` is given.
+
+    Small in-memory arrays are copied into the pipeline once and cached there. A cached image folder
+    (`automl.data.CachedImages`) is read batch by batch from its shared memory map — shuffling row numbers,
+    not pixels — and cast to float32 per batch, so no process holds a copy of the data set.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from automl.data import CachedImages
+
+    if not isinstance(x, CachedImages):
+        ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).cache()
+        if shuffle_seed is not None:
+            ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    labels = None if y is None else np.asarray(y, dtype=np.int64)
+    ds = tf.data.Dataset.range(len(x))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    pixel_shape = (None, *x.shape[1:])
+
+    def gather(positions):
+        pixels = tf.numpy_function(x.take, [positions], tf.uint8, stateful=False)
+        pixels = tf.cast(tf.ensure_shape(pixels, pixel_shape), tf.float32)
+        if labels is None:
+            return pixels
+        return pixels, tf.ensure_shape(tf.numpy_function(labels.__getitem__, [positions], tf.int64,
+                                                         stateful=False), (None,))
+
+    return ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def predict(model, x, batch_size: int = 256):
+    """``model.predict`` for any `Dataset` inputs, cached image folders included."""
+    from automl.data import CachedImages
+
+    if isinstance(x, CachedImages):
+        return model.predict(tf_dataset(x, batch_size=batch_size), verbose=0)
+    return model.predict(x, batch_size=batch_size, verbose=0)
+
+
 class _PipelineCache:
-    """tf.data pipelines built once per process and dataset (the data are small; cache() keeps them in memory)."""
+    """tf.data pipelines built once per process and dataset split (a trial per batch size re-uses them)."""
 
     def __init__(self) -> None:
         self._cache: dict[tuple, Any] = {}
 
     def get(self, dataset: Dataset, split: str, batch_size: int, seed: int):
-        import tensorflow as tf
-
         key = (id(dataset), split, batch_size)
         if key not in self._cache:
             x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
-            ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-            if split == "train":
-                ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            self._cache[key] = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+            self._cache[key] = tf_dataset(x, y, batch_size, shuffle_seed=seed if split == "train" else None)
             if len(self._cache) > 16:  # a new dataset in a long-lived process: forget the oldest
                 self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
@@ -202,8 +242,8 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
     """
     import keras
     import numpy as np
-    import tensorflow as tf
 
+    from automl.data import join_inputs
     from automl.errors import ExportError
 
     if epochs < 1:
@@ -211,14 +251,13 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
     quiet_tensorflow()
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    x = np.concatenate([dataset.x_train, dataset.x_val])
+    x = join_inputs(dataset.x_train, dataset.x_val)
     y = np.concatenate([dataset.y_train, dataset.y_val])
     steps = max(1, math.ceil(len(x) / candidate.batch_size))
     context = BuildContext(dataset.task, tuple(dataset.input_shape), dataset.num_classes, seed, steps, epochs)
     model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x))
     compile_model(model, candidate, registry, context)
-    data = (tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(x), seed=seed)
-            .batch(candidate.batch_size).prefetch(tf.data.AUTOTUNE))
+    data = tf_dataset(x, y, candidate.batch_size, shuffle_seed=seed)
     history = model.fit(data, epochs=epochs, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()]).history
     losses = history.get("loss", [])
     if len(losses) < epochs or not all(math.isfinite(v) for v in losses):

@@ -109,7 +109,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
 
     from automl import keras_backend
     from automl.backends import open_backend
-    from automl.data import load_dataset
+    from automl.data import load_run_data
     from automl.errors import DataError
     from automl.plugin_manager import build_registry
     from automl.runner import RunContext
@@ -119,11 +119,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
     # before anything here imports Keras (older runs record none: this process's setting).
     keras_backend.activate(config.get("keras_backend") or keras_backend.resolve())
     registry = build_registry(plugins_dir=config.get("plugins_dir"), strict=bool(config.get("strict_plugins")))
-    size = config.get("image_size")
-    dataset = load_dataset(config["data"], target=config.get("target"), image_size=tuple(size) if size else None,
-                           color_mode=config.get("color_mode"), val_fraction=config["val_fraction"],
-                           test_fraction=config["test_fraction"], seed=config["seed"],
-                           skip_corrupt=bool(config.get("skip_corrupt")))
+    dataset = load_run_data(config)
     if dataset.fingerprint != config.get("data_fingerprint"):
         raise DataError(f"the data at {config['data']!r} differ from the data this run searches (their fingerprint "
                         "differs); every worker must see the same data.")

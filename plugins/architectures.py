@@ -136,12 +136,20 @@ class ResNet(Architecture):
         return x
 
 
-# backbone name -> (keras.applications constructor, cached no-top weights file, input scaling to its range)
-BACKBONES: dict[str, tuple[str, str, tuple[float, float]]] = {
-    "mobilenet_v3_small": ("MobileNetV3Small", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", (2.0, -1.0)),
-    "mobilenet_v2": ("MobileNetV2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5", (2.0, -1.0)),
-    "efficientnet_b0": ("EfficientNetB0", "efficientnetb0_notop.h5", (255.0, 0.0)),
+# backbone name -> (keras.applications constructor, cached no-top weights file, input scaling to its range as
+# (scale, offset), the channel order its weights expect). The inputs arrive in [0, 1]; offset is one number or
+# one per (RGB) channel. ResNet50 uses "caffe" preprocessing: BGR, 0..255, ImageNet channel means subtracted.
+BACKBONES: dict[str, tuple[str, str, tuple[float, float | tuple[float, float, float]], str]] = {
+    "mobilenet_v3_small": ("MobileNetV3Small", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", (2.0, -1.0),
+                           "rgb"),
+    "mobilenet_v2": ("MobileNetV2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5",
+                     (2.0, -1.0), "rgb"),
+    "efficientnet_b0": ("EfficientNetB0", "efficientnetb0_notop.h5", (255.0, 0.0), "rgb"),
+    "resnet50": ("ResNet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 (255.0, (-123.68, -116.779, -103.939)), "bgr"),
 }
+# The first convolution of each "bgr" backbone, whose kernel's input-channel axis is reversed after loading.
+FIRST_CONV = {"resnet50": "conv1_conv"}
 
 
 def cached_weights(backbone: str, image_size: int) -> Path | None:
@@ -182,13 +190,13 @@ class Transfer(Architecture):
 
         backbone = params["backbone"]
         size = params["image_size"]
-        constructor, _, (scale, offset) = BACKBONES[backbone]
+        constructor, _, (scale, offset), channels = BACKBONES[backbone]
         if backbone == "mobilenet_v2" and size < 96:
             size = 96  # MobileNetV2's ImageNet weights exist from 96x96 up
         x = layers.Resizing(size, size)(inputs)
         if context.input_shape[-1] == 1:
             x = layers.Concatenate()([x, x, x])  # grayscale to the 3 channels ImageNet backbones expect
-        x = layers.Rescaling(scale, offset=offset)(x)
+        x = layers.Rescaling(scale, offset=list(offset) if isinstance(offset, tuple) else offset)(x)
         weights = cached_weights(backbone, size)
         if weights is None:
             log.warning(
@@ -201,6 +209,15 @@ class Transfer(Architecture):
         if backbone.startswith("mobilenet_v3"):
             kwargs["include_preprocessing"] = False
         base = getattr(keras.applications, constructor)(**kwargs)
+        if weights and channels == "bgr":
+            # The weights expect BGR inputs. Rather than a channel-swapping layer (a Lambda is refused by
+            # safe_mode reloads), the inputs stay RGB (the means above are in RGB order) and the first
+            # convolution's kernel is reversed along its input-channel axis (kernel: height, width, in, out):
+            # sum_c k[..., 2 - c, :] * rgb[c] == sum_c k[..., c, :] * bgr[c], so the net computes what it would
+            # on BGR. The flipped kernel is what the model saves, so a reload needs no further step.
+            conv = base.get_layer(FIRST_CONV[backbone])
+            kernel, *rest = conv.get_weights()
+            conv.set_weights([kernel[:, :, ::-1, :], *rest])
         base.trainable = weights is None
         x = base(x, training=False if weights else None)
         if params["dropout"] > 0:

@@ -1,10 +1,19 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 # Keep TensorFlow quiet and single-process friendly in tests; real TF still runs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Tests must not pick up whatever third-party plugins happen to be installed on the machine.
 os.environ.setdefault("AUTOML_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+# Decoded image folders go to a cache of this test session's own (inherited by the searches it starts), not to
+# the user's ~/.cache/automl; tests that check the cache itself point AUTOML_CACHE_DIR at their tmp_path.
+if "AUTOML_CACHE_DIR" not in os.environ:
+    os.environ["AUTOML_CACHE_DIR"] = tempfile.mkdtemp(prefix="automl-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["AUTOML_CACHE_DIR"], ignore_errors=True)
 
 # A throw-away PostgreSQL server for the multi-node tests (fixture `postgres`).
 pytest_plugins = ["postgres_server"]

@@ -1,17 +1,27 @@
 """Testing kit for plugin authors: contract suites to subclass in your own pytest files.
 
-See :mod:`automl.testing.contract` and the README section "Writing a plugin".
+See :mod:`automl.testing.contract` and the README section "Writing a plugin". The suites are loaded on
+first use, so that :mod:`automl.testing.photos` (test images) imports without pytest.
 """
 
-import pytest
+from __future__ import annotations
 
-pytest.register_assert_rewrite("automl.testing.contract")
-
-from automl.testing.contract import (  # noqa: E402
-    ArchitectureContract,
-    AugmentationContract,
-    OptimizerContract,
-    PluginContract,
-)
+from typing import TYPE_CHECKING
 
 __all__ = ["ArchitectureContract", "AugmentationContract", "OptimizerContract", "PluginContract"]
+
+if TYPE_CHECKING:
+    from automl.testing.contract import ArchitectureContract, AugmentationContract, OptimizerContract, PluginContract
+
+
+def __getattr__(name: str):
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import pytest
+
+    # Before the first import of the suites, so pytest rewrites their asserts into readable failures.
+    pytest.register_assert_rewrite("automl.testing.contract")
+    from automl.testing import contract
+
+    globals().update({n: getattr(contract, n) for n in __all__})
+    return globals()[name]

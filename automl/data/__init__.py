@@ -1,0 +1,180 @@
+"""Loading, checking and splitting the data for a search.
+
+`load_dataset` turns a data source into a `Dataset` with stratified train/validation/test splits:
+
+* ``builtin:digits``, ``builtin:breast_cancer``, ``builtin:wine`` -- small sets shipped with scikit-learn;
+* a folder of images with one sub-folder per class (``.png .jpg .jpeg .bmp .gif``);
+* a ``.csv`` file plus the name of its target column;
+* an ``.npz`` file with arrays ``x`` (samples) and ``y`` (labels).
+
+Every problem that would otherwise surface deep inside training (a missing column, a corrupt image, a class
+too small to split, ...) is found first and raised as one of the named `automl.errors.DataError`
+subclasses, with a message that says what was found, what was expected and how to fix it.
+
+The arrays keep raw units: images hold pixel values (0..255 for image files), tables hold the encoded but
+unstandardised features. An image folder is decoded once, at the target size, into a uint8 cache that later
+loads and every worker process memory-map (`automl.data.cache`); its splits are views of that cache. The JSON-serialisable ``Dataset.preprocessing`` dict records how to bring *new*
+raw inputs to the same form (`encode_table`, `load_images`); it has one of these forms::
+
+    {"kind": "image", "image_size": [H, W], "color_mode": "grayscale" | "rgb",
+     "scale": 1/pixel_max,    # the model input is raw * scale, i.e. in [0, 1]
+     "pixel_max": 255.0}      # raw units: 16 for builtin:digits, 255 for image files
+
+    {"kind": "tabular", "columns": [input columns, in order], "numeric": [numeric columns],
+     "categorical": {column: [levels seen in the training split, sorted]},
+     "encoded_columns": ["age", "colour=blue", "colour=red", ...],  # the model's input features, in order
+     "target": "label"}
+
+    {"kind": "tabular", "n_features": F}    # an .npz file with a 2-D x: the columns are used as they are
+
+Missing values are not imputed: a CSV with empty feature cells is refused, naming the columns, so that the
+user decides how to fill or drop them.
+
+The package's modules: `images` (folders: preflight, default size, decoding), `cache` (the decoded-pixel
+cache and its views), `tables` (CSV), `arrays` (built-in sets, .npz), `split` (labels, the split, the
+fingerprint) and `dataset` (the `Dataset` they all fill). TensorFlow and Keras are deliberately not imported
+here so the command line starts fast; pandas, PIL and scikit-learn are imported where they are needed.
+"""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.data.arrays import BUILTIN_DATASETS, load_builtin, load_npz, reject_image_options
+from automl.data.cache import CachedImages, cache_root, join_inputs
+from automl.data.dataset import Dataset, finish
+from automl.data.images import COLOR_MODES, IMAGE_EXTENSIONS, image_files, load_image_folder, load_images
+from automl.data.tables import encode_table, load_csv
+from automl.errors import ConfigError, DataNotFoundError
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "COLOR_MODES",
+    "IMAGE_EXTENSIONS",
+    "CachedImages",
+    "Dataset",
+    "cache_root",
+    "encode_table",
+    "image_files",
+    "join_inputs",
+    "load_dataset",
+    "load_run_data",
+    "load_images",
+]
+
+_SUPPORTED_SOURCES = (
+    "builtin:NAME (" + ", ".join(BUILTIN_DATASETS) + "), a folder of images with one sub-folder per class, "
+    "a .csv file (with a target column) or an .npz file with arrays x and y"
+)
+
+
+def load_dataset(
+    source: str,
+    *,
+    target: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    color_mode: str | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    skip_corrupt: bool = False,
+    progress: Any = None,
+) -> Dataset:
+    """Load `source`, check it, and split it into stratified train/validation/test parts.
+
+    `target` names the class column of a CSV file (and must be None for other sources). `image_size`
+    ``(height, width)`` resizes images (default for a folder: chosen from the data, see
+    `automl.data.images.default_image_size`; the array's own size otherwise); `color_mode` forces
+    ``"grayscale"`` or ``"rgb"`` (default: detected). Each class is split on its own: ``round(n * test_fraction)`` samples go to test, ``round(n * val_fraction)`` to validation
+    and the rest to training, shuffled with `seed`; every class needs ``n * fraction >= 1`` for both
+    fractions and one sample left for training (else `TooFewSamplesError`). With `skip_corrupt`,
+    unreadable image files are left out and listed in ``Dataset.skipped`` instead of raising
+    `CorruptImageError`. `progress` (an object with ``stage(description, total)``, such as the search's
+    display) shows the preflight and the decoding of image folders.
+
+    Raises a `DataError` subclass for unusable data and `ConfigError` for invalid options.
+    """
+    source_text = str(source)
+    _check_fractions(val_fraction, test_fraction)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
+    image_size = _check_image_size(image_size)
+    if color_mode is not None and color_mode not in COLOR_MODES:
+        raise ConfigError(
+            f"color_mode must be one of {', '.join(COLOR_MODES)} (or unset to detect it), got {color_mode!r}."
+        )
+
+    if source_text.startswith("builtin:"):
+        _reject_target(target, source_text)
+        loaded = load_builtin(source_text[len("builtin:"):], image_size, color_mode)
+    else:
+        path = Path(source_text).expanduser()
+        if not path.exists():
+            raise DataNotFoundError(
+                f"Data path '{source_text}' does not exist. Expected {_SUPPORTED_SOURCES}; check the path."
+            )
+        suffix = path.suffix.lower()
+        if path.is_dir():
+            _reject_target(target, source_text)
+            loaded = load_image_folder(path, image_size, color_mode, skip_corrupt, progress)
+        elif suffix == ".csv":
+            reject_image_options(image_size, color_mode, source_text)
+            loaded = load_csv(path, target)
+        elif suffix == ".npz":
+            _reject_target(target, source_text)
+            loaded = load_npz(path, image_size, color_mode)
+        else:
+            raise DataNotFoundError(
+                f"Data path '{source_text}' is a '{suffix or 'extension-less'}' file, which is not a supported "
+                f"data source. Supported: {_SUPPORTED_SOURCES}."
+            )
+    return finish(source_text, loaded, float(val_fraction), float(test_fraction), int(seed))
+
+
+def load_run_data(config: dict, source: str | None = None, progress: Any = None) -> Dataset:
+    """The data of a run, loaded with the options its ``config.yaml`` records (`source` replaces its path).
+
+    Images are loaded at the size the search decoded them at (``data_image_size``, the chosen default
+    when no size was given), so every worker, the export and a resume see the same inputs.
+    """
+    size = config.get("image_size") or config.get("data_image_size")
+    return load_dataset(source or config["data"], target=config.get("target"),
+                        image_size=tuple(size) if size else None, color_mode=config.get("color_mode"),
+                        val_fraction=config.get("val_fraction", 0.15), test_fraction=config.get("test_fraction", 0.15),
+                        seed=config.get("seed", 0), skip_corrupt=bool(config.get("skip_corrupt")), progress=progress)
+
+
+def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
+            raise ConfigError(f"{name} must be a number strictly between 0 and 1, got {value!r}.")
+    if val_fraction + test_fraction >= 1.0:
+        raise ConfigError(
+            f"val_fraction + test_fraction must be below 1 to leave data for training, got "
+            f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction:g}; lower them (e.g. 0.15 each)."
+        )
+
+
+def _check_image_size(image_size: Any) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    try:
+        height, width = image_size
+        valid = all(not isinstance(v, bool) and int(v) == v and v > 0 for v in (height, width))
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ConfigError(f"image_size must be two positive integers (height, width), got {image_size!r}.")
+    return int(height), int(width)
+
+
+def _reject_target(target: str | None, source: str) -> None:
+    if target is not None:
+        raise ConfigError(
+            f"A target column ('{target}') was given, but '{source}' is not a CSV file; the target applies to "
+            "CSV data only (image folders take classes from sub-folders, .npz files from y). Leave it unset."
+        )

@@ -1,0 +1,413 @@
+"""Image folders: listing, the preflight of every file, the default input size, and decoding at that size.
+
+A folder is read in two passes that never hold full-size pixels: the preflight opens every file's header
+(size, mode, EXIF orientation, and whether it is an image at all) in parallel; then each usable file is
+decoded once, straight to the target size (JPEG's DCT scaling decodes a 640-px photo at 1/4 or 1/8 of its
+size when the target is small), turned upright by its EXIF orientation, converted to the colour mode and
+written as uint8 into the folder's cache (`automl.data.cache`). `decode_image` is the one decoding path:
+``automl predict`` uses it too, so new files are seen exactly as the training files were.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+import numpy as np
+
+from automl.data.cache import CachedImages, FolderCache
+from automl.data.dataset import Loaded
+from automl.data.messages import listed, quoted, short_reason
+from automl.errors import CorruptImageError, DataNotFoundError, EmptyClassFolderError, NoImagesError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+COLOR_MODES = ("grayscale", "rgb")
+# An image with more pixels than this is refused (a decompression bomb, or a scan far larger than any search
+# needs): Pillow's own threshold, past which it only warns up to twice the size.
+MAX_PIXELS = 89_478_485
+# The longest side a photo-sized image is brought down to when no --image-size is given. On a CPU each
+# epoch's cost grows with the pixel count, and 64 px keeps a trial of a small CNN on a thousand photos within
+# seconds an epoch (benchmarks/RESULTS.md, "Default image size"); a GPU affords ImageNet-like sizes.
+CPU_LONG_SIDE = 64
+GPU_LONG_SIDE = 224
+# Both orientations are common when the rarer one holds at least this share: then the default is square.
+MIXED_ORIENTATION_SHARE = 0.1
+# PIL modes whose images are treated as grayscale when the colour mode is detected automatically.
+GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+EXIF_ORIENTATION = 0x0112
+
+# This module reports oversized images and broken EXIF blocks itself, naming the file; Pillow's warnings
+# (which name no file) would only repeat them.
+warnings.filterwarnings("ignore", message=".*decompression bomb.*")
+warnings.filterwarnings("ignore", message="Corrupt EXIF data")
+
+
+# --- progress --------------------------------------------------------------------------------------------
+class _NoStage:
+    def advance(self, count: int = 1) -> None:
+        pass
+
+
+class _NoProgress:
+    def stage(self, description: str, total: int):
+        return nullcontext(_NoStage())
+
+
+NO_PROGRESS = _NoProgress()
+T = TypeVar("T")
+
+
+def parallel_map(function: Callable[[Any], T], items: Sequence[Any], progress: Any, description: str) -> list[T]:
+    """``[function(item) for item in items]`` on every core, in order, advancing a progress stage.
+
+    Threads, not processes: Pillow releases the GIL while it decodes and resizes, threads start at once (a
+    folder of 50,000 files shows progress immediately), and they write straight into a shared memory map.
+    """
+    progress = progress or NO_PROGRESS
+    results: list[Any] = [None] * len(items)
+    chunk = max(1, min(64, len(items) // (8 * (os.cpu_count() or 1)) or 1))
+
+    def run(start: int) -> int:
+        for index in range(start, min(start + chunk, len(items))):
+            results[index] = function(items[index])
+        return min(start + chunk, len(items)) - start
+
+    with progress.stage(description, len(items)) as stage:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="automl-decode") as pool:
+            for done in pool.map(run, range(0, len(items), chunk)):
+                stage.advance(done)
+    return results
+
+
+# --- one file --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Header:
+    """What the preflight learns from a file without decoding it: its upright size and mode, or its problem."""
+
+    height: int = 0
+    width: int = 0
+    mode: str = ""
+    orientation: int = 1  # EXIF orientation, 1 = as stored
+    error: str = ""  # why the file cannot be used
+    note: str = ""  # a problem that does not stop it being used (an unreadable EXIF block)
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Header:
+        return cls(**data)
+
+
+def read_header(path: Path) -> Header:
+    """Open `path` lazily (headers only) and check that it is an image automl can decode."""
+    from PIL import Image
+
+    try:
+        if path.stat().st_size == 0:
+            return Header(error="empty file (0 bytes)")
+        with Image.open(path) as img:
+            problem = _size_problem(img)
+            if problem:
+                return Header(error=problem)
+            orientation, note = _orientation(img)
+            width, height = img.size
+            if orientation in (5, 6, 7, 8):  # stored on its side: the upright image is the transpose
+                width, height = height, width
+            return Header(height=height, width=width, mode=img.mode, orientation=orientation, note=note)
+    except Exception as exc:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
+        return Header(error=short_reason(exc))
+
+
+def decode_image(path: Path, size: tuple[int, int], color_mode: str, orientation: int | None = None) -> np.ndarray:
+    """Decode one file to uint8 (height, width, channels) at `size`, upright, in `color_mode`.
+
+    JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that is still at least the target size, so
+    full-size pixels never exist; every other format is decoded whole and resized. Raises for files that
+    are not images, are truncated or exceed `MAX_PIXELS`.
+    """
+    from PIL import Image
+
+    height, width = size
+    with Image.open(path) as img:
+        problem = _size_problem(img)
+        if problem:
+            raise ValueError(problem)
+        if orientation is None:
+            orientation, _ = _orientation(img)
+        sideways = orientation in (5, 6, 7, 8)
+        if img.format == "JPEG":
+            img.draft(None, (height, width) if sideways else (width, height))
+        img.load()  # the whole (reduced) decode: truncated and garbage files fail here
+        img = _upright(img, orientation)
+        img = _to_mode(img, color_mode)
+        if img.size != (width, height):  # PIL sizes are (width, height)
+            img = img.resize((width, height), Image.Resampling.BILINEAR)
+        arr = np.asarray(img, dtype=np.uint8)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _size_problem(img) -> str:
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        return (f"{width}x{height} pixels ({width * height / 1e6:.0f} megapixels), above the {MAX_PIXELS / 1e6:.0f}-"
+                "megapixel limit for one image (a decompression bomb or an oversized scan); downscale or remove it")
+    return ""
+
+
+def _orientation(img) -> tuple[int, str]:
+    """The EXIF orientation (1 when there is none), and a note when the EXIF block cannot be read."""
+    try:
+        exif = img.getexif()
+        value = int(exif.get(EXIF_ORIENTATION, 1))
+    except Exception as exc:  # a broken EXIF block: the pixels are still usable, as stored
+        return 1, f"unreadable EXIF block ({short_reason(exc)}), used as stored"
+    if not exif and len(img.info.get("exif") or b"") > 6:  # Pillow only warns, and reads no tag at all
+        return 1, "unreadable EXIF block, used as stored"
+    return (value, "") if 1 <= value <= 8 else (1, f"invalid EXIF orientation {value}, used as stored")
+
+
+def _upright(img, orientation: int):
+    """Apply an EXIF orientation, as `PIL.ImageOps.exif_transpose` does (without re-reading the EXIF block)."""
+    from PIL import Image
+
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    return img.transpose(method) if method is not None else img
+
+
+def _to_mode(img, color_mode: str):
+    """'L' or 'RGB' from any mode: 16/32-bit grayscale is brought down to 0..255 instead of being clipped."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if mode.startswith("I;16") or arr.max(initial=0.0) > 255:
+            arr = arr / 257.0
+        img = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
+    elif mode in GRAYSCALE_MODES:
+        img = img.convert("L")
+    wanted = "L" if color_mode == "grayscale" else "RGB"
+    return img if img.mode == wanted else img.convert(wanted)
+
+
+# --- the folder ------------------------------------------------------------------------------------------
+def image_files(folder: Path | str) -> list[Path]:
+    """Image files anywhere under `folder`, sorted, skipping hidden files and folders (e.g. macOS '._x.png')."""
+    folder = Path(folder)
+    found = []
+    for directory, subdirs, names in os.walk(folder):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        found += [Path(directory, n) for n in names if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(p for p in found if p.is_file())
+
+
+def gpu_present() -> bool:
+    """An NVIDIA GPU this process may use, seen without importing TensorFlow (which costs seconds)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def default_image_size(headers: Sequence[Header], gpu: bool | None = None) -> tuple[tuple[int, int], str]:
+    """The input size when none is given, and a sentence saying how it was chosen.
+
+    The most common (upright) size; a photo-sized one is brought down to `CPU_LONG_SIDE` (`GPU_LONG_SIDE` on
+    a GPU) on its long side, keeping its aspect ratio, or made square when both orientations are common.
+    Small images (such as 8x8 digits) are never enlarged.
+    """
+    sizes = Counter((h.height, h.width) for h in headers)
+    (height, width), _ = sizes.most_common(1)[0]  # ties: the first seen, in sorted file order
+    bound = GPU_LONG_SIDE if (gpu_present() if gpu is None else gpu) else CPU_LONG_SIDE
+    common = f"the most common size, {height}x{width}"
+    if max(height, width) <= bound:
+        return (height, width), f"{common} (images are never enlarged)"
+    where = "a GPU" if bound == GPU_LONG_SIDE else "a CPU"
+    landscape = sum(n for (h, w), n in sizes.items() if w > h)
+    portrait = sum(n for (h, w), n in sizes.items() if h > w)
+    if min(landscape, portrait) >= MIXED_ORIENTATION_SHARE * len(headers):
+        return (bound, bound), (f"square, {bound} px a side for {where}: {landscape} landscape and {portrait} "
+                                f"portrait images (the most common size is {height}x{width})")
+    scale = bound / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return size, f"{common}, brought down to {bound} px on its long side for {where}"
+
+
+def load_image_folder(
+    root: Path,
+    image_size: tuple[int, int] | None,
+    color_mode: str | None,
+    skip_corrupt: bool,
+    progress: Any = None,
+) -> Loaded:
+    class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
+    files = {d.name: image_files(d) for d in class_dirs}
+    extensions = "/".join(IMAGE_EXTENSIONS)
+    if sum(len(f) for f in files.values()) == 0:
+        loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        found = (
+            f"found {len(loose)} image(s) directly in it but no class sub-folders"
+            if loose
+            else f"found no {extensions} files in its {len(class_dirs)} sub-folder(s)"
+        )
+        raise NoImagesError(
+            f"Image folder '{root}' holds no usable images: {found}. Expected one sub-folder per class holding "
+            f"that class's images, e.g. '{root / 'cat' / '001.png'}' and '{root / 'dog' / '001.png'}'."
+        )
+    empty = [name for name, f in files.items() if not f]
+    if empty:
+        raise EmptyClassFolderError(
+            f"Class folder(s) {quoted(empty)} in '{root}' hold no {extensions} files. Every sub-folder is a "
+            "class and needs images; add images to them or remove the folders."
+        )
+    paths = [p for name in files for p in files[name]]
+    labels = np.asarray([i for i, name in enumerate(files) for _ in files[name]], dtype=np.int64)
+    cache = FolderCache.for_listing(root, paths)
+
+    # Pass 1, the preflight: every file's header, in parallel (stored, so a second search skips it).
+    stored = cache.load_headers()
+    if stored is not None and len(stored) == len(paths):
+        headers = [Header.from_json(h) for h in stored]
+    else:
+        headers = parallel_map(read_header, paths, progress, f"checking {len(paths)} images")
+        cache.save_headers([h.to_json() for h in headers])
+    problems = {i: h.error for i, h in enumerate(headers) if h.error}
+    if len(problems) == len(paths):  # nothing to decode: say so now (truncated files are only found by decoding)
+        _check_readable(root, paths, labels, list(files), problems, skip_corrupt)
+
+    usable = [h for h in headers if not h.error]
+    notes: list[str] = []
+    if image_size is None:
+        image_size, how = default_image_size(usable)
+        notes.append(f"images are resized to {image_size[0]}x{image_size[1]}: {how}; pass --image-size HxW "
+                     "(image_size=(H, W) in Python) for another size")
+    if color_mode is None:
+        color_mode = "grayscale" if all(h.mode in GRAYSCALE_MODES for h in usable) else "rgb"
+    odd_exif = [f"'{paths[i].relative_to(root)}' ({h.note})" for i, h in enumerate(headers) if h.note and not h.error]
+    if odd_exif:
+        notes.append(f"{len(odd_exif)} image(s) are used without EXIF rotation: {listed(odd_exif, limit=5)}")
+
+    # Pass 2: decode each usable file once at the target size into the shared cache (or re-use it).
+    found = cache.pixels(image_size, color_mode)
+    if found is None:
+        rows = [i for i in range(len(paths)) if i not in problems]
+
+        def fill(pixels: np.ndarray) -> dict[int, str]:
+            def decode_row(row: int) -> str:
+                try:
+                    pixels[row] = decode_image(paths[row], image_size, color_mode, headers[row].orientation)
+                    return ""
+                except Exception as exc:  # noqa: BLE001 - any decoder failure makes the file unusable
+                    return short_reason(exc)
+
+            failures = parallel_map(decode_row, rows, progress,
+                                    f"decoding {len(rows)} images to {image_size[0]}x{image_size[1]}")
+            return {row: reason for row, reason in zip(rows, failures) if reason}
+
+        found = cache.build_pixels(image_size, color_mode, len(paths), fill)
+        notes.append(f"decoded once into the image cache {cache.directory}")
+    else:
+        notes.append(f"re-used the decoded images in the cache {cache.directory}")
+    pixels, meta = found
+    problems.update({int(row): reason for row, reason in meta["failed"].items()})
+    _check_readable(root, paths, labels, list(files), problems, skip_corrupt)
+
+    keep = np.asarray([i for i in range(len(paths)) if i not in problems], dtype=np.int64)
+    return Loaded(
+        task="image",
+        x=CachedImages(pixels, keep, meta["sha256"]),
+        y=labels[keep],
+        class_names=tuple(files),
+        preprocessing=image_preprocessing(image_size, color_mode, pixel_max=255.0),
+        skipped=tuple(str(paths[i]) for i in sorted(problems)),
+        inputs=tuple(str(paths[i]) for i in keep),
+        notes=tuple(notes),
+    )
+
+
+def _check_readable(root: Path, paths: list[Path], labels: np.ndarray, class_names: list[str],
+                    problems: dict[int, str], skip_corrupt: bool) -> None:
+    """Unusable files stop the load (or are skipped with `skip_corrupt`); a class left with none always does."""
+    if not problems:
+        return
+    if not skip_corrupt:
+        reasons = [f"'{paths[i].relative_to(root)}' ({problems[i]})" for i in sorted(problems)]
+        raise CorruptImageError(
+            f"{len(problems)} image file(s) in '{root}' could not be decoded: {listed(reasons)}. Expected readable "
+            f"{'/'.join(IMAGE_EXTENSIONS)} images; replace or delete those files, or pass --skip-corrupt "
+            "(skip_corrupt=True in Python) to leave them out."
+        )
+    kept = np.bincount(np.delete(labels, sorted(problems)), minlength=len(class_names))
+    emptied = [name for name, n in zip(class_names, kept) if n == 0]
+    if emptied:
+        raise EmptyClassFolderError(
+            f"Class folder(s) {quoted(emptied)} in '{root}' hold no readable images (all were skipped as "
+            "corrupt). Add readable images to them or remove the folders."
+        )
+
+
+def image_preprocessing(size: tuple[int, int], color_mode: str, pixel_max: float) -> dict:
+    return {
+        "kind": "image",
+        "image_size": [int(size[0]), int(size[1])],
+        "color_mode": color_mode,
+        "scale": 1.0 / float(pixel_max),
+        "pixel_max": float(pixel_max),
+    }
+
+
+def load_images(paths: Sequence[Path | str], preprocessing: dict, progress: Any = None) -> np.ndarray:
+    """Decode image files to the training size and colour mode; returns float32 NHWC in raw units.
+
+    Raw units are those of the training data (0..``pixel_max``; 0..255 for models trained on image files),
+    so ``load_images(paths, p) * p["scale"]`` is always the model input. Files are decoded exactly as the
+    training files were (`decode_image`: EXIF orientation applied). Raises `DataNotFoundError` for missing
+    files and `CorruptImageError` naming every file that cannot be decoded.
+    """
+    from automl.data.messages import require_kind
+
+    require_kind(preprocessing, "image")
+    height, width = (int(v) for v in preprocessing["image_size"])
+    color_mode = preprocessing["color_mode"]
+    pixel_max = float(preprocessing.get("pixel_max", 255.0))
+    paths = [Path(p) for p in paths]
+
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DataNotFoundError(f"Image file(s) not found: {quoted(missing)}. Check the paths.")
+    channels = 1 if color_mode == "grayscale" else 3
+    x = np.zeros((len(paths), height, width, channels), dtype=np.float32)
+
+    def decode_into(index: int) -> str:
+        try:
+            x[index] = decode_image(paths[index], (height, width), color_mode)
+            return ""
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types (OSError, SyntaxError, ValueError, ...)
+            return f"{paths[index]} ({short_reason(exc)})"
+
+    corrupt = [c for c in parallel_map(decode_into, range(len(paths)), progress, f"decoding {len(paths)} images") if c]
+    if corrupt:
+        raise CorruptImageError(
+            f"{len(corrupt)} image file(s) could not be decoded: {listed(corrupt)}. Expected readable "
+            f"{'/'.join(IMAGE_EXTENSIONS)} images; replace or leave out those files."
+        )
+    if pixel_max != 255.0:  # bring 0..255 file pixels to the training data's units
+        x *= np.float32(pixel_max / 255.0)
+    return x
+
+
