@@ -129,14 +129,15 @@ class FolderCache:
         self.directory = directory
 
     @classmethod
-    def for_listing(cls, root: Path, files: Sequence[Path]) -> FolderCache:
-        """The entry for these files (relative paths, sizes and modification times) under `root`."""
+    def for_listing(cls, root: str, files: Sequence[tuple[str, os.stat_result]]) -> FolderCache:
+        """The entry for these files under `root`, given as (path, stat): relative paths, sizes, modification times."""
         import PIL
 
         digest = hashlib.sha256(f"automl-image-cache:{CACHE_VERSION}:pillow-{PIL.__version__}".encode())
-        for path in files:
-            stat = path.stat()
-            digest.update(f"\0{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        prefix = len(os.path.join(root, ""))
+        for path, stat in files:
+            relative = path[prefix:].replace(os.sep, "/")
+            digest.update(f"\0{relative}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
         return cls(cache_root() / "images" / digest.hexdigest()[:32])
 
     # --- the preflight -------------------------------------------------------------------------------------

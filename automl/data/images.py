@@ -208,12 +208,27 @@ def _to_mode(img, color_mode: str):
 # --- the folder ------------------------------------------------------------------------------------------
 def image_files(folder: Path | str) -> list[Path]:
     """Image files anywhere under `folder`, sorted, skipping hidden files and folders (e.g. macOS '._x.png')."""
-    folder = Path(folder)
-    found = []
-    for directory, subdirs, names in os.walk(folder):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        found += [Path(directory, n) for n in names if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(p for p in found if p.is_file())
+    return [Path(path) for path, _ in _scan_images(str(folder))]
+
+
+def _scan_images(folder: str) -> list[tuple[str, os.stat_result]]:
+    """(path, stat) of the image files under `folder`, sorted by path: one stat per file, from scandir, so a
+    folder of 50,000 files is listed in a fraction of a second."""
+    found: list[tuple[str, os.stat_result]] = []
+    pending = [folder]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                pending.append(entry.path)
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
+                found.append((entry.path, entry.stat()))
+    return sorted(found, key=lambda item: item[0])
 
 
 def gpu_present() -> bool:
@@ -256,7 +271,8 @@ def load_image_folder(
     progress: Any = None,
 ) -> Loaded:
     class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
-    files = {d.name: image_files(d) for d in class_dirs}
+    scanned = {d.name: _scan_images(str(d)) for d in class_dirs}
+    files = {name: [Path(path) for path, _ in entries] for name, entries in scanned.items()}
     extensions = "/".join(IMAGE_EXTENSIONS)
     if sum(len(f) for f in files.values()) == 0:
         loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -277,7 +293,7 @@ def load_image_folder(
         )
     paths = [p for name in files for p in files[name]]
     labels = np.asarray([i for i, name in enumerate(files) for _ in files[name]], dtype=np.int64)
-    cache = FolderCache.for_listing(root, paths)
+    cache = FolderCache.for_listing(str(root), [entry for name in scanned for entry in scanned[name]])
 
     # Pass 1, the preflight: every file's header, in parallel (stored, so a second search skips it).
     stored = cache.load_headers()
