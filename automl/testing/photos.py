@@ -600,6 +600,8 @@ def write_photo_folder(
         workers = (os.cpu_count() or 1) if file_count >= _PARALLEL_MIN_FILES else 1
     workers = max(1, min(workers, file_count))
     written = _write_serially(job) if workers == 1 else _write_in_processes(job, workers)
+    # Sorted before the junk picks its AppleDouble twins, so those do not depend on the worker count.
+    written.sort(key=lambda entry: entry[0].path)
 
     junk_sizes: list[tuple[str, int]] = []
     if junk:
@@ -611,7 +613,6 @@ def write_photo_folder(
             (partial / relative).write_bytes(content)
             junk_sizes.append((relative, len(content)))
 
-    written.sort(key=lambda entry: entry[0].path)
     bytes_on_disk = sum(n for _, n in written) + sum(n for _, n in junk_sizes)
     manifest = {
         "arguments": arguments,
@@ -627,7 +628,11 @@ def write_photo_folder(
     if done is not None:
         shutil.rmtree(partial, ignore_errors=True)
         return done
-    _clear_old_generation(root)
+    try:
+        _clear_old_generation(root)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # refused: leave no hidden copy of the generation behind
+        raise
     os.replace(partial, root)
     return PhotoFolder(
         root=root,
