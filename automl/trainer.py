@@ -88,6 +88,7 @@ def tf_dataset(x, y=None, batch_size: int = 256, *, shuffle_seed: int | None = N
         ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
     pixel_shape = (None, *x.shape[1:])
 
+    @tf.autograph.experimental.do_not_convert  # plain Python branches: converting it costs ~0.5 s a pipeline
     def gather(positions):
         pixels = tf.numpy_function(x.take, [positions], tf.uint8, stateful=False)
         pixels = tf.cast(tf.ensure_shape(pixels, pixel_shape), tf.float32)

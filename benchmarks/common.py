@@ -31,6 +31,12 @@ GOALS: dict[str, tuple[str, float]] = {
     "bookkeeping_share": ("<", 0.01),
     "rss_mb_per_trial": ("<=", 1.0),
     "trials_per_hour_2_workers": (">=", 1500.0),
+    # Image folders (image_memory.py, image_pipeline.py).
+    "image_memory_peak_gb_1_worker": ("<=", 3.0),
+    "image_memory_peak_gb_2_workers": ("<=", 4.0),
+    "image_memory_growth_vs_cache": ("<=", 1.0),
+    "image_decode_speedup": (">=", 1.5),
+    "image_cache_hit_share": ("<=", 0.10),
 }
 
 

@@ -28,6 +28,9 @@ SCRIPTS = {
     "workers_throughput": ["trials_per_hour_2_workers"],
     "keras_backend": ["keras_backend"],
     "search_quality": ["digits_test_accuracy_5min", "time_to_target_ratio"],
+    "image_pipeline": ["image_decode_speedup", "image_cache_hit_share"],
+    "image_memory": ["image_memory_peak_gb_1_worker", "image_memory_peak_gb_2_workers",
+                     "image_memory_growth_vs_cache"],
 }
 SUMMARY_START, SUMMARY_END = "<!-- summary:start -->", "<!-- summary:end -->"
 

@@ -79,8 +79,8 @@ def test_a_second_load_reuses_the_cache_without_decoding(tmp_path: Path, own_cac
     def must_not_decode(*args, **kwargs):
         raise AssertionError("a cache hit decoded an image")
 
-    monkeypatch.setattr(images, "decode_image", must_not_decode)
-    monkeypatch.setattr(images, "read_header", must_not_decode)
+    for name in ("_decode_opened", "read_header", "read_and_decode"):
+        monkeypatch.setattr(images, name, must_not_decode)
     second = load_dataset(str(root), image_size=(32, 32))
     assert second.fingerprint == first.fingerprint
     assert any("re-used" in note for note in second.notes)
@@ -118,7 +118,7 @@ def test_an_interrupted_decode_leaves_no_entry_behind(tmp_path: Path, own_cache:
     root = two_class_folder(tmp_path / "photos")
     import automl.data.images as images
 
-    real, calls = images.decode_image, []
+    real, calls = images._decode_opened, []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -126,12 +126,12 @@ def test_an_interrupted_decode_leaves_no_entry_behind(tmp_path: Path, own_cache:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(images, "decode_image", interrupted)
+    monkeypatch.setattr(images, "_decode_opened", interrupted)
     with pytest.raises(KeyboardInterrupt):
         load_dataset(str(root), image_size=(32, 32))
     assert pixel_entries(own_cache) == []
     assert not list(own_cache.glob("images/*/.*partial*"))
-    monkeypatch.setattr(images, "decode_image", real)
+    monkeypatch.setattr(images, "_decode_opened", real)
     assert len(load_dataset(str(root), image_size=(32, 32)).y_train) > 0
 
 
@@ -151,10 +151,14 @@ def test_the_preflight_and_the_decode_report_progress(tmp_path: Path):
 
     root = two_class_folder(tmp_path / "photos")
     stream = io.StringIO()
-    load_dataset(str(root), image_size=(32, 32), progress=QuietProgress(stream))
+    load_dataset(str(root), progress=QuietProgress(stream))  # the default size: headers first, then the decode
     text = stream.getvalue()
-    assert "checking 24 images ..." in text and "decoding 24 images to 32x32 ..." in text
+    assert "checking 24 images ..." in text and "decoding 24 images to 48x64 ..." in text
     assert "files/s" in text
+    other = two_class_folder(tmp_path / "other")
+    stream = io.StringIO()
+    load_dataset(str(other), image_size=(32, 32), progress=QuietProgress(stream))  # a given size: one pass
+    assert "checking and decoding 24 images to 32x32 ..." in stream.getvalue()
 
 
 # --- EXIF orientation ---------------------------------------------------------------------------------------
@@ -375,3 +379,19 @@ def test_two_workers_map_one_cache_and_predict_works_on_held_out_photos(tmp_path
     frame = pd.read_csv(io.StringIO(predicted.stdout))
     assert len(frame) == len(held_out.files)
     assert set(frame.iloc[:, 1]) <= set(folder.class_names)
+
+
+def test_a_grayscale_folder_at_a_given_size_is_stored_as_one_channel(tmp_path: Path, own_cache: Path):
+    root = tmp_path / "gray"
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(root / name / f"{i}.png")
+    ds = load_dataset(str(root), image_size=(20, 25))  # one pass: decoded as RGB, then narrowed
+    assert ds.preprocessing["color_mode"] == "grayscale" and ds.input_shape == (20, 25, 1)
+    assert [p.parent.name for p in pixel_entries(own_cache)] == ["20x25-grayscale"]
+    again = load_dataset(str(root), image_size=(20, 25))
+    assert again.fingerprint == ds.fingerprint and any("re-used" in n for n in again.notes)
+    np.testing.assert_array_equal(load_images(ds.test_inputs, ds.preprocessing),
+                                  np.asarray(ds.x_test, dtype=np.float32))  # predict sees what training saw

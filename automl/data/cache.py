@@ -233,6 +233,10 @@ class FolderCache:
         assert found is not None, f"the image cache entry {final} vanished right after it was written"
         return found
 
+    def remove(self, size: tuple[int, int], color_mode: str) -> None:
+        """Delete one resolution's entry (a process that still maps it keeps reading it until it lets go)."""
+        shutil.rmtree(self.directory / _resolution_name(size, color_mode), ignore_errors=True)
+
     def _unwritable(self, exc: OSError) -> ImageCacheError:
         return ImageCacheError(
             f"The image cache {self.directory} cannot be written ({type(exc).__name__}: {exc}). Images are decoded "

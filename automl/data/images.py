@@ -10,6 +10,7 @@ written as uint8 into the folder's cache (`automl.data.cache`). `decode_image` i
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections import Counter
@@ -41,6 +42,8 @@ MIXED_ORIENTATION_SHARE = 0.1
 # PIL modes whose images are treated as grayscale when the colour mode is detected automatically.
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 EXIF_ORIENTATION = 0x0112
+# A JPEG is decoded at a DCT scale whose result keeps at least this share of the target size on each side.
+DCT_SCALE_MARGIN = 0.9
 
 # This module reports oversized images and broken EXIF blocks itself, naming the file; Pillow's warnings
 # (which name no file) would only repeat them.
@@ -113,43 +116,72 @@ def read_header(path: Path) -> Header:
         if path.stat().st_size == 0:
             return Header(error="empty file (0 bytes)")
         with Image.open(path) as img:
-            problem = _size_problem(img)
-            if problem:
-                return Header(error=problem)
-            orientation, note = _orientation(img)
-            width, height = img.size
-            if orientation in (5, 6, 7, 8):  # stored on its side: the upright image is the transpose
-                width, height = height, width
-            return Header(height=height, width=width, mode=img.mode, orientation=orientation, note=note)
+            return _header(img)
     except Exception as exc:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
         return Header(error=short_reason(exc))
+
+
+def read_and_decode(path: Path, size: tuple[int, int], color_mode: str) -> tuple[Header, np.ndarray | None]:
+    """`read_header` and `decode_image` with one opening of the file: its header, and its pixels when usable."""
+    from PIL import Image
+
+    try:
+        if path.stat().st_size == 0:
+            return Header(error="empty file (0 bytes)"), None
+        with Image.open(path) as img:
+            header = _header(img)
+            if header.error:
+                return header, None
+            return header, _decode_opened(img, size, color_mode, header.orientation)
+    except Exception as exc:  # noqa: BLE001 - a file that fails to decode is unusable, whatever the reason
+        return Header(error=short_reason(exc)), None
 
 
 def decode_image(path: Path, size: tuple[int, int], color_mode: str, orientation: int | None = None) -> np.ndarray:
     """Decode one file to uint8 (height, width, channels) at `size`, upright, in `color_mode`.
 
-    JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that is still at least the target size, so
-    full-size pixels never exist; every other format is decoded whole and resized. Raises for files that
-    are not images, are truncated or exceed `MAX_PIXELS`.
+    Raises for files that are not images, are truncated or exceed `MAX_PIXELS`.
     """
     from PIL import Image
 
-    height, width = size
     with Image.open(path) as img:
         problem = _size_problem(img)
         if problem:
             raise ValueError(problem)
         if orientation is None:
             orientation, _ = _orientation(img)
-        sideways = orientation in (5, 6, 7, 8)
-        if img.format == "JPEG":
-            img.draft(None, (height, width) if sideways else (width, height))
-        img.load()  # the whole (reduced) decode: truncated and garbage files fail here
-        img = _upright(img, orientation)
-        img = _to_mode(img, color_mode)
-        if img.size != (width, height):  # PIL sizes are (width, height)
-            img = img.resize((width, height), Image.Resampling.BILINEAR)
-        arr = np.asarray(img, dtype=np.uint8)
+        return _decode_opened(img, size, color_mode, orientation)
+
+
+def _header(img) -> Header:
+    problem = _size_problem(img)
+    if problem:
+        return Header(error=problem)
+    orientation, note = _orientation(img)
+    width, height = img.size
+    if orientation in (5, 6, 7, 8):  # stored on its side: the upright image is the transpose
+        width, height = height, width
+    return Header(height=height, width=width, mode=img.mode, orientation=orientation, note=note)
+
+
+def _decode_opened(img, size: tuple[int, int], color_mode: str, orientation: int) -> np.ndarray:
+    """Decode an opened image at `size`: JPEGs straight at a reduced DCT scale, so full-size pixels never exist.
+
+    The scale (1/2, 1/4, 1/8) is the smallest whose result still has `DCT_SCALE_MARGIN` of the target on each
+    side: a 4:3 photo for a square 64-px input decodes at 80x60 (1/8) rather than 160x120 (1/4), a third less
+    work, and the short side is stretched by 7 %. Other formats are decoded whole and resized.
+    """
+    from PIL import Image
+
+    height, width = size
+    if img.format == "JPEG":
+        wanted = (math.ceil(width * DCT_SCALE_MARGIN), math.ceil(height * DCT_SCALE_MARGIN))
+        img.draft(None, wanted[::-1] if orientation in (5, 6, 7, 8) else wanted)
+    img.load()  # the whole (reduced) decode: truncated and garbage files fail here
+    img = _to_mode(_upright(img, orientation), color_mode)
+    if img.size != (width, height):  # PIL sizes are (width, height)
+        img = img.resize((width, height), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
 
 
@@ -295,50 +327,36 @@ def load_image_folder(
     labels = np.asarray([i for i, name in enumerate(files) for _ in files[name]], dtype=np.int64)
     cache = FolderCache.for_listing(str(root), [entry for name in scanned for entry in scanned[name]])
 
-    # Pass 1, the preflight: every file's header, in parallel (stored, so a second search skips it).
     stored = cache.load_headers()
-    if stored is not None and len(stored) == len(paths):
-        headers = [Header.from_json(h) for h in stored]
-    else:
+    headers = [Header.from_json(h) for h in stored] if stored is not None and len(stored) == len(paths) else None
+    if headers is None and image_size is None:
+        # The preflight on its own: the default size is chosen from every file's size before anything is decoded.
         headers = parallel_map(read_header, paths, progress, f"checking {len(paths)} images")
         cache.save_headers([h.to_json() for h in headers])
-    problems = {i: h.error for i, h in enumerate(headers) if h.error}
-    if len(problems) == len(paths):  # nothing to decode: say so now (truncated files are only found by decoding)
-        _check_readable(root, paths, labels, list(files), problems, skip_corrupt)
-
-    usable = [h for h in headers if not h.error]
     notes: list[str] = []
-    if image_size is None:
-        image_size, how = default_image_size(usable)
-        notes.append(f"images are resized to {image_size[0]}x{image_size[1]}: {how}; pass --image-size HxW "
-                     "(image_size=(H, W) in Python) for another size")
-    if color_mode is None:
-        color_mode = "grayscale" if all(h.mode in GRAYSCALE_MODES for h in usable) else "rgb"
-    odd_exif = [f"'{paths[i].relative_to(root)}' ({h.note})" for i, h in enumerate(headers) if h.note and not h.error]
-    if odd_exif:
-        notes.append(f"{len(odd_exif)} image(s) are used without EXIF rotation: {listed(odd_exif, limit=5)}")
+    if headers is not None:
+        problems = {i: h.error for i, h in enumerate(headers) if h.error}
+        if len(problems) == len(paths):  # nothing to decode: say so now
+            _check_readable(root, paths, labels, list(files), problems, skip_corrupt)
+        usable = [h for h in headers if not h.error]
+        if image_size is None:
+            image_size, how = default_image_size(usable)
+            notes.append(f"images are resized to {image_size[0]}x{image_size[1]}: {how}; pass --image-size HxW "
+                         "(image_size=(H, W) in Python) for another size")
+        if color_mode is None:
+            color_mode = "grayscale" if all(h.mode in GRAYSCALE_MODES for h in usable) else "rgb"
 
-    # Pass 2: decode each usable file once at the target size into the shared cache (or re-use it).
-    found = cache.pixels(image_size, color_mode)
+    found = cache.pixels(image_size, color_mode) if color_mode and headers is not None else None
     if found is None:
-        rows = [i for i in range(len(paths)) if i not in problems]
-
-        def fill(pixels: np.ndarray) -> dict[int, str]:
-            def decode_row(row: int) -> str:
-                try:
-                    pixels[row] = decode_image(paths[row], image_size, color_mode, headers[row].orientation)
-                    return ""
-                except Exception as exc:  # noqa: BLE001 - any decoder failure makes the file unusable
-                    return short_reason(exc)
-
-            failures = parallel_map(decode_row, rows, progress,
-                                    f"decoding {len(rows)} images to {image_size[0]}x{image_size[1]}")
-            return {row: reason for row, reason in zip(rows, failures) if reason}
-
-        found = cache.build_pixels(image_size, color_mode, len(paths), fill)
+        found, headers, color_mode = _decode_into_cache(cache, paths, headers, image_size, color_mode, progress)
         notes.append(f"decoded once into the image cache {cache.directory}")
     else:
         notes.append(f"re-used the decoded images in the cache {cache.directory}")
+    assert headers is not None
+    problems = {i: h.error for i, h in enumerate(headers) if h.error}
+    odd_exif = [f"'{paths[i].relative_to(root)}' ({h.note})" for i, h in enumerate(headers) if h.note and not h.error]
+    if odd_exif:
+        notes.append(f"{len(odd_exif)} image(s) are used without EXIF rotation: {listed(odd_exif, limit=5)}")
     pixels, meta = found
     problems.update({int(row): reason for row, reason in meta["failed"].items()})
     _check_readable(root, paths, labels, list(files), problems, skip_corrupt)
@@ -354,6 +372,66 @@ def load_image_folder(
         inputs=tuple(str(paths[i]) for i in keep),
         notes=tuple(notes),
     )
+
+
+def _decode_into_cache(
+    cache: FolderCache,
+    paths: list[Path],
+    headers: list[Header] | None,
+    size: tuple[int, int],
+    color_mode: str | None,
+    progress: Any,
+) -> tuple[tuple[np.ndarray, dict], list[Header], str]:
+    """Decode every usable file once at `size` into a new cache entry: (pixels and meta, headers, colour mode).
+
+    Without stored headers (a given size, a folder seen for the first time) each file is opened once, checked
+    and decoded in the same pass, which is then the preflight. An undetected colour mode is decoded as RGB
+    and narrowed to grayscale afterwards when every file turned out to be grayscale.
+    """
+    rows = list(range(len(paths))) if headers is None else [i for i, h in enumerate(headers) if not h.error]
+    found_headers: list[Header] = list(headers) if headers is not None else [Header()] * len(paths)
+    decode_mode = color_mode or "rgb"
+    filled = []
+
+    def fill(pixels: np.ndarray) -> dict[int, str]:
+        filled.append(True)
+        def decode_row(row: int) -> str:
+            if headers is None:
+                found_headers[row], decoded = read_and_decode(paths[row], size, decode_mode)
+                if decoded is None:
+                    return ""  # a header problem, recorded in found_headers
+                pixels[row] = decoded
+                return ""
+            try:
+                pixels[row] = decode_image(paths[row], size, decode_mode, headers[row].orientation)
+                return ""
+            except Exception as exc:  # noqa: BLE001 - any decoder failure makes the file unusable
+                return short_reason(exc)
+
+        what = "checking and decoding" if headers is None else "decoding"
+        failures = parallel_map(decode_row, rows, progress, f"{what} {len(rows)} images to {size[0]}x{size[1]}")
+        return {row: reason for row, reason in zip(rows, failures) if reason}
+
+    found = cache.build_pixels(size, decode_mode, len(paths), fill)
+    if headers is None and not filled:  # another process decoded it meanwhile: check the headers on their own
+        found_headers = parallel_map(read_header, paths, progress, f"checking {len(paths)} images")
+    failed = {int(row): reason for row, reason in found[1]["failed"].items()}
+    found_headers = [Header(error=failed[i]) if i in failed else h for i, h in enumerate(found_headers)]
+    if headers is None:
+        cache.save_headers([h.to_json() for h in found_headers])
+    if color_mode is None:
+        usable = [h for h in found_headers if not h.error]
+        color_mode = "grayscale" if usable and all(h.mode in GRAYSCALE_MODES for h in usable) else "rgb"
+        if color_mode == "grayscale":  # gray decoded as RGB repeats one channel: keep that one
+            rgb = found[0]
+
+            def narrow(pixels: np.ndarray) -> dict[int, str]:
+                pixels[:] = rgb[..., :1]
+                return failed
+
+            found = cache.build_pixels(size, "grayscale", len(paths), narrow)
+            cache.remove(size, "rgb")
+    return found, found_headers, color_mode
 
 
 def _check_readable(root: Path, paths: list[Path], labels: np.ndarray, class_names: list[str],
