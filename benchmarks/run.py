@@ -1,6 +1,6 @@
 """The benchmark harness: every measurement of issue 7, one command.
 
-    python benchmarks/run.py            # the full run (about 105 minutes on 2 CPU cores)
+    python benchmarks/run.py            # the full run (about 3 hours on 2 CPU cores)
     python benchmarks/run.py --quick    # every script at smoke size (about 5 minutes); not a result
     python benchmarks/run.py --only search_quality trial_overhead
     python benchmarks/run.py --table    # only rewrite RESULTS.md's summary from results.json
@@ -29,6 +29,7 @@ SCRIPTS = {
     "keras_backend": ["keras_backend"],
     "search_quality": ["digits_test_accuracy_5min", "time_to_target_ratio"],
     "image_pipeline": ["image_decode_speedup", "image_cache_hit_share"],
+    "image_resolution": ["image_seconds_per_epoch_by_size"],
     "image_memory": ["image_memory_peak_gb_1_worker", "image_memory_peak_gb_2_workers",
                      "image_memory_growth_vs_cache"],
 }

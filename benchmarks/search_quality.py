@@ -30,7 +30,10 @@ Every finished search is appended to ``benchmarks/out/search_quality-<budget>s.j
 a rerun with the same budget skips the searches found there (the full run is an hour): ``--fresh``
 starts over.
 
-    python benchmarks/search_quality.py [--seeds 3] [--budget 300] [--quick] [--fresh]
+    python benchmarks/search_quality.py [--seeds 3] [--budget 300] [--quick] [--fresh] [--tools automl ...]
+
+``--tools`` runs only some of the searches (e.g. ``--tools automl`` re-measures the accuracy key alone after
+a change that cannot touch the others); the time-to-target key needs ``automl`` and ``automl_random``.
 """
 
 from __future__ import annotations
@@ -146,7 +149,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per search (default 300)")
     parser.add_argument("--quick", action="store_true", help="1 seed, 40 s per search (a smoke run, not a result)")
     parser.add_argument("--fresh", action="store_true", help="ignore the searches an earlier invocation finished")
+    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="which searches to run")
     args = parser.parse_args()
+    tools = tuple(t for t in TOOLS if t in args.tools)
+    if "automl" not in tools:
+        parser.error(f"--tools must include automl (its accuracy is the key this script stores); got {args.tools}")
     if args.quick:
         args.seeds, args.budget = 1, 40.0
     OUT.mkdir(exist_ok=True)
@@ -156,10 +163,12 @@ def main() -> None:
     finished = load_finished(runs_file)
     command = "python benchmarks/search_quality.py" + (" --quick" if args.quick else
                                                        f" --seeds {args.seeds} --budget {int(args.budget)}")
+    if tools != TOOLS:
+        command += " --tools " + " ".join(tools)
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            order = TOOLS[seed % len(TOOLS):] + TOOLS[: seed % len(TOOLS)]  # who goes first rotates per seed
+            order = tools[seed % len(tools):] + tools[: seed % len(tools)]  # who goes first rotates per seed
             for tool in order:
                 if (tool, seed) in finished:
                     run = finished[tool, seed]
@@ -175,7 +184,7 @@ def main() -> None:
     def of(tool: str) -> list[dict]:
         return [r for r in runs if r["tool"] == tool]
 
-    accuracy = {tool: round(statistics.mean(r["test_accuracy"] for r in of(tool)), 4) for tool in TOOLS}
+    accuracy = {tool: round(statistics.mean(r["test_accuracy"] for r in of(tool)), 4) for tool in tools}
     svc = [svc_reference(seed) for seed in range(args.seeds)]
     def ratios(baseline: str) -> list[float]:
         return [round(a["time_to_target"] / b["time_to_target"], 3) for a, b in zip(of("automl"), of(baseline))]
@@ -185,12 +194,14 @@ def main() -> None:
     results = {
         "digits_test_accuracy_5min": result(
             "digits_test_accuracy_5min", accuracy["automl"], command,
-            per_seed={tool: [r["test_accuracy"] for r in of(tool)] for tool in TOOLS},
+            per_seed={tool: [r["test_accuracy"] for r in of(tool)] for tool in tools},
             mean_by_tool=accuracy, svc_reference={
                 "what": "sklearn.svm.SVC() defaults on the same splits (flattened 8x8 pixels)",
                 "test_accuracy_mean": round(statistics.mean(r["test_accuracy"] for r in svc), 4), "per_seed": svc},
             **details),
-        "time_to_target_ratio": result(
+    }
+    if {"automl", "automl_random", "optuna_random"} <= set(tools):
+        results["time_to_target_ratio"] = result(
             "time_to_target_ratio", round(statistics.median(ratios("automl_random")), 3), command,
             per_seed_ratio=ratios("automl_random"),
             compared_with="automl_random (automl search --sampler random --pruner none --no-initial-trials "
@@ -198,9 +209,8 @@ def main() -> None:
             vs_optuna_random={"median": round(statistics.median(ratios("optuna_random")), 3),
                               "per_seed": ratios("optuna_random"),
                               "what": "hand-rolled Optuna loop, RandomSampler, no pruning, one CNN hypermodel"},
-            seconds_by_tool={tool: [round(r["time_to_target"], 1) for r in of(tool)] for tool in TOOLS},
-            reached_by_tool={tool: [r["reached_target"] for r in of(tool)] for tool in TOOLS}),
-    }
+            seconds_by_tool={tool: [round(r["time_to_target"], 1) for r in of(tool)] for tool in tools},
+            reached_by_tool={tool: [r["reached_target"] for r in of(tool)] for tool in tools})
     path = store(results, quick=args.quick)
     print(json.dumps({k: {"value": v["value"], "met": v["met"]} for k, v in results.items()}, indent=2))
     print(f"stored in {path}")

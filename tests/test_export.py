@@ -98,7 +98,8 @@ def test_all_four_formats_reload_with_their_own_runtimes_and_agree_with_keras(ex
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    samples = dataset.x_val[:50]
+    # Images are held as uint8; every format takes the float32 pixels its model card names.
+    samples = np.asarray(dataset.x_val[:50], dtype=np.float32)
     assert len(samples) == 50
     reference = keras.saving.load_model(exported / "model.keras", safe_mode=True).predict(samples, verbose=0)
 

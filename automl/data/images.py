@@ -57,12 +57,13 @@ class _NoStage:
         pass
 
 
-class _NoProgress:
-    def stage(self, description: str, total: int):
-        return nullcontext(_NoStage())
+def _open_stage(progress: Any, description: str, total: int):
+    """``progress.stage(...)``, or a silent stage for progress objects written before stages existed."""
+    stage = getattr(progress, "stage", None)
+    opened = stage(description, total) if callable(stage) else None
+    return opened if opened is not None else nullcontext(_NoStage())
 
 
-NO_PROGRESS = _NoProgress()
 T = TypeVar("T")
 
 
@@ -72,7 +73,6 @@ def parallel_map(function: Callable[[Any], T], items: Sequence[Any], progress: A
     Threads, not processes: Pillow releases the GIL while it decodes and resizes, threads start at once (a
     folder of 50,000 files shows progress immediately), and they write straight into a shared memory map.
     """
-    progress = progress or NO_PROGRESS
     results: list[Any] = [None] * len(items)
     chunk = max(1, min(64, len(items) // (8 * (os.cpu_count() or 1)) or 1))
 
@@ -81,10 +81,13 @@ def parallel_map(function: Callable[[Any], T], items: Sequence[Any], progress: A
             results[index] = function(items[index])
         return min(start + chunk, len(items)) - start
 
-    with progress.stage(description, len(items)) as stage:
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="automl-decode") as pool:
+    with _open_stage(progress, description, len(items)) as stage:
+        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="automl-decode")
+        try:
             for done in pool.map(run, range(0, len(items), chunk)):
                 stage.advance(done)
+        finally:  # on Ctrl-C or an error, drop the chunks not yet started instead of decoding the whole folder
+            pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 
