@@ -430,7 +430,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     """
     from automl import leaderboard
     from automl.backends import read_records
-    from automl.data import load_run_data
+    from automl.data import DatasetsBySize, load_run_data
     from automl.plugin_manager import build_registry
     from automl.search_engine import read_config
     from automl.search_space import OBJECTIVES, Candidate
@@ -464,7 +464,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             completed = sorted(r["trial"] for r in ranked)
             state = "does not exist" if record is None else f"is {record.get('status')}"
             raise ConfigError(f"trial {trial} {state} in {run_dir}; completed trials: {completed}.")
-    members = [record] if ensemble == 1 else ranked[:ensemble]
+    members = [record] if ensemble == 1 else ensemble_members(ranked, ensemble)
     number = int(record["trial"])
     for member in members:
         if not refit and not trial_model_path(run_dir, member["trial"]).is_file():
@@ -484,6 +484,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     if config.get("data_fingerprint") and dataset.fingerprint != config["data_fingerprint"]:
         raise DataError(f"the data at {source!r} are not the data this run searched on (their fingerprint differs "
                         f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data.")
+    dataset = DatasetsBySize(config, dataset, source).for_candidate(Candidate.from_dict(record["candidate"]))
     # Plugins register their custom layers when loaded, so the registry comes before any model loading.
     registry = build_registry(plugins_dir=config.get("plugins_dir"))
     models = []
@@ -500,6 +501,16 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     card = export_model(combine(models, members), dataset, out, record=record, formats=[f.name for f in chosen],
                         refit=refit, ensemble=members if len(members) > 1 else None, progress=progress)
     return Path(out), card
+
+
+def ensemble_members(ranked: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The trials an ensemble of the best ``k`` averages: those of them trained at the best trial's input size
+    (``training.image_size``; one model takes one input size). Only the best ``k`` are candidates, since only
+    the top-k trials' models are kept."""
+    if not ranked:
+        return []
+    size = (ranked[0].get("candidate") or {}).get("image_size")
+    return [r for r in ranked[:k] if (r.get("candidate") or {}).get("image_size") == size]
 
 
 def trial_model_path(run_dir: Path, number: int) -> Path:

@@ -61,7 +61,10 @@ def build(records: Iterable[Mapping[str, Any]], direction: str,
             test_accuracy=(test_metrics.get(record["trial"]) or {}).get("accuracy"),
             plugin_versions=json.dumps(record.get("plugin_versions") or {}, sort_keys=True),
         )
-        for key, value in (candidate.get("params") or {}).items():
+        sampled = dict(candidate.get("params") or {})
+        if candidate.get("image_size") is not None:  # training.image_size: the long side this trial used
+            sampled["training.image_size"] = candidate["image_size"]
+        for key, value in sampled.items():
             if key not in param_names:
                 param_names.append(key)
             row[key] = value

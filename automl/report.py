@@ -127,7 +127,7 @@ def flat_params(record: Mapping[str, Any]) -> dict[str, Any]:
         if family in candidate:
             params[family] = candidate[family]
     params.update(candidate.get("params") or {})
-    for key in ("batch_size", "max_epochs", "patience"):
+    for key in ("batch_size", "max_epochs", "patience", "image_size"):
         if key in candidate:
             params[f"training.{key}"] = candidate[key]
     return params

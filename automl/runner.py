@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from automl import leaderboard
 
 if TYPE_CHECKING:
-    from automl.data import Dataset
+    from automl.data import Dataset, DatasetsBySize
     from automl.plugin_manager import Registry
     from automl.search_space import SearchSpace
 
@@ -45,6 +45,11 @@ class RunContext:
     deadline: float | None  # wall-clock time.time() seconds
     top_k: int
     checkpoint_every: float | None = 30.0  # seconds between a trial's checkpoints; None: no checkpoints
+    # The data at the other input sizes the space lists (training.image_size); None: every trial uses dataset.
+    sized: DatasetsBySize | None = None
+
+    def dataset_for(self, candidate) -> Dataset:
+        return self.dataset if self.sized is None else self.sized.for_candidate(candidate)
 
     def plugin_versions(self) -> dict[str, str]:
         return {e.name: f"{e.source} {e.version}" for e in self.registry.all_entries()}
@@ -118,8 +123,9 @@ class TrialRunner:
             past = next((r for r in self.backend.records() if r["trial"] == source), None)
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"])
+        dataset = ctx.dataset_for(handle.candidate)
         result = train_candidate(
-            ctx.dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
+            dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
             reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
             on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
         )
@@ -127,6 +133,7 @@ class TrialRunner:
         record = {
             "trial": handle.number, **result.record(), "candidate": candidate.to_dict(),
             "seed": trial_seed, "data_fingerprint": ctx.dataset.fingerprint, "retry_of": handle.retry_of,
+            **({"image_size": list(dataset.preprocessing["image_size"])} if candidate.image_size else {}),
             "plugin_versions": {name: self.versions.get(name, "unknown")
                                 for name in (candidate.architecture, candidate.augmentation, candidate.optimizer)},
         }

@@ -283,11 +283,12 @@ class _Search:
         self.progress = progress
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
+        self.sized = None  # the data at each size the space's training.image_size lists, set by run()
 
     def run(self) -> SearchResult:
         from filelock import FileLock, Timeout
 
-        from automl.data import load_dataset
+        from automl.data import DatasetsBySize, load_dataset
         from automl.lifecycle import select_loggers
         from automl.plugin_manager import build_registry
         from automl.search_space import SearchSpace
@@ -340,6 +341,12 @@ class _Search:
             ) from None
         try:
             atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+            self.sized = DatasetsBySize(config, dataset)
+            sizes = self.sized.sizes(space.training.get("image_size"))
+            if sizes:
+                self.progress.message("training.image_size: trials train at "
+                                      + ", ".join(f"{h}x{w}" for h, w in sizes) + " (each decoded once into the cache)")
+            self.sized.preload(space.training.get("image_size"), self.progress)
             return self._loop(run_dir, dataset, space, registry, config)
         finally:
             lock.release()
@@ -371,7 +378,7 @@ class _Search:
         try:
             if exp.workers == 0 or exp.backend == "kerastuner":
                 context = RunContext(run_dir, dataset, space, registry, exp.seed, exp.target_trials, deadline,
-                                     exp.top_k, exp.checkpoint_every)
+                                     exp.top_k, exp.checkpoint_every, self.sized)
                 why = TrialRunner(context, backend, sink, sink.should_stop).run()
             else:
                 why = self._run_workers(run_dir, shared_config, study_name, backend, sink)
@@ -389,9 +396,9 @@ class _Search:
             stopped = f"{sink.consecutive_failures} trials failed in a row"
             progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
         records = backend.records()
-        test_metrics = self._evaluate_top(run_dir, records, space.direction, dataset)
+        test_metrics = self._evaluate_top(run_dir, records, space.direction)
         frame = _write_leaderboard(run_dir, records, space.direction, test_metrics)
-        self._export_best(run_dir, records, space.direction, dataset)
+        self._export_best(run_dir, records, space.direction)
         hooks.search_finished(leaderboard.to_records(frame), stopped)
         return SearchResult(run_dir, frame, dataset, stopped)
 
@@ -431,9 +438,10 @@ class _Search:
             pool.terminate()
 
     # --- helpers ---------------------------------------------------------------------------------------
-    def _evaluate_top(self, run_dir: Path, records, direction, dataset) -> dict[int, dict[str, float]]:
+    def _evaluate_top(self, run_dir: Path, records, direction) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
         from automl.export import classification_metrics, load_keras_model, trial_model_path
+        from automl.search_space import Candidate
         from automl.trainer import predict, quiet_tensorflow
 
         quiet_tensorflow()
@@ -443,23 +451,26 @@ class _Search:
             path = trial_model_path(run_dir, number)
             if number in metrics or not path.exists():
                 continue
-            probabilities = predict(load_keras_model(path), dataset.x_test)
-            scores = classification_metrics(dataset.y_test, probabilities, dataset.class_names)
+            at_size = self.sized.for_candidate(Candidate.from_dict(record["candidate"]))
+            probabilities = predict(load_keras_model(path), at_size.x_test)
+            scores = classification_metrics(at_size.y_test, probabilities, at_size.class_names)
             metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"]}
         atomic_write_json(run_dir / TEST_METRICS_FILE, {str(k): v for k, v in metrics.items()})
         return metrics
 
-    def _export_best(self, run_dir: Path, records, direction, dataset) -> None:
+    def _export_best(self, run_dir: Path, records, direction) -> None:
         """Export the best trial — or the average of the best ``ensemble`` trials — to best/ (verified .keras +
         SavedModel) unless it is already there."""
-        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, export_model, exported_trials,
-                                   load_keras_model, read_card, trial_model_path)
+        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, ensemble_members, export_model,
+                                   exported_trials, load_keras_model, read_card, trial_model_path)
+        from automl.search_space import Candidate
 
-        members = leaderboard.ranked(records, direction)[: self.experiment.ensemble]
+        members = ensemble_members(leaderboard.ranked(records, direction), self.experiment.ensemble)
         if not members:
             return
         numbers = [member["trial"] for member in members]
         ensemble = members if len(members) > 1 else None
+        dataset = self.sized.for_candidate(Candidate.from_dict(members[0]["candidate"]))  # at the trials' size
         formats = list(SEARCH_FORMATS)
         if (run_dir / "best" / CARD_FILE).exists():
             card = read_card(run_dir / "best")

@@ -13,12 +13,17 @@ A search space is data (YAML, or the same structure as a dict)::
       max_epochs: 12
       patience: 3
       learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
+      image_size: [48, 64, 96]       # images only: the long side in pixels, one size or a list to choose from
     initial_trials:                  # known-good configurations, tried first (optuna backend)
       - {architecture: cnn, augmentation: translation, optimizer: adam, params: {cnn.filters: 64}, batch_size: 32}
 
 Families that are left out take every installed plugin that supports the data's task. An initial trial
 names one plugin of each family; parameters it leaves out take the plugin's defaults, and the sampler
 learns from its outcome like from any other trial (AutoKeras starts from known-good points the same way).
+
+``training.image_size`` lets the search trade resolution against time: each value is the long side of the
+trial's input, whose aspect ratio is the run's image size (the chosen default or ``--image-size``). A trial
+records the size it used; the files are decoded once per size into the shared cache.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation",
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
 TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
-INITIAL_TRIAL_KEYS = (*FAMILIES, "params", "batch_size")
+# Training settings a space may list as choices (the others are fixed numbers); an initial trial may pick one.
+TRAINING_CHOICES = ("batch_size", "image_size")
+INITIAL_TRIAL_KEYS = (*FAMILIES, "params", *TRAINING_CHOICES)
+MIN_IMAGE_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -54,13 +62,17 @@ class Candidate:
     batch_size: int
     max_epochs: int
     patience: int
+    image_size: int | None = None  # the input's long side in pixels (training.image_size); None: the run's size
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "architecture": self.architecture, "augmentation": self.augmentation, "optimizer": self.optimizer,
             "params": dict(self.params), "batch_size": self.batch_size, "max_epochs": self.max_epochs,
             "patience": self.patience,
         }
+        if self.image_size is not None:  # absent, not null, so records of runs without it read as before
+            data["image_size"] = self.image_size
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
@@ -155,6 +167,9 @@ class SearchSpace:
     # --- use -----------------------------------------------------------------------------------------
     def for_task(self, task: str, registry: Registry) -> dict[str, list[str]]:
         """The plugin names of each family that support ``task``; an empty family is an error."""
+        if self.training.get("image_size") is not None and task != "image":
+            raise SearchSpaceError(f"{self.source}: training.image_size applies to image data; this data is {task}. "
+                                   "Leave it out of the space for this data.")
         names = {}
         for family, selection in self.families.items():
             names[family] = [n for n in selection if task in registry.get(family, n).plugin.tasks]
@@ -181,13 +196,18 @@ class SearchSpace:
         where = f"{self.source}: initial_trials[{index}]"
         params = dict(entry.get("params") or {})
         values = {**{family: entry[family] for family in FAMILIES}, **params}
-        batch_size = self.training["batch_size"]
-        if "batch_size" in entry:
-            if isinstance(batch_size, list):
-                values["training.batch_size"] = entry["batch_size"]
-            elif entry["batch_size"] != batch_size:
-                raise SearchSpaceError(f"{where}: batch_size is fixed to {batch_size} by training.batch_size; got "
-                                       f"{entry['batch_size']!r}. Leave it out, or list it in training.batch_size.")
+        for key in TRAINING_CHOICES:
+            if key not in entry:
+                continue
+            setting = self.training.get(key)
+            if isinstance(setting, list):
+                if entry[key] not in setting:
+                    raise SearchSpaceError(f"{where}: {key} must be one of training.{key} {setting}; got "
+                                           f"{entry[key]!r}.")
+                values[f"training.{key}"] = entry[key]
+            elif entry[key] != setting:
+                raise SearchSpaceError(f"{where}: {key} is fixed to {setting} by training.{key}; got "
+                                       f"{entry[key]!r}. Leave it out, or list it in training.{key}.")
         for family in FAMILIES:
             if entry[family] not in names[family]:
                 raise SearchSpaceError(
@@ -217,8 +237,8 @@ class SearchSpace:
             chosen[family] = name
             params.update(hp.values)
         training = {}
-        for key in ("batch_size", "max_epochs", "patience"):
-            value = self.training[key]
+        for key in ("batch_size", "max_epochs", "patience", "image_size"):
+            value = self.training.get(key)
             training[key] = driver.suggest(ChoiceParam(f"training.{key}", tuple(value)), None) \
                 if isinstance(value, list) else value
         return Candidate(chosen["architecture"], chosen["augmentation"], chosen["optimizer"], params, **training)
@@ -272,7 +292,7 @@ def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
         at = f"{where}[{index}]"
         if not isinstance(entry, Mapping):
             raise SearchSpaceError(f"{at}: expected a mapping with {', '.join(FAMILIES)} (and optional params, "
-                                   f"batch_size); got {entry!r}.")
+                                   f"{', '.join(TRAINING_CHOICES)}); got {entry!r}.")
         unknown = set(entry) - set(INITIAL_TRIAL_KEYS)
         if unknown:
             raise SearchSpaceError(f"{at}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(INITIAL_TRIAL_KEYS)}.")
@@ -291,7 +311,7 @@ def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
 def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
-    allowed = set(TRAINING_DEFAULTS) | {"learning_rate"}
+    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size"}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -303,6 +323,14 @@ def _training(value: Any, where: str) -> dict[str, Any]:
             raise SearchSpaceError(f"{where}.{key}: expected a positive integer or a list of them; got {item!r}.")
         if key != "batch_size" and isinstance(item, list):
             raise SearchSpaceError(f"{where}.{key}: expected one positive integer; got a list {item!r}.")
+    image_size = training.get("image_size")
+    if image_size is not None:
+        sizes = image_size if isinstance(image_size, list) else [image_size]
+        if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or v < MIN_IMAGE_SIDE for v in sizes):
+            raise SearchSpaceError(f"{where}.image_size: expected the input's long side in pixels, an integer of at "
+                                   f"least {MIN_IMAGE_SIDE} or a list of them (e.g. [48, 64, 96]); got {image_size!r}.")
+        if isinstance(image_size, list) and len(set(sizes)) != len(sizes):
+            raise SearchSpaceError(f"{where}.image_size: lists a long side twice; list each size once; got {image_size!r}.")
     lr = training.get("learning_rate")
     if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
         raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")

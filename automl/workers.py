@@ -109,7 +109,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
 
     from automl import keras_backend
     from automl.backends import open_backend
-    from automl.data import load_run_data
+    from automl.data import DatasetsBySize, load_run_data
     from automl.errors import DataError
     from automl.plugin_manager import build_registry
     from automl.runner import RunContext
@@ -130,7 +130,8 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
                            study_name=study_name, seed_offset=seed_offset, max_retries=max_retries)
     context = RunContext(Path(run_dir), dataset, space, registry, seed=config["seed"],
                          target=config.get("target_trials"), deadline=config.get("deadline"),
-                         top_k=config.get("top_k", 3), checkpoint_every=config.get("checkpoint_every", 30.0))
+                         top_k=config.get("top_k", 3), checkpoint_every=config.get("checkpoint_every", 30.0),
+                         sized=DatasetsBySize(config, dataset))
     return context, backend
 
 

@@ -19,7 +19,6 @@ import pytest
 from PIL import Image
 
 from automl.data import CachedImages, load_dataset, load_images
-from automl.data.cache import FolderCache
 from automl.data.images import CPU_LONG_SIDE, Header, decode_image, default_image_size
 from automl.errors import CorruptImageError, EmptyClassFolderError
 from automl.progress import QuietProgress
@@ -395,3 +394,51 @@ def test_a_grayscale_folder_at_a_given_size_is_stored_as_one_channel(tmp_path: P
     assert again.fingerprint == ds.fingerprint and any("re-used" in n for n in again.notes)
     np.testing.assert_array_equal(load_images(ds.test_inputs, ds.preprocessing),
                                   np.asarray(ds.x_test, dtype=np.float32))  # predict sees what training saw
+
+
+MULTI_SIZE_SPACE = TINY_SPACE.replace("patience: 3}", "patience: 3, image_size: [16, 24]}") + """
+initial_trials:
+  - {architecture: cnn, augmentation: none, optimizer: adam, image_size: 16}
+  - {architecture: cnn, augmentation: none, optimizer: adam, image_size: 24}
+"""
+
+
+def test_a_space_can_search_the_input_size_and_each_trial_keeps_its_own(tmp_path: Path, own_cache: Path):
+    import io
+
+    import pandas as pd
+
+    folder = write_photo_folder(tmp_path / "photos", per_class=10, workers=1)
+    held_out = write_photo_folder(tmp_path / "held_out", per_class=1, seed=1, workers=1)
+    (tmp_path / "space.yaml").write_text(MULTI_SIZE_SPACE)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "AUTOML_CACHE_DIR": str(own_cache)}
+    search = subprocess.run(
+        [*AUTOML, "search", str(folder.root), "--space", str(tmp_path / "space.yaml"), "--trials", "2",
+         "--image-size", "32x32", "--out", str(run_dir), "--quiet", "--seed", "0"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert search.returncode == 0, search.stdout + search.stderr
+    assert "trials train at 16x16, 24x24" in search.stdout + search.stderr
+    # The run's size and each listed size are decoded once, into entries every process maps.
+    assert sorted(p.parent.name for p in pixel_entries(own_cache)) == ["16x16-rgb", "24x24-rgb", "32x32-rgb"]
+
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    assert sorted(board["training.image_size"]) == [16, 24]
+    assert board["test_accuracy"].notna().all()  # each kept model was scored on the test split at its own size
+    by_trial = dict(zip(board["trial"], board["training.image_size"]))
+    best = int(board.iloc[0]["trial"])
+    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    assert card["preprocessing"]["image_size"] == [by_trial[best]] * 2
+    assert card["input"]["shape"][1:3] == [by_trial[best]] * 2
+
+    other = next(t for t in by_trial if t != best)
+    exported = subprocess.run([*AUTOML, "export", str(run_dir), "--trial", str(other), "--format", "keras"],
+                              capture_output=True, text=True, env=env, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    other_card = json.loads((run_dir / "exports" / f"trial_{other:04d}" / "model_card.json").read_text())
+    assert other_card["preprocessing"]["image_size"] == [by_trial[other]] * 2
+
+    predicted = subprocess.run([*AUTOML, "predict", str(run_dir), str(held_out.root)],
+                               capture_output=True, text=True, env=env, timeout=300)
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(pd.read_csv(io.StringIO(predicted.stdout))) == len(held_out.files)

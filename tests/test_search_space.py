@@ -436,3 +436,41 @@ def test_shipped_default_spaces_start_from_known_good_configurations(name, regis
     starts = space.initial_candidates(registry, name.split("_")[0])
     assert starts, name
     assert len({json.dumps(sampled, sort_keys=True) for _, sampled in starts}) == len(starts)  # no duplicates
+
+
+# --- training.image_size: the input size as a search dimension ---------------------------------------------
+def test_a_listed_image_size_is_sampled_recorded_and_read_back(registry):
+    space = SearchSpace.from_dict({**INITIAL_SPACE, "training": {"image_size": [16, 32]}}, registry)
+    seen = {space.sample(RandomDriver(seed), registry, "image").image_size for seed in range(20)}
+    assert seen == {16, 32}
+    candidate = space.sample(RandomDriver(0), registry, "image")
+    assert Candidate.from_dict(json.loads(json.dumps(candidate.to_dict()))) == candidate
+    fixed = SearchSpace.from_dict({**INITIAL_SPACE, "training": {"image_size": 48}}, registry)
+    assert fixed.sample(RandomDriver(0), registry, "image").image_size == 48
+    # Without it a candidate has no size of its own, and its record has no such key (old runs read the same).
+    plain = SearchSpace.from_dict(INITIAL_SPACE, registry).sample(RandomDriver(0), registry, "image")
+    assert plain.image_size is None and "image_size" not in plain.to_dict()
+
+
+@pytest.mark.parametrize("value", [4, "64x64", [64, 64], [], True, 64.5])
+def test_a_bad_image_size_names_the_rule_and_the_value(registry, value):
+    with raises_naming("s.yaml", "training.image_size", "long side", repr(value)):
+        SearchSpace.from_dict({**INITIAL_SPACE, "training": {"image_size": value}}, registry, source="s.yaml")
+
+
+def test_an_image_size_on_a_table_is_refused_before_any_trial(registry):
+    space = SearchSpace.from_dict({**INITIAL_SPACE, "training": {"image_size": [16, 32]}}, registry,
+                                  source="s.yaml")
+    with raises_naming("s.yaml", "training.image_size", "image data", "tabular"):
+        space.for_task("tabular", registry)
+
+
+def test_an_initial_trial_picks_one_of_the_listed_image_sizes(registry):
+    space = SearchSpace.from_dict(with_initial({"architecture": "cnn", "augmentation": "none", "optimizer": "adam",
+                                                "image_size": 32}, training={"image_size": [16, 32]}), registry)
+    [(candidate, sampled)] = space.initial_candidates(registry, "image")
+    assert candidate.image_size == 32 and sampled["training.image_size"] == 32
+    with raises_naming("s.yaml", "initial_trials[0]", "training.image_size", "[16, 32]", "24"):
+        SearchSpace.from_dict(with_initial({"architecture": "cnn", "augmentation": "none", "optimizer": "adam",
+                                            "image_size": 24}, training={"image_size": [16, 32]}), registry,
+                              source="s.yaml")

@@ -49,7 +49,7 @@ from automl.data.cache import CachedImages, cache_root, join_inputs
 from automl.data.dataset import Dataset, finish
 from automl.data.images import COLOR_MODES, IMAGE_EXTENSIONS, image_files, load_image_folder, load_images
 from automl.data.tables import encode_table, load_csv
-from automl.errors import ConfigError, DataNotFoundError
+from automl.errors import ConfigError, DataError, DataNotFoundError
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -57,6 +57,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "CachedImages",
     "Dataset",
+    "DatasetsBySize",
     "cache_root",
     "encode_table",
     "image_files",
@@ -64,6 +65,7 @@ __all__ = [
     "load_dataset",
     "load_run_data",
     "load_images",
+    "scaled_image_size",
 ]
 
 _SUPPORTED_SOURCES = (
@@ -146,6 +148,65 @@ def load_run_data(config: dict, source: str | None = None, progress: Any = None)
                         image_size=tuple(size) if size else None, color_mode=config.get("color_mode"),
                         val_fraction=config.get("val_fraction", 0.15), test_fraction=config.get("test_fraction", 0.15),
                         seed=config.get("seed", 0), skip_corrupt=bool(config.get("skip_corrupt")), progress=progress)
+
+
+def scaled_image_size(run_size: tuple[int, int] | list[int], long_side: int) -> tuple[int, int]:
+    """The run's image size (height, width) brought to ``long_side`` pixels on its long side, aspect kept."""
+    height, width = (int(v) for v in run_size)
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+class DatasetsBySize:
+    """The run's dataset, and the same files at the input sizes a space's ``training.image_size`` lists.
+
+    A trial whose candidate names a long side gets the run's images at that size: loaded once per process,
+    from its own entry of the shared cache (decoded by the first process that needs it, memory-mapped by
+    every other), with the very same split — checked, since the rows must be the same samples.
+    """
+
+    def __init__(self, config: dict, dataset: Dataset, source: str | None = None) -> None:
+        self.config, self.dataset, self.source = config, dataset, source
+        self._loaded: dict[tuple[int, int], Dataset] = {}
+
+    def image_size_of(self, candidate: Any) -> tuple[int, int] | None:
+        """The (height, width) a candidate trains at; None for tables."""
+        if self.dataset.task != "image":
+            return None
+        run_size = tuple(self.dataset.preprocessing["image_size"])
+        long_side = getattr(candidate, "image_size", None)
+        return run_size if long_side is None else scaled_image_size(run_size, long_side)
+
+    def for_candidate(self, candidate: Any) -> Dataset:
+        return self._at(self.image_size_of(candidate))
+
+    def sizes(self, long_sides: Any) -> list[tuple[int, int]]:
+        """The (height, width) of each long side a space's ``training.image_size`` lists (none for tables)."""
+        if self.dataset.task != "image" or long_sides is None:
+            return []
+        run_size = tuple(self.dataset.preprocessing["image_size"])
+        return [scaled_image_size(run_size, side) for side in (long_sides if isinstance(long_sides, list)
+                                                                else [long_sides])]
+
+    def preload(self, long_sides: Any, progress: Any = None) -> None:
+        """Decode every size of ``training.image_size`` now (with progress), not inside the first trial of each."""
+        for size in self.sizes(long_sides):
+            self._at(size, progress)
+
+    def _at(self, size: tuple[int, int] | None, progress: Any = None) -> Dataset:
+        if size is None or size == tuple(self.dataset.preprocessing["image_size"]):
+            return self.dataset
+        if size not in self._loaded:
+            resized = load_run_data({**self.config, "image_size": list(size)}, self.source, progress)
+            same = (resized.class_names == self.dataset.class_names
+                    and all(np.array_equal(getattr(resized, f"y_{part}"), getattr(self.dataset, f"y_{part}"))
+                            for part in ("train", "val", "test")))
+            if not same:
+                raise DataError(f"the data at {self.source or self.config['data']!r} loaded at {size[0]}x{size[1]} "
+                                "do not give the same samples and split as at the run's own size; the files changed "
+                                "during the run. Re-run the search on a folder that is not being written to.")
+            self._loaded[size] = resized
+        return self._loaded[size]
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:
