@@ -465,6 +465,8 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             state = "does not exist" if record is None else f"is {record.get('status')}"
             raise ConfigError(f"trial {trial} {state} in {run_dir}; completed trials: {completed}.")
     members = [record] if ensemble == 1 else ensemble_members(ranked, ensemble)
+    if progress is not None and len(members) < min(ensemble, len(ranked)):
+        progress(ensemble_shortfall(members, ensemble))
     number = int(record["trial"])
     for member in members:
         if not refit and not trial_model_path(run_dir, member["trial"]).is_file():
@@ -483,7 +485,8 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     dataset = load_run_data(config, source)
     if config.get("data_fingerprint") and dataset.fingerprint != config["data_fingerprint"]:
         raise DataError(f"the data at {source!r} are not the data this run searched on (their fingerprint differs "
-                        f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data.")
+                        f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data."
+                        + OLD_IMAGE_RUN_HINT * (dataset.task == "image" and "data_image_size" not in config))
     dataset = DatasetsBySize(config, dataset, source).for_candidate(Candidate.from_dict(record["candidate"]))
     # Plugins register their custom layers when loaded, so the registry comes before any model loading.
     registry = build_registry(plugins_dir=config.get("plugins_dir"))
@@ -503,6 +506,11 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     return Path(out), card
 
 
+# Runs made before images were decoded into the cache record no data_image_size, and fingerprint other bytes.
+OLD_IMAGE_RUN_HINT = (" This run was made by an earlier automl version, whose image fingerprint differs; use that "
+                      "version for it, or search again into a new folder.")
+
+
 def ensemble_members(ranked: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     """The trials an ensemble of the best ``k`` averages: those of them trained at the best trial's input size
     (``training.image_size``; one model takes one input size). Only the best ``k`` are candidates, since only
@@ -511,6 +519,14 @@ def ensemble_members(ranked: Sequence[dict[str, Any]], k: int) -> list[dict[str,
         return []
     size = (ranked[0].get("candidate") or {}).get("image_size")
     return [r for r in ranked[:k] if (r.get("candidate") or {}).get("image_size") == size]
+
+
+def ensemble_shortfall(members: Sequence[dict[str, Any]], k: int) -> str:
+    """Says why an ensemble of the best ``k`` averages fewer trials."""
+    size = (members[0].get("candidate") or {}).get("image_size")
+    return (f"--ensemble {k}: only {len(members)} of the best {k} trials trained at the best trial's input size "
+            f"({size} px, training.image_size); one model takes one input size, so the average holds "
+            f"trial(s) {', '.join(str(m['trial']) for m in members)}")
 
 
 def trial_model_path(run_dir: Path, number: int) -> Path:

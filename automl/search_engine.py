@@ -247,9 +247,14 @@ def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
     previous = yaml.safe_load(path.read_text()) or {}
     changed = [k for k in IDENTITY_KEYS if previous.get(k) != config.get(k)]  # data_fingerprint: the data changed
     if changed:
+        from automl.export import OLD_IMAGE_RUN_HINT
+
+        old_image_run = "data_fingerprint" in changed and config.get("data_image_size") and \
+            "data_image_size" not in previous
         raise RunDirectoryError(
             f"{run_dir} holds a different experiment: {', '.join(changed)} differ from its {CONFIG_FILE}. "
             "Re-run with the same options to resume it, or pass a new --out for a new search."
+            + OLD_IMAGE_RUN_HINT * bool(old_image_run)
         )
 
 
@@ -461,13 +466,17 @@ class _Search:
     def _export_best(self, run_dir: Path, records, direction) -> None:
         """Export the best trial — or the average of the best ``ensemble`` trials — to best/ (verified .keras +
         SavedModel) unless it is already there."""
-        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, ensemble_members, export_model,
-                                   exported_trials, load_keras_model, read_card, trial_model_path)
+        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, ensemble_members,
+                                   ensemble_shortfall, export_model, exported_trials, load_keras_model, read_card,
+                                   trial_model_path)
         from automl.search_space import Candidate
 
-        members = ensemble_members(leaderboard.ranked(records, direction), self.experiment.ensemble)
+        ranked = leaderboard.ranked(records, direction)
+        members = ensemble_members(ranked, self.experiment.ensemble)
         if not members:
             return
+        if len(members) < min(self.experiment.ensemble, len(ranked)):
+            self.progress.message(ensemble_shortfall(members, self.experiment.ensemble))
         numbers = [member["trial"] for member in members]
         ensemble = members if len(members) > 1 else None
         dataset = self.sized.for_candidate(Candidate.from_dict(members[0]["candidate"]))  # at the trials' size

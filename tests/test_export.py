@@ -460,3 +460,18 @@ def test_a_csv_without_a_training_column_is_named(wine_run, tmp_path):
     pd.read_csv(data).drop(columns=["alcohol"]).to_csv(partial, index=False)
     proc = run_cli("predict", run_dir, partial, check=False)
     assert proc.returncode == 2 and "alcohol" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_ensemble_averages_only_the_best_trials_at_the_best_ones_input_size():
+    from automl.export import ensemble_members, ensemble_shortfall
+
+    def trial(number, size=None):
+        return {"trial": number, "candidate": {"architecture": "cnn", **({"image_size": size} if size else {})}}
+
+    ranked = [trial(4, 64), trial(1, 96), trial(7, 64), trial(2, 64)]
+    members = ensemble_members(ranked, 3)
+    assert [m["trial"] for m in members] == [4, 7]  # trial 2 is 4th: its model may not have been kept
+    message = ensemble_shortfall(members, 3)
+    assert "only 2 of the best 3" in message and "64 px" in message and "4, 7" in message
+    assert [m["trial"] for m in ensemble_members([trial(3), trial(5)], 2)] == [3, 5]  # one size: all of them
+    assert ensemble_members([], 3) == []

@@ -134,6 +134,59 @@ def test_an_interrupted_decode_leaves_no_entry_behind(tmp_path: Path, own_cache:
     assert len(load_dataset(str(root), image_size=(32, 32)).y_train) > 0
 
 
+def test_a_process_reusing_an_entry_learns_its_unusable_files_from_it(tmp_path: Path, own_cache: Path):
+    # Without stored headers a process that finds the entry already built (another search decoded it) checks
+    # headers only, which pass a truncated JPEG: the entry itself must list the files that failed to decode.
+    root = two_class_folder(tmp_path / "photos")
+    truncated = root / "dark" / "003.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:2000])
+    first = load_dataset(str(root), image_size=(32, 32), skip_corrupt=True)
+    assert first.skipped == (str(truncated),)
+    [headers] = own_cache.glob("images/*/headers.json")
+    headers.unlink()
+    again = load_dataset(str(root), image_size=(32, 32), skip_corrupt=True)
+    assert any("re-used" in note for note in again.notes) or len(pixel_entries(own_cache)) == 1
+    assert again.skipped == (str(truncated),) and again.fingerprint == first.fingerprint
+
+
+@pytest.mark.parametrize("damage", ["truncated pixels", "lost meta", "killed decode"])
+def test_a_broken_entry_is_rebuilt(tmp_path: Path, own_cache: Path, damage: str):
+    root = two_class_folder(tmp_path / "photos")
+    first = load_dataset(str(root), image_size=(32, 32))
+    [entry] = pixel_entries(own_cache)
+    if damage == "truncated pixels":
+        entry.write_bytes(entry.read_bytes()[:1000])
+    elif damage == "lost meta":
+        (entry.parent / "meta.json").unlink()
+    else:  # what a SIGKILL in the middle of a decode leaves: a partial entry, and no complete one
+        partial = entry.parent.with_name(f".{entry.parent.name}.partial-dead0000")
+        entry.parent.rename(partial)
+    again = load_dataset(str(root), image_size=(32, 32))
+    assert again.fingerprint == first.fingerprint
+    assert [p.parent.name for p in pixel_entries(own_cache)] == ["32x32-rgb"]
+    assert not list(own_cache.glob("images/*/.*partial*"))
+
+
+def test_a_folder_reached_from_another_working_directory_shares_its_entry(tmp_path: Path, own_cache: Path,
+                                                                          monkeypatch):
+    root = two_class_folder(tmp_path / "photos")
+    first = load_dataset(str(root), image_size=(32, 32))
+    monkeypatch.chdir(root)
+    again = load_dataset(".", image_size=(32, 32))
+    assert any("re-used" in note for note in again.notes) and len(pixel_entries(own_cache)) == 1
+    assert again.fingerprint == first.fingerprint
+
+
+def test_a_symlink_loop_in_a_class_folder_is_listed_once(tmp_path: Path):
+    root = two_class_folder(tmp_path / "photos", per_class=8)
+    (root / "dark" / "again").symlink_to(root / "dark", target_is_directory=True)
+    (root / "light" / "up").symlink_to(root, target_is_directory=True)
+    (root / "light" / "dark_too").symlink_to(root / "dark", target_is_directory=True)
+    ds = load_dataset(str(root), image_size=(16, 16))
+    # Each file once, under its own class: no loop, and no other class's images reached through a link.
+    assert np.bincount(np.concatenate([ds.y_train, ds.y_val, ds.y_test])).tolist() == [8, 8]
+
+
 def test_an_unwritable_cache_is_a_named_error(tmp_path: Path, monkeypatch):
     from automl.errors import ImageCacheError
 
@@ -308,6 +361,34 @@ def test_decode_image_reduces_jpegs_while_decoding(tmp_path: Path):
         img.draft(None, (64, 48))
         assert img.size == (500, 375)  # 1/8 of 4000x3000: the full-size pixels are never decoded
     assert decode_image(path, (48, 64), "rgb").shape == (48, 64, 3)
+
+
+def test_a_multi_picture_jpeg_is_reduced_while_decoding_too(tmp_path: Path, monkeypatch):
+    # Cameras and phones write MPO (a JPEG holding a second picture); Pillow opens it as format "MPO".
+    path = tmp_path / "camera.jpg"
+    first = Image.fromarray(half_bright(3000, 4000))
+    first.save(path, "MPO", save_all=True, append_images=[Image.fromarray(half_bright(300, 400))], quality=90)
+    with Image.open(path) as img:
+        assert img.format == "MPO"
+    import automl.data.images as images
+
+    loaded = []
+    real_to_mode = images._to_mode
+    monkeypatch.setattr(images, "_to_mode", lambda img, mode: loaded.append(img.size) or real_to_mode(img, mode))
+    assert decode_image(path, (48, 64), "rgb").shape == (48, 64, 3)
+    assert loaded == [(500, 375)]  # decoded at 1/8, not 4000x3000
+
+
+def test_checking_a_png_reads_its_header_only(tmp_path: Path):
+    from automl.data.images import read_header
+
+    path = tmp_path / "cut.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (400, 400, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:5000])  # pixels cut short: only a decode can tell
+    header = read_header(path)
+    assert (header.height, header.width, header.error, header.note) == (400, 400, "", "")
+    with pytest.raises(OSError):
+        decode_image(path, (32, 32), "rgb")
 
 
 # --- searches -----------------------------------------------------------------------------------------------

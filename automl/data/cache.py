@@ -24,14 +24,15 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from automl.errors import ImageCacheError
 
 # Bumped whenever what a cache entry holds, or how pixels are decoded into it, changes meaning.
-CACHE_VERSION = 1
+# 2: JPEGs decoded at the DCT scale that keeps DCT_SCALE_MARGIN of the target, then resized bilinearly.
+CACHE_VERSION = 2
 PIXELS_FILE, META_FILE, HEADERS_FILE = "pixels.npy", "meta.json", "headers.json"
 
 
@@ -68,10 +69,6 @@ class CachedImages:
     def ndim(self) -> int:
         return self.pixels.ndim
 
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape)) * self.pixels.itemsize
-
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -91,10 +88,6 @@ class CachedImages:
         if other.pixels is not self.pixels and other.digest != self.digest:
             raise ValueError("only views of the same image cache can be joined")
         return CachedImages(self.pixels, np.concatenate([self.rows, other.rows]), self.digest)
-
-    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
-        for start in range(0, len(self), batch_size):
-            yield self.take(np.arange(start, min(start + batch_size, len(self))))
 
     def __getitem__(self, index: Any) -> np.ndarray:
         """NumPy indexing: the first index picks rows (an int, a slice, a mask or positions), the rest applies
@@ -134,9 +127,8 @@ class FolderCache:
         import PIL
 
         digest = hashlib.sha256(f"automl-image-cache:{CACHE_VERSION}:pillow-{PIL.__version__}".encode())
-        prefix = len(os.path.join(root, ""))
-        for path, stat in files:
-            relative = path[prefix:].replace(os.sep, "/")
+        for path, stat in files:  # relative paths: `automl search .` and `../photos` share one entry
+            relative = os.path.relpath(path, root).replace(os.sep, "/")
             digest.update(f"\0{relative}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
         return cls(cache_root() / "images" / digest.hexdigest()[:32])
 
@@ -204,6 +196,11 @@ class FolderCache:
                     "AUTOML_CACHE_DIR to a folder on a larger disk, or choose a smaller --image-size."
                 )
             final = self.directory / _resolution_name(size, color_mode)
+            # Under the lock nothing else writes here: a partial entry is what a killed decode left, and an
+            # entry that `pixels` could not read is broken (truncated, or its meta lost); both go.
+            for stale in self.directory.glob(f".{final.name}.partial-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
             partial = self.directory / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
             try:
                 partial.mkdir()

@@ -177,7 +177,7 @@ def _decode_opened(img, size: tuple[int, int], color_mode: str, orientation: int
     from PIL import Image
 
     height, width = size
-    if img.format == "JPEG":
+    if img.format in ("JPEG", "MPO"):  # MPO: a camera's JPEG holding several pictures; the first is decoded
         wanted = (math.ceil(width * DCT_SCALE_MARGIN), math.ceil(height * DCT_SCALE_MARGIN))
         img.draft(None, wanted[::-1] if orientation in (5, 6, 7, 8) else wanted)
     img.load()  # the whole (reduced) decode: truncated and garbage files fail here
@@ -198,6 +198,8 @@ def _size_problem(img) -> str:
 
 def _orientation(img) -> tuple[int, str]:
     """The EXIF orientation (1 when there is none), and a note when the EXIF block cannot be read."""
+    if img.format == "PNG" and "exif" not in img.info:
+        return 1, ""  # Pillow's getexif() would decode the whole PNG to look for a late eXIf chunk
     try:
         exif = img.getexif()
         value = int(exif.get(EXIF_ORIENTATION, 1))
@@ -205,6 +207,8 @@ def _orientation(img) -> tuple[int, str]:
         return 1, f"unreadable EXIF block ({short_reason(exc)}), used as stored"
     if not exif and len(img.info.get("exif") or b"") > 6:  # Pillow only warns, and reads no tag at all
         return 1, "unreadable EXIF block, used as stored"
+    if value == 0:  # written by some cameras for "undefined": as stored, nothing to report
+        return 1, ""
     return (value, "") if 1 <= value <= 8 else (1, f"invalid EXIF orientation {value}, used as stored")
 
 
@@ -246,14 +250,23 @@ def image_files(folder: Path | str) -> list[Path]:
     return [Path(path) for path, _ in _scan_images(str(folder))]
 
 
-def _scan_images(folder: str) -> list[tuple[str, os.stat_result]]:
+def _scan_images(folder: str, visited: set[tuple[int, int]] | None = None) -> list[tuple[str, os.stat_result]]:
     """(path, stat) of the image files under `folder`, sorted by path: one stat per file, from scandir, so a
-    folder of 50,000 files is listed in a fraction of a second."""
+    folder of 50,000 files is listed in a fraction of a second.
+
+    Symlinked folders are followed, each folder once: `visited` holds the (device, inode) of folders already
+    listed (shared across class folders, so a link to the root or to another class adds nothing)."""
     found: list[tuple[str, os.stat_result]] = []
     pending = [folder]
+    visited = set() if visited is None else visited
     while pending:
+        current = pending.pop()
         try:
-            entries = list(os.scandir(pending.pop()))
+            stat = os.stat(current)
+            if (stat.st_dev, stat.st_ino) in visited:
+                continue
+            visited.add((stat.st_dev, stat.st_ino))
+            entries = list(os.scandir(current))
         except OSError:
             continue
         for entry in entries:
@@ -306,7 +319,17 @@ def load_image_folder(
     progress: Any = None,
 ) -> Loaded:
     class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
-    scanned = {d.name: _scan_images(str(d)) for d in class_dirs}
+    root_stat = root.stat()
+    visited = {(root_stat.st_dev, root_stat.st_ino)}
+    for d in class_dirs:
+        d_stat = d.stat()
+        visited.add((d_stat.st_dev, d_stat.st_ino))
+    # Each class folder is listed from its own root: drop it from `visited` just before its own scan.
+    scanned = {}
+    for d in class_dirs:
+        d_stat = d.stat()
+        visited.discard((d_stat.st_dev, d_stat.st_ino))
+        scanned[d.name] = _scan_images(str(d), visited)
     files = {name: [Path(path) for path, _ in entries] for name, entries in scanned.items()}
     extensions = "/".join(IMAGE_EXTENSIONS)
     if sum(len(f) for f in files.values()) == 0:
@@ -401,10 +424,10 @@ def _decode_into_cache(
         def decode_row(row: int) -> str:
             if headers is None:
                 found_headers[row], decoded = read_and_decode(paths[row], size, decode_mode)
-                if decoded is None:
-                    return ""  # a header problem, recorded in found_headers
-                pixels[row] = decoded
-                return ""
+                if decoded is not None:
+                    pixels[row] = decoded
+                # The entry's meta lists every unusable file, so a process that re-uses it knows them too.
+                return found_headers[row].error
             try:
                 pixels[row] = decode_image(paths[row], size, decode_mode, headers[row].orientation)
                 return ""
