@@ -67,6 +67,11 @@ def _open_stage(progress: Any, description: str, total: int):
 T = TypeVar("T")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or `taskset`'s limit), not the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def parallel_map(function: Callable[[Any], T], items: Sequence[Any], progress: Any, description: str) -> list[T]:
     """``[function(item) for item in items]`` on every core, in order, advancing a progress stage.
 
@@ -74,7 +79,8 @@ def parallel_map(function: Callable[[Any], T], items: Sequence[Any], progress: A
     folder of 50,000 files shows progress immediately), and they write straight into a shared memory map.
     """
     results: list[Any] = [None] * len(items)
-    chunk = max(1, min(64, len(items) // (8 * (os.cpu_count() or 1)) or 1))
+    cores = usable_cores()
+    chunk = max(1, min(64, len(items) // (8 * cores) or 1))
 
     def run(start: int) -> int:
         for index in range(start, min(start + chunk, len(items))):
@@ -82,7 +88,7 @@ def parallel_map(function: Callable[[Any], T], items: Sequence[Any], progress: A
         return min(start + chunk, len(items)) - start
 
     with _open_stage(progress, description, len(items)) as stage:
-        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="automl-decode")
+        pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="automl-decode")
         try:
             for done in pool.map(run, range(0, len(items), chunk)):
                 stage.advance(done)
