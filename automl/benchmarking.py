@@ -144,19 +144,15 @@ def _versions() -> dict[str, str]:
     import platform
     from importlib import metadata
 
-    versions = {"python": platform.python_version(), "machine": f"{platform.machine()}, {_cpu_count()} CPU cores"}
+    from automl.data.images import usable_cores
+
+    versions = {"python": platform.python_version(), "machine": f"{platform.machine()}, {usable_cores()} CPU cores"}
     for package in ("automl", "tensorflow", "keras", "optuna", "keras-tuner", "numpy", "scipy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             pass
     return versions
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _now() -> str:

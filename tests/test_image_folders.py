@@ -422,16 +422,21 @@ def worker_maps(root_pid: int) -> dict[int, set[str]]:
     return found
 
 
-def test_two_workers_map_one_cache_and_predict_works_on_held_out_photos(tmp_path: Path, own_cache: Path):
-    folder = write_photo_folder(tmp_path / "photos", per_class=15, workers=1)
-    held_out = write_photo_folder(tmp_path / "held_out", per_class=2, seed=1, workers=1)
-    (tmp_path / "space.yaml").write_text(TINY_SPACE)
+def photo_search(tmp_path: Path, own_cache: Path, space: str, per_class: int, held_out_per_class: int):
+    """Photo-like training and held-out folders, the space file, and `automl search`'s command line for them."""
+    folder = write_photo_folder(tmp_path / "photos", per_class=per_class, workers=1)
+    held_out = write_photo_folder(tmp_path / "held_out", per_class=held_out_per_class, seed=1, workers=1)
+    (tmp_path / "space.yaml").write_text(space)
     run_dir = tmp_path / "run"
-    env = {**os.environ, "AUTOML_CACHE_DIR": str(own_cache)}
-    search = subprocess.Popen(
-        [*AUTOML, "search", str(folder.root), "--space", str(tmp_path / "space.yaml"), "--trials", "2",
-         "--workers", "2", "--out", str(run_dir), "--quiet", "--seed", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    command = [*AUTOML, "search", str(folder.root), "--space", str(tmp_path / "space.yaml"), "--trials", "2",
+               "--out", str(run_dir), "--quiet", "--seed", "0"]
+    return folder, held_out, run_dir, command, {**os.environ, "AUTOML_CACHE_DIR": str(own_cache)}
+
+
+def test_two_workers_map_one_cache_and_predict_works_on_held_out_photos(tmp_path: Path, own_cache: Path):
+    folder, held_out, run_dir, command, env = photo_search(tmp_path, own_cache, TINY_SPACE, 15, 2)
+    search = subprocess.Popen([*command, "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env)
     mapped: dict[int, set[str]] = {}
     while search.poll() is None:
         for pid, files in worker_maps(search.pid).items():
@@ -489,15 +494,9 @@ def test_a_space_can_search_the_input_size_and_each_trial_keeps_its_own(tmp_path
 
     import pandas as pd
 
-    folder = write_photo_folder(tmp_path / "photos", per_class=10, workers=1)
-    held_out = write_photo_folder(tmp_path / "held_out", per_class=1, seed=1, workers=1)
-    (tmp_path / "space.yaml").write_text(MULTI_SIZE_SPACE)
-    run_dir = tmp_path / "run"
-    env = {**os.environ, "AUTOML_CACHE_DIR": str(own_cache)}
-    search = subprocess.run(
-        [*AUTOML, "search", str(folder.root), "--space", str(tmp_path / "space.yaml"), "--trials", "2",
-         "--image-size", "32x32", "--out", str(run_dir), "--quiet", "--seed", "0"],
-        capture_output=True, text=True, env=env, timeout=600)
+    _, held_out, run_dir, command, env = photo_search(tmp_path, own_cache, MULTI_SIZE_SPACE, 10, 1)
+    search = subprocess.run([*command, "--image-size", "32x32"], capture_output=True, text=True, env=env,
+                            timeout=600)
     assert search.returncode == 0, search.stdout + search.stderr
     assert "trials train at 16x16, 24x24" in search.stdout + search.stderr
     # The run's size and each listed size are decoded once, into entries every process maps.

@@ -47,7 +47,8 @@ import numpy as np
 from automl.data.arrays import BUILTIN_DATASETS, load_builtin, load_npz, reject_image_options
 from automl.data.cache import CachedImages, cache_root, join_inputs
 from automl.data.dataset import Dataset, finish
-from automl.data.images import COLOR_MODES, IMAGE_EXTENSIONS, image_files, load_image_folder, load_images
+from automl.data.images import (COLOR_MODES, IMAGE_EXTENSIONS, image_files, load_image_folder, load_images,
+                                 scaled_image_size)
 from automl.data.tables import encode_table, load_csv
 from automl.errors import ConfigError, DataError, DataNotFoundError
 
@@ -148,13 +149,6 @@ def load_run_data(config: dict, source: str | None = None, progress: Any = None)
                         image_size=tuple(size) if size else None, color_mode=config.get("color_mode"),
                         val_fraction=config.get("val_fraction", 0.15), test_fraction=config.get("test_fraction", 0.15),
                         seed=config.get("seed", 0), skip_corrupt=bool(config.get("skip_corrupt")), progress=progress)
-
-
-def scaled_image_size(run_size: tuple[int, int] | list[int], long_side: int) -> tuple[int, int]:
-    """The run's image size (height, width) brought to ``long_side`` pixels on its long side, aspect kept."""
-    height, width = (int(v) for v in run_size)
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 class DatasetsBySize:

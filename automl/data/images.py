@@ -312,9 +312,15 @@ def default_image_size(headers: Sequence[Header], gpu: bool | None = None) -> tu
     if min(landscape, portrait) >= MIXED_ORIENTATION_SHARE * len(headers):
         return (bound, bound), (f"square, {bound} px a side for {where}: {landscape} landscape and {portrait} "
                                 f"portrait images (the most common size is {height}x{width})")
-    scale = bound / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    return size, f"{common}, brought down to {bound} px on its long side for {where}"
+    how = f"{common}, brought down to {bound} px on its long side for {where}"
+    return scaled_image_size((height, width), bound), how
+
+
+def scaled_image_size(size: Sequence[int], long_side: int) -> tuple[int, int]:
+    """(height, width) brought to ``long_side`` pixels on its long side, aspect kept."""
+    height, width = (int(v) for v in size)
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def load_image_folder(
