@@ -9,6 +9,10 @@ from typing import Any, Iterator
 
 # How often --quiet reports a long stage (decoding a large image folder) while it runs.
 QUIET_STAGE_INTERVAL = 10.0
+# A stage this large is announced at once; a smaller one only once it has run for QUIET_STAGE_GRACE seconds,
+# so a 20-image folder adds no lines (and an error found right after it is the first thing printed).
+QUIET_STAGE_ANNOUNCE_FILES = 1000
+QUIET_STAGE_GRACE = 1.0
 
 
 def _fmt_metric(value: Any) -> str:
@@ -48,12 +52,15 @@ class QuietProgress:
     @contextmanager
     def stage(self, description: str, total: int) -> Iterator[_QuietStage]:
         """A long step before the trials (checking or decoding images): a line at its start, every
-        `QUIET_STAGE_INTERVAL` seconds, and at its end, with files/s and the time left."""
+        `QUIET_STAGE_INTERVAL` seconds, and at its end, with files/s and the time left. A stage that is
+        small and quick prints nothing."""
         stage = _QuietStage(self, description, total)
-        self.message(f"{description} ...")
+        if total >= QUIET_STAGE_ANNOUNCE_FILES:
+            stage.announce()
         yield stage
         elapsed = time.monotonic() - stage.started
-        self.message(f"{description}: done in {elapsed:.1f} s ({total / max(elapsed, 1e-9):.0f} files/s)")
+        if stage.announced or elapsed >= QUIET_STAGE_GRACE:
+            self.message(f"{description}: done in {elapsed:.1f} s ({total / max(elapsed, 1e-9):.0f} files/s)")
 
     def close(self) -> None:
         pass
@@ -63,11 +70,18 @@ class _QuietStage:
     def __init__(self, progress: QuietProgress, description: str, total: int) -> None:
         self.progress, self.description, self.total = progress, description, total
         self.done = 0
+        self.announced = False
         self.started = self.reported = time.monotonic()
+
+    def announce(self) -> None:
+        self.announced = True
+        self.progress.message(f"{self.description} ...")
 
     def advance(self, count: int = 1) -> None:
         self.done += count
         now = time.monotonic()
+        if not self.announced and now - self.started >= QUIET_STAGE_GRACE and self.done < self.total:
+            self.announce()
         if now - self.reported >= QUIET_STAGE_INTERVAL and self.done < self.total:
             self.reported = now
             rate = self.done / (now - self.started)

@@ -198,9 +198,16 @@ def test_an_unwritable_cache_is_a_named_error(tmp_path: Path, monkeypatch):
         load_dataset(str(root), image_size=(32, 32))
 
 
-def test_the_preflight_and_the_decode_report_progress(tmp_path: Path):
+def test_the_preflight_and_the_decode_report_progress(tmp_path: Path, monkeypatch):
     import io
 
+    import automl.progress
+
+    root = two_class_folder(tmp_path / "quick", per_class=10, size=(60, 80))
+    stream = io.StringIO()
+    load_dataset(str(root), progress=QuietProgress(stream))
+    assert stream.getvalue() == ""  # 20 small images in well under a second: no lines
+    monkeypatch.setattr(automl.progress, "QUIET_STAGE_ANNOUNCE_FILES", 24)  # as a large folder is reported
     root = two_class_folder(tmp_path / "photos")
     stream = io.StringIO()
     load_dataset(str(root), progress=QuietProgress(stream))  # the default size: headers first, then the decode
