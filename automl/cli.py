@@ -70,7 +70,8 @@ def search(
         show_default=False)] = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory.  [default: runs/<data name>]")] = None,
     space: Annotated[Optional[str], typer.Option(
-        help="quick | image_default | tabular_default | a .yaml path.  [default: by task]")] = None,
+        help="quick | image_default | photo_default | tabular_default | a .yaml path.  [default: by the data: "
+             "photo_default for images of 32 px a side or more, image_default for smaller ones]")] = None,
     trials: Annotated[Optional[int], typer.Option(
         help="Finished trials to reach.  [default: 20, or unlimited with --time-budget]")] = None,
     time_budget: Annotated[Optional[str], typer.Option(help="Stop cleanly after this long, e.g. 90s, 10m, 1h.")] = None,
@@ -428,7 +429,7 @@ def benchmark_samplers(
     trials: Annotated[Optional[int], typer.Option(
         help="Finished trials per search. (default: 12, or unlimited with --time-budget)")] = None,
     time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock budget per search, e.g. 90s, 5m.")] = None,
-    space: Annotated[str, typer.Option(help="quick | image_default | tabular_default | a .yaml path.")] = "quick",
+    space: Annotated[str, typer.Option(help="quick | image_default | photo_default | tabular_default | a .yaml path.")] = "quick",
     pruner: Annotated[Optional[str], typer.Option(
         help="Pruner of the Optuna samplers. (default: hyperband)")] = None,
     test: BenchmarkTest = "welch",

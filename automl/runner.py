@@ -47,6 +47,7 @@ class RunContext:
     checkpoint_every: float | None = 30.0  # seconds between a trial's checkpoints; None: no checkpoints
     # The data at the other input sizes the space lists (training.image_size); None: every trial uses dataset.
     sized: DatasetsBySize | None = None
+    budget: float | None = None  # the search's --time-budget in seconds (training.continue_best shares it)
 
     def dataset_for(self, candidate) -> Dataset:
         return self.dataset if self.sized is None else self.sized.for_candidate(candidate)
@@ -101,7 +102,10 @@ class TrialRunner:
                     return "target"
                 if ctx.target is not None and finished + running >= ctx.target:
                     return "wait"
-                handle = self.backend.ask()
+                handle = self._continuation()
+                if handle is None and not self._new_trial_fits():
+                    return "deadline"
+                handle = handle or self.backend.ask()
         except SamplingFailed as failure:
             self.consecutive_failures += 1
             self.emit(("finished", {"trial": failure.number, "status": "failed", "reason": failure.reason},
@@ -117,9 +121,13 @@ class TrialRunner:
             root = handle.retry_of if handle.retry_of is not None else handle.number
             checkpoint = Checkpointing(ctx.run_dir / "checkpoints" / f"{root:04d}", ctx.checkpoint_every)
         warm = None
-        source = getattr(handle, "continues", None)  # a Hyperband promotion: the trial number it continues
+        # A Hyperband promotion or the continuation of the best trial: the trial number it continues, from the
+        # weights saved for a promotion or, for the best trial, from its kept model.
+        source = getattr(handle, "continues", None)
         if source is not None:
             weights = warm_start_path(ctx.run_dir, source)
+            if not weights.is_file():
+                weights = kept_model_path(ctx.run_dir, source)
             past = next((r for r in self.backend.records() if r["trial"] == source), None)
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"])
@@ -133,6 +141,7 @@ class TrialRunner:
         record = {
             "trial": handle.number, **result.record(), "candidate": candidate.to_dict(),
             "seed": trial_seed, "data_fingerprint": ctx.dataset.fingerprint, "retry_of": handle.retry_of,
+            **({"continued_from": warm.trial} if warm is not None else {}),
             **({"image_size": list(dataset.preprocessing["image_size"])} if candidate.image_size else {}),
             "plugin_versions": {name: self.versions.get(name, "unknown")
                                 for name in (candidate.architecture, candidate.augmentation, candidate.optimizer)},
@@ -147,13 +156,66 @@ class TrialRunner:
             except OSError as exc:  # a promotion of this trial then trains from scratch
                 self.emit(("message", f"trial {handle.number}: its weights for a Hyperband promotion were not "
                                       f"saved ({exc}); a promotion of it will train from scratch"))
-        if warm is not None:
+        if warm is not None and warm.weights == warm_start_path(ctx.run_dir, warm.trial):
             warm.weights.unlink(missing_ok=True)  # a trial is promoted once: its weights are used up
         if result.status == COMPLETE:
             keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number,
                             result.model)
         self.emit(("finished", record, self.backend.finished_count()))
         return "ran"
+
+
+    def _new_trial_fits(self) -> bool:
+        """Whether a new trial can reach the pruner's first rung before the deadline, at the finished trials'
+        median seconds per epoch; one that cannot would be stopped by the deadline before it says anything."""
+        import statistics
+
+        ctx = self.context
+        if ctx.deadline is None:
+            return True
+        done = [r for r in self.backend.records() if r.get("status") in ("complete", "pruned") and r.get("epochs")]
+        if not done:
+            return True
+        seconds_per_epoch = statistics.median(r["train_seconds"] / r["epochs"] for r in done)
+        first_rung = ctx.space.training.get("first_rung") or 2
+        return time.time() + first_rung * seconds_per_epoch < ctx.deadline
+
+    def _continuation(self):
+        """The continuation of the best trial, when the time budget's last ``training.continue_best`` share has come.
+
+        A photo network still improves when its trial's epochs run out, and one long fit beats several short
+        ones there: so the end of the budget goes to training the best finished trial further, from its best
+        weights with a fresh warm-up and decay over the epochs that fit, rather than to new trials that would
+        be stopped by the deadline half-trained. It starts once no other trial of the usual length fits before
+        that share, runs once per run (the backend knows whether one was started), and only when at least its
+        patience's worth of epochs fits.
+        """
+        import statistics
+
+        ctx = self.context
+        share = ctx.space.training.get("continue_best")
+        if not share or ctx.deadline is None or not ctx.budget or not hasattr(self.backend, "ask_continuation"):
+            return None
+        done = [r for r in self.backend.records() if r.get("status") == "complete" and r.get("history") and r.get("epochs")
+                and kept_model_path(ctx.run_dir, r["trial"]).is_file()]
+        if not done:
+            return None
+        left = ctx.deadline - time.time()
+        typical = statistics.median(r["train_seconds"] for r in done)
+        if left - typical > share * ctx.budget:
+            return None  # another trial fits before the share
+        best = leaderboard.ranked(done, ctx.space.direction)[0]
+        seconds_per_epoch = best["train_seconds"] / best["epochs"]
+        # What the final evaluation and export take is not known here: leave a tenth of the time left for it.
+        extra = int(0.9 * left / seconds_per_epoch)
+        if extra < best["candidate"]["patience"]:
+            return None
+        return self.backend.ask_continuation(best, best["epochs"] + extra)
+
+
+def kept_model_path(run_dir: Path, number: int) -> Path:
+    """Where trial ``number``'s model is kept while it is among the top-k."""
+    return run_dir / "trials" / f"{number:04d}" / "model.keras"
 
 
 def warm_start_path(run_dir: Path, number: int) -> Path:
@@ -175,7 +237,7 @@ def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: 
     with FileLock(str(run_dir / ".trials.lock")):
         top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
         if number in top and model is not None:
-            path = trials_dir / f"{number:04d}" / "model.keras"
+            path = kept_model_path(run_dir, number)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".model.{os.getpid()}.tmp.keras")
             model.save(tmp)

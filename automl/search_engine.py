@@ -296,7 +296,7 @@ class _Search:
         from automl.data import DatasetsBySize, load_dataset
         from automl.lifecycle import select_loggers
         from automl.plugin_manager import build_registry
-        from automl.search_space import SearchSpace
+        from automl.search_space import SearchSpace, default_space_name
 
         exp = self.experiment
         if exp.workers == 0 or exp.backend == "kerastuner":  # trials train in this process: before Keras loads
@@ -324,7 +324,7 @@ class _Search:
         if dataset.skipped:
             self.progress.message(f"skipped {len(dataset.skipped)} unreadable file(s): {', '.join(dataset.skipped[:5])}"
                                   + (" …" if len(dataset.skipped) > 5 else ""))
-        space = explicit_space or SearchSpace.load(f"{dataset.task}_default", registry)
+        space = explicit_space or SearchSpace.load(default_space_name(dataset.task, dataset.input_shape), registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
         if not exp.initial_trials:
             space.initial_trials = []  # recorded in config.yaml's space: a different experiment from the default
@@ -383,7 +383,7 @@ class _Search:
         try:
             if exp.workers == 0 or exp.backend == "kerastuner":
                 context = RunContext(run_dir, dataset, space, registry, exp.seed, exp.target_trials, deadline,
-                                     exp.top_k, exp.checkpoint_every, self.sized)
+                                     exp.top_k, exp.checkpoint_every, self.sized, exp.time_budget)
                 why = TrialRunner(context, backend, sink, sink.should_stop).run()
             else:
                 why = self._run_workers(run_dir, shared_config, study_name, backend, sink)

@@ -12,6 +12,8 @@ A search space is data (YAML, or the same structure as a dict)::
       batch_size: [32, 64]           # a fixed int or a list to choose from
       max_epochs: 12
       patience: 3
+      first_rung: 2                  # the first epoch the pruner may stop a trial at (default 2, 1 below 6 epochs)
+      continue_best: 0.4             # with --time-budget: its last 40 % continues the best trial (optuna backend)
       learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
       image_size: [48, 64, 96]       # images only: the long side in pixels, one size or a list to choose from
     initial_trials:                  # known-good configurations, tried first (optuna backend)
@@ -28,7 +30,7 @@ records the size it used; the files are decoded once per size into the shared ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -49,6 +51,16 @@ TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAM
 TRAINING_CHOICES = ("batch_size", "image_size")
 INITIAL_TRIAL_KEYS = (*FAMILIES, "params", *TRAINING_CHOICES)
 MIN_IMAGE_SIDE = 8
+# Images with a short side of at least this many pixels (at the search's input size) are photos to the
+# default space: photo_default rather than image_default, whose settings suit 8x8 digits and icons.
+PHOTO_MIN_SIDE = 32
+
+
+def default_space_name(task: str, input_shape: Sequence[int]) -> str:
+    """The built-in space a search uses when no ``--space`` is given, by the data it searches on."""
+    if task == "image" and min(input_shape[:2]) >= PHOTO_MIN_SIDE:
+        return "photo_default"
+    return f"{task}_default"
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,8 @@ class SearchSpace:
     # --- construction --------------------------------------------------------------------------------
     @classmethod
     def load(cls, name_or_path: str | Path, registry: Registry) -> SearchSpace:
-        """Load a shipped space by name (``quick``, ``image_default``, ``tabular_default``) or a YAML path."""
+        """Load a shipped space by name (``quick``, ``image_default``, ``photo_default``, ``tabular_default``) or a
+        YAML path."""
         path = Path(name_or_path)
         if path.suffix in (".yaml", ".yml") or path.exists():
             if not path.is_file():
@@ -311,7 +324,7 @@ def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
 def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
-    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size"}
+    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best"}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -331,6 +344,15 @@ def _training(value: Any, where: str) -> dict[str, Any]:
                                    f"least {MIN_IMAGE_SIDE} or a list of them (e.g. [48, 64, 96]); got {image_size!r}.")
         if isinstance(image_size, list) and len(set(sizes)) != len(sizes):
             raise SearchSpaceError(f"{where}.image_size: lists a long side twice; list each size once; got {image_size!r}.")
+    first_rung = training.get("first_rung")
+    if first_rung is not None and (isinstance(first_rung, bool) or not isinstance(first_rung, int)
+                                   or not 1 <= first_rung <= training["max_epochs"]):
+        raise SearchSpaceError(f"{where}.first_rung: expected the first epoch at which the pruner may stop a trial, "
+                               f"an integer from 1 to max_epochs ({training['max_epochs']}); got {first_rung!r}.")
+    share = training.get("continue_best")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1):
+        raise SearchSpaceError(f"{where}.continue_best: expected the share of a --time-budget that goes to "
+                               f"continuing the best trial, a number between 0 and 1 (e.g. 0.4); got {share!r}.")
     lr = training.get("learning_rate")
     if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
         raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")

@@ -131,7 +131,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
     context = RunContext(Path(run_dir), dataset, space, registry, seed=config["seed"],
                          target=config.get("target_trials"), deadline=config.get("deadline"),
                          top_k=config.get("top_k", 3), checkpoint_every=config.get("checkpoint_every", 30.0),
-                         sized=DatasetsBySize(config, dataset))
+                         sized=DatasetsBySize(config, dataset), budget=config.get("time_budget"))
     return context, backend
 
 

@@ -49,16 +49,24 @@ class MLP(Architecture):
         return x
 
 
+# A CNN on photos (inputs of at least this many pixels a side) pools globally before its dense layer, as the
+# tutorials' photo CNNs do; a Flatten there would make the dense layer grow with the input (2 M weights at
+# 64x64 after two blocks) and learn where a shape is instead of what it is. Small inputs (8x8 digits) keep
+# the Flatten, which knows where in the picture each feature is.
+GLOBAL_POOLING_MIN_SIDE = 32
+
+
 class CNN(Architecture):
     """The tutorials' Sequential CNN family: conv blocks (conv, conv?, pool), then a dense layer."""
 
     name = "cnn"
     tasks = ("image",)
-    description = "Stacked Conv2D blocks with max pooling, then a dense layer with dropout."
+    description = ("Stacked Conv2D blocks with max pooling, then global pooling (photos) or a flatten (small "
+                   "images), and a dense layer with dropout.")
 
     def space(self, hp):
         return {
-            "blocks": hp.int("blocks", 1, 3, default=2),
+            "blocks": hp.int("blocks", 1, 5, default=2),
             "filters": hp.int("filters", 16, 128, log=True, default=32),
             "convs_per_block": hp.int("convs_per_block", 1, 2, default=1),
             "kernel_size": hp.choice("kernel_size", [3, 5], default=3),
@@ -72,6 +80,7 @@ class CNN(Architecture):
 
         x = inputs
         size = min(context.input_shape[:2])
+        global_pooling = size >= GLOBAL_POOLING_MIN_SIDE
         filters = params["filters"]
         for _ in range(params["blocks"]):
             for _ in range(params["convs_per_block"]):
@@ -83,7 +92,7 @@ class CNN(Architecture):
                 x = layers.MaxPooling2D(2)(x)
                 size //= 2
             filters *= 2
-        x = layers.Flatten()(x)
+        x = layers.GlobalAveragePooling2D()(x) if global_pooling else layers.Flatten()(x)
         x = layers.Dense(params["dense_units"], activation="relu")(x)
         if params["dropout"] > 0:
             x = layers.Dropout(params["dropout"], seed=context.seed)(x)

@@ -28,3 +28,24 @@ def test_batch_normalised_networks_learn_digits_within_a_few_epochs(architecture
     result = train_candidate(load_dataset("builtin:digits", seed=0), candidate, registry, seed=0)
     assert result.status == COMPLETE, result.reason
     assert result.val_accuracy > 0.85, result.history["val_accuracy"]
+
+
+@pytest.mark.parametrize("side, head", [(8, "Flatten"), (31, "Flatten"), (32, "GlobalAveragePooling2D"),
+                                        (64, "GlobalAveragePooling2D")])
+def test_the_cnn_pools_photos_globally_and_flattens_small_images(side, head):
+    # A Flatten after two blocks of a 64x64 photo is a 16x16x64 map: 2 M weights in the dense layer, which grow
+    # with the input and learn where a shape is. Digits' 2x2 maps keep it (their search is unchanged).
+    import keras
+
+    from automl import BuildContext
+    from plugins.architectures import CNN
+
+    params = {"blocks": 2, "filters": 8, "convs_per_block": 1, "kernel_size": 3, "batch_norm": False,
+              "dense_units": 16, "dropout": 0.0}
+    inputs = keras.Input((side, side, 3))
+    model = keras.Model(inputs, CNN().build(inputs, params, BuildContext("image", (side, side, 3), 4)))
+    heads = [type(layer).__name__ for layer in model.layers if type(layer).__name__ in ("Flatten",
+                                                                                       "GlobalAveragePooling2D")]
+    assert heads == [head]
+    if head == "GlobalAveragePooling2D":  # the dense layer's size does not depend on the input's
+        assert model.layers[-1].count_params() == 16 * 16 + 16

@@ -276,6 +276,31 @@ def test_time_budget_stops_cleanly(tmp_path):
     assert leaderboard_rows(run_dir)
 
 
+CONTINUED_SPACE = TINY_IMAGE_SPACE.replace("training: {batch_size: 32, max_epochs: 4, patience: 2}",
+                                           "training: {batch_size: 32, max_epochs: 3, patience: 2, continue_best: 0.5}")
+
+
+def test_the_end_of_a_time_budget_continues_the_best_trial(tmp_path):
+    import re
+
+    assert "continue_best" in CONTINUED_SPACE
+    space = write_space(tmp_path / "space.yaml", CONTINUED_SPACE)
+    run_dir = tmp_path / "run"
+    run_cli("search", "builtin:digits", "--space", space, "--time-budget", "40s", "--out", run_dir, "--quiet")
+    rows = leaderboard_rows(run_dir)
+    continued = [r for r in rows if "continued from" in (r["reason"] or "")]
+    assert len(continued) == 1, [(r["trial"], r["reason"]) for r in rows]  # once per run
+    row = continued[0]
+    epoch, source = map(int, re.fullmatch(r"continued from epoch (\d+) of trial (\d+)", row["reason"]).groups())
+    source_row = next(r for r in rows if r["trial"] == source)
+    assert source_row["status"] == "complete" and source_row["epochs"] == epoch
+    assert row["status"] == "complete" and row["epochs"] > epoch  # trained further than the space's max_epochs
+    assert row["trial"] > source and row["cnn.filters"] == source_row["cnn.filters"]
+    assert row["adam.learning_rate"] == source_row["adam.learning_rate"]
+    # It starts from the source's best weights and early stopping from its best val_loss: never worse.
+    assert row["val_loss"] <= source_row["val_loss"] + 1e-9
+
+
 # --- initial trials -------------------------------------------------------------------------------------
 INITIAL_TRIAL_SPACE = TINY_IMAGE_SPACE + """
 initial_trials:

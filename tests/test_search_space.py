@@ -15,9 +15,9 @@ from automl.errors import AutomlError, SearchSpaceError
 from automl.hp import DefaultsDriver, FloatParam, RandomDriver, declared_params
 from automl.model import plugin_values
 from automl.plugin_manager import build_registry
-from automl.search_space import Candidate, SearchSpace, builtin_spaces
+from automl.search_space import Candidate, SearchSpace, builtin_spaces, default_space_name
 
-SHIPPED = ("quick", "image_default", "tabular_default")
+SHIPPED = ("quick", "image_default", "photo_default", "tabular_default")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,42 @@ def shipped_param(name):
 
 
 # --- shipped spaces ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("task, shape, expected", [
+    ("image", (8, 8, 1), "image_default"), ("image", (31, 240, 3), "image_default"),
+    ("image", (32, 48, 3), "photo_default"), ("image", (64, 64, 3), "photo_default"),
+    ("tabular", (30,), "tabular_default"),
+])
+def test_the_default_space_follows_the_data(task, shape, expected):
+    assert default_space_name(task, shape) == expected
+
+
+def test_the_photo_space_starts_with_the_tutorials_cnn_and_trains_past_the_plateau(registry):
+    space = SearchSpace.load("photo_default", registry)
+    first, second = (candidate for candidate, _ in space.initial_candidates(registry, "image"))
+    assert (first.architecture, first.augmentation, first.optimizer) == ("cnn", "mixed", "adam")
+    assert first.params["cnn.blocks"] == 4 and first.params["cnn.filters"] == 16
+    assert first.params["cnn.batch_norm"] is True and first.params["adam.schedule"] == "warmup_cosine"
+    assert second.params["cnn.filters"] > first.params["cnn.filters"]
+    # Digits' settings (patience 5, the pruner's first rung at epoch 2) end a photo trial on its plateau.
+    assert space.training["patience"] >= 10 and space.training["first_rung"] >= 10
+    assert 0 < space.training["continue_best"] < 1
+    digits = SearchSpace.load("image_default", registry)
+    assert "first_rung" not in digits.training and "continue_best" not in digits.training
+
+
+@pytest.mark.parametrize("key, value, fragments", [
+    ("first_rung", 0, ["training.first_rung", "from 1 to max_epochs (20)", "got 0"]),
+    ("first_rung", 21, ["training.first_rung", "got 21"]),
+    ("first_rung", True, ["training.first_rung", "got True"]),
+    ("continue_best", 0, ["training.continue_best", "between 0 and 1", "got 0"]),
+    ("continue_best", 1.5, ["training.continue_best", "got 1.5"]),
+    ("continue_best", "half", ["training.continue_best", "got 'half'"]),
+])
+def test_bad_pruning_and_continuation_settings_are_named(registry, key, value, fragments):
+    with raises_naming(*fragments):
+        SearchSpace.from_dict({"architectures": ["cnn"], "training": {"max_epochs": 20, key: value}}, registry)
+
+
 def test_builtin_spaces_are_found():
     spaces = builtin_spaces()
     assert set(SHIPPED) <= set(spaces)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from automl.backends import PRUNERS as _PRUNERS
@@ -29,6 +29,9 @@ RECORD_ATTR = "automl"
 CONFIG_ATTR = "automl_config"
 RETRY_ATTR = "retry_of"
 INITIAL_ATTR = "initial_trial"  # the index of the search space's initial trial this trial runs
+# A continuation of the best trial at the end of a time budget (training.continue_best): the number of the
+# trial whose weights it continues, and the epoch it trains up to.
+CONTINUES_ATTR, MAX_EPOCHS_ATTR = "continues", "max_epochs"
 SAMPLERS = _SAMPLERS["optuna"]
 PRUNERS = _PRUNERS["optuna"]
 
@@ -61,17 +64,19 @@ def make_sampler(name: str, seed: int, expected_trials: int | None):
     raise ConfigError(f"unknown Optuna sampler {name!r}; choose one of: {', '.join(SAMPLERS)}.")
 
 
-def make_pruner(name: str, max_epochs: int):
+def make_pruner(name: str, max_epochs: int, first_rung: int | None = None):
+    """The pruner `name`; no trial is judged before epoch `first_rung` (the space's ``training.first_rung``)."""
     import optuna
 
     # One epoch says little about a network that is still warming up; judge after two when there is room.
-    min_resource = 2 if max_epochs >= 6 else 1
+    # Photos sit at chance for many more epochs than digits: their space sets a later first rung.
+    min_resource = first_rung or (2 if max_epochs >= 6 else 1)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=min_resource, max_resource=max_epochs, reduction_factor=3)
     if name == "successive-halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=3)
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=first_rung or 2)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ConfigError(f"unknown pruner {name!r}; choose one of: {', '.join(PRUNERS)}.")
@@ -160,6 +165,7 @@ class OptunaTrial:
     retry_of: int | None
     trial: Any
     heartbeat: _Heartbeat | None = None
+    continues: int | None = None  # the trial whose best weights this one continues (training.continue_best)
 
 
 class OptunaBackend:
@@ -180,7 +186,8 @@ class OptunaBackend:
         sampler_obj = make_sampler(sampler, seed + existing + 7919 * seed_offset, expected_trials)
         self.study = optuna.create_study(
             storage=self.storage, study_name=study_name, load_if_exists=True, direction=space.direction,
-            sampler=sampler_obj, pruner=make_pruner(pruner, space.training["max_epochs"]),
+            sampler=sampler_obj, pruner=make_pruner(pruner, space.training["max_epochs"],
+                                                      space.training.get("first_rung")),
         )
 
     def _existing_trials(self) -> list:
@@ -230,7 +237,8 @@ class OptunaBackend:
         root = original if original is not None else number
         retries = sum(1 for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get(RETRY_ATTR) == root)
         if retry and trial.params and retries < self.max_retries:
-            carried = {INITIAL_ATTR: trial.user_attrs[INITIAL_ATTR]} if INITIAL_ATTR in trial.user_attrs else {}
+            carried = {key: trial.user_attrs[key] for key in (INITIAL_ATTR, CONTINUES_ATTR, MAX_EPOCHS_ATTR)
+                       if key in trial.user_attrs}
             self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: root, **carried})
         return True
 
@@ -284,6 +292,21 @@ class OptunaBackend:
         return _records(self.study)
 
     # --- ask / tell ------------------------------------------------------------------------------------
+    def ask_continuation(self, source: dict[str, Any], max_epochs: int) -> OptunaTrial | None:
+        """A trial that continues trial ``source["trial"]`` (a record) from its weights up to ``max_epochs``;
+        None when the study already has one (a run continues its best trial once).
+
+        Called under :meth:`slot_lock`, so no other worker's ``ask`` takes the queued trial first. It runs the
+        same parameters, is never pruned (the pruner's rungs are for trials that start from scratch), and is
+        told like any other trial, so the sampler and the leaderboard see it.
+        """
+        trials = self.study.get_trials(deepcopy=False)
+        if any(CONTINUES_ATTR in t.user_attrs for t in trials):
+            return None
+        params = next(t.params for t in trials if t.number == source["trial"])
+        self.study.enqueue_trial(params, user_attrs={CONTINUES_ATTR: source["trial"], MAX_EPOCHS_ATTR: max_epochs})
+        return self.ask()
+
     def ask(self) -> OptunaTrial:
         started = time.perf_counter()
         trial = self.study.ask()
@@ -304,9 +327,12 @@ class OptunaBackend:
             self.study.tell(trial, state=TrialState.FAIL)
             raise SamplingFailed(trial.number, reason) from exc
         self.bookkeeping_seconds += time.perf_counter() - started
-        prunable = INITIAL_ATTR not in trial.user_attrs
+        continues = trial.user_attrs.get(CONTINUES_ATTR)
+        if continues is not None:
+            candidate = replace(candidate, max_epochs=int(trial.user_attrs[MAX_EPOCHS_ATTR]))
+        prunable = INITIAL_ATTR not in trial.user_attrs and continues is None
         return OptunaTrial(trial.number, candidate, _Reporter(trial, self, prunable), trial.user_attrs.get(RETRY_ATTR),
-                           trial, heartbeat)
+                           trial, heartbeat, continues)
 
     def tell(self, handle: OptunaTrial, result: TrialResult, record: dict[str, Any]) -> None:
         from optuna.trial import TrialState
