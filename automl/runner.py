@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl import leaderboard
+from automl.export import trial_model_path
 
 if TYPE_CHECKING:
     from automl.data import Dataset, DatasetsBySize
@@ -127,7 +128,7 @@ class TrialRunner:
         if source is not None:
             weights = warm_start_path(ctx.run_dir, source)
             if not weights.is_file():
-                weights = kept_model_path(ctx.run_dir, source)
+                weights = trial_model_path(ctx.run_dir, source)
             past = next((r for r in self.backend.records() if r["trial"] == source), None)
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"])
@@ -197,7 +198,7 @@ class TrialRunner:
         if not share or ctx.deadline is None or not ctx.budget or not hasattr(self.backend, "ask_continuation"):
             return None
         done = [r for r in self.backend.records() if r.get("status") == "complete" and r.get("history") and r.get("epochs")
-                and kept_model_path(ctx.run_dir, r["trial"]).is_file()]
+                and trial_model_path(ctx.run_dir, r["trial"]).is_file()]
         if not done:
             return None
         left = ctx.deadline - time.time()
@@ -208,14 +209,12 @@ class TrialRunner:
         seconds_per_epoch = best["train_seconds"] / best["epochs"]
         # What the final evaluation and export take is not known here: leave a tenth of the time left for it.
         extra = int(0.9 * left / seconds_per_epoch)
-        if extra < best["candidate"]["patience"]:
+        patience = best["candidate"]["patience"]
+        if extra < patience:
             return None
-        return self.backend.ask_continuation(best, best["epochs"] + extra)
-
-
-def kept_model_path(run_dir: Path, number: int) -> Path:
-    """Where trial ``number``'s model is kept while it is among the top-k."""
-    return run_dir / "trials" / f"{number:04d}" / "model.keras"
+        # The fresh warm-up and decay span all `extra` epochs: val_loss may wander while the rate is high, so the
+        # patience grows with them (a fifth), lest early stopping end the continuation before its decay.
+        return self.backend.ask_continuation(best, best["epochs"] + extra, max(patience, extra // 5))
 
 
 def warm_start_path(run_dir: Path, number: int) -> Path:
@@ -237,7 +236,7 @@ def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: 
     with FileLock(str(run_dir / ".trials.lock")):
         top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
         if number in top and model is not None:
-            path = kept_model_path(run_dir, number)
+            path = trial_model_path(run_dir, number)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".model.{os.getpid()}.tmp.keras")
             model.save(tmp)

@@ -476,7 +476,7 @@ class _Search:
         if not members:
             return
         if len(members) < min(self.experiment.ensemble, len(ranked)):
-            self.progress.message(ensemble_shortfall(members, self.experiment.ensemble))
+            self.progress.message(ensemble_shortfall(ranked, members, self.experiment.ensemble))
         numbers = [member["trial"] for member in members]
         ensemble = members if len(members) > 1 else None
         dataset = self.sized.for_candidate(Candidate.from_dict(members[0]["candidate"]))  # at the trials' size

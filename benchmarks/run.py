@@ -32,6 +32,7 @@ SCRIPTS = {
     "image_resolution": ["image_seconds_per_epoch_by_size"],
     "image_memory": ["image_memory_peak_gb_1_worker", "image_memory_peak_gb_2_workers",
                      "image_memory_growth_vs_cache"],
+    "photos_quality": ["photos_test_accuracy_margin"],
 }
 SUMMARY_START, SUMMARY_END = "<!-- summary:start -->", "<!-- summary:end -->"
 

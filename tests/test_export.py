@@ -471,7 +471,19 @@ def test_an_ensemble_averages_only_the_best_trials_at_the_best_ones_input_size()
     ranked = [trial(4, 64), trial(1, 96), trial(7, 64), trial(2, 64)]
     members = ensemble_members(ranked, 3)
     assert [m["trial"] for m in members] == [4, 7]  # trial 2 is 4th: its model may not have been kept
-    message = ensemble_shortfall(members, 3)
-    assert "only 2 of the best 3" in message and "64 px" in message and "4, 7" in message
+    message = ensemble_shortfall(ranked, members, 3)
+    assert "only 2 of the best 3" in message and "trial 1 trained at 96 px" in message and "64 px" in message
+    assert "4, 7" in message
+    # A trial continued by a better one (training.continue_best) is not averaged with it.
+    continued = [{**trial(5), "continued_from": 3}, trial(6), trial(3)]
+    members = ensemble_members(continued, 3)
+    assert [m["trial"] for m in members] == [5, 6]
+    assert "trial 3 is continued by trial 5" in ensemble_shortfall(continued, members, 3)
+    # Nor is one far behind the best on the validation split.
+    scored = [{**trial(8), "val_accuracy": 0.92}, {**trial(9), "val_accuracy": 0.90}, {**trial(1), "val_accuracy": 0.79}]
+    members = ensemble_members(scored, 3)
+    assert [m["trial"] for m in members] == [8, 9]
+    assert "trial 1's val_accuracy 0.7900 is more than 0.05 below the best's 0.9200" in ensemble_shortfall(
+        scored, members, 3)
     assert [m["trial"] for m in ensemble_members([trial(3), trial(5)], 2)] == [3, 5]  # one size: all of them
     assert ensemble_members([], 3) == []

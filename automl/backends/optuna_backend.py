@@ -31,7 +31,7 @@ RETRY_ATTR = "retry_of"
 INITIAL_ATTR = "initial_trial"  # the index of the search space's initial trial this trial runs
 # A continuation of the best trial at the end of a time budget (training.continue_best): the number of the
 # trial whose weights it continues, and the epoch it trains up to.
-CONTINUES_ATTR, MAX_EPOCHS_ATTR = "continues", "max_epochs"
+CONTINUES_ATTR, MAX_EPOCHS_ATTR, PATIENCE_ATTR = "continues", "max_epochs", "patience"
 SAMPLERS = _SAMPLERS["optuna"]
 PRUNERS = _PRUNERS["optuna"]
 
@@ -237,8 +237,8 @@ class OptunaBackend:
         root = original if original is not None else number
         retries = sum(1 for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get(RETRY_ATTR) == root)
         if retry and trial.params and retries < self.max_retries:
-            carried = {key: trial.user_attrs[key] for key in (INITIAL_ATTR, CONTINUES_ATTR, MAX_EPOCHS_ATTR)
-                       if key in trial.user_attrs}
+            carried = {key: trial.user_attrs[key] for key in (INITIAL_ATTR, CONTINUES_ATTR, MAX_EPOCHS_ATTR,
+                                                              PATIENCE_ATTR) if key in trial.user_attrs}
             self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: root, **carried})
         return True
 
@@ -292,9 +292,10 @@ class OptunaBackend:
         return _records(self.study)
 
     # --- ask / tell ------------------------------------------------------------------------------------
-    def ask_continuation(self, source: dict[str, Any], max_epochs: int) -> OptunaTrial | None:
-        """A trial that continues trial ``source["trial"]`` (a record) from its weights up to ``max_epochs``;
-        None when the study already has one (a run continues its best trial once).
+    def ask_continuation(self, source: dict[str, Any], max_epochs: int, patience: int) -> OptunaTrial | None:
+        """A trial that continues trial ``source["trial"]`` (a record) from its weights up to ``max_epochs``,
+        with early stopping's ``patience``; None when the study already has one (a run continues its best trial
+        once).
 
         Called under :meth:`slot_lock`, so no other worker's ``ask`` takes the queued trial first. It runs the
         same parameters, is never pruned (the pruner's rungs are for trials that start from scratch), and is
@@ -304,7 +305,8 @@ class OptunaBackend:
         if any(CONTINUES_ATTR in t.user_attrs for t in trials):
             return None
         params = next(t.params for t in trials if t.number == source["trial"])
-        self.study.enqueue_trial(params, user_attrs={CONTINUES_ATTR: source["trial"], MAX_EPOCHS_ATTR: max_epochs})
+        self.study.enqueue_trial(params, user_attrs={CONTINUES_ATTR: source["trial"], MAX_EPOCHS_ATTR: max_epochs,
+                                                     PATIENCE_ATTR: patience})
         return self.ask()
 
     def ask(self) -> OptunaTrial:
@@ -329,7 +331,8 @@ class OptunaBackend:
         self.bookkeeping_seconds += time.perf_counter() - started
         continues = trial.user_attrs.get(CONTINUES_ATTR)
         if continues is not None:
-            candidate = replace(candidate, max_epochs=int(trial.user_attrs[MAX_EPOCHS_ATTR]))
+            candidate = replace(candidate, max_epochs=int(trial.user_attrs[MAX_EPOCHS_ATTR]),
+                                patience=int(trial.user_attrs.get(PATIENCE_ATTR, candidate.patience)))
         prunable = INITIAL_ATTR not in trial.user_attrs and continues is None
         return OptunaTrial(trial.number, candidate, _Reporter(trial, self, prunable), trial.user_attrs.get(RETRY_ATTR),
                            trial, heartbeat, continues)
