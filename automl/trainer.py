@@ -230,7 +230,8 @@ def train_candidate(
         # The pruner's verdict uses the reported value at that epoch; keep the best seen for the row.
         result.objective = max(history[objective]) if objective == "val_accuracy" else min(history[objective])
     elif monitor.out_of_time:
-        result.reason = f"stopped by the time budget after epoch {monitor.epochs}"
+        stopped = f"stopped by the time budget after epoch {monitor.epochs}"
+        result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
     elif early_stopping.stopped_epoch:  # said, so a row that ended on a plateau is not mistaken for a finished one
         stopped = f"early-stopped at epoch {monitor.epochs} (best val_loss at epoch {best + 1})"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped

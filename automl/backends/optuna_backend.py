@@ -304,14 +304,26 @@ class OptunaBackend:
         trials = self.study.get_trials(deepcopy=False)
         if any(CONTINUES_ATTR in t.user_attrs for t in trials):
             return None
+        import optuna
+        from optuna.trial import TrialState
+
         params = next(t.params for t in trials if t.number == source["trial"])
         self.study.enqueue_trial(params, user_attrs={CONTINUES_ATTR: source["trial"], MAX_EPOCHS_ATTR: max_epochs,
                                                      PATIENCE_ATTR: patience})
-        return self.ask()
+        # study.ask() would pop the oldest waiting trial (an initial trial not yet run): claim this one instead,
+        # as Optuna's own queue does (set it RUNNING; False if another process got there first).
+        queued = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                  if CONTINUES_ATTR in t.user_attrs][-1]
+        if not self.storage.set_trial_state_values(queued._trial_id, state=TrialState.RUNNING):
+            return None
+        return self._start(optuna.Trial(self.study, queued._trial_id), time.perf_counter())
 
     def ask(self) -> OptunaTrial:
         started = time.perf_counter()
-        trial = self.study.ask()
+        return self._start(self.study.ask(), started)
+
+    def _start(self, trial: Any, started: float) -> OptunaTrial:
+        """The handle of a trial just set RUNNING: its heartbeat and its candidate, sampled through ``trial``."""
         heartbeat = None
         if self.spec.shared:
             from automl.storage import HEARTBEAT_SECONDS
