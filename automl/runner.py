@@ -167,19 +167,19 @@ class TrialRunner:
 
 
     def _new_trial_fits(self) -> bool:
-        """Whether a new trial can reach the pruner's first rung before the deadline, at the finished trials'
-        median seconds per epoch; one that cannot would be stopped by the deadline before it says anything."""
+        """Whether a new trial of the finished trials' median length ends before the deadline. One that would
+        not is stopped by the deadline half-trained (on photos: still at chance), and its time is better spent
+        on the final evaluation and export."""
         import statistics
 
         ctx = self.context
         if ctx.deadline is None:
             return True
-        done = [r for r in self.backend.records() if r.get("status") in ("complete", "pruned") and r.get("epochs")]
+        done = [r for r in self.backend.records() if r.get("status") in ("complete", "pruned")
+                and r.get("train_seconds") and r.get("continued_from") is None]
         if not done:
             return True
-        seconds_per_epoch = statistics.median(r["train_seconds"] / r["epochs"] for r in done)
-        first_rung = ctx.space.training.get("first_rung") or 2
-        return time.time() + first_rung * seconds_per_epoch < ctx.deadline
+        return time.time() + statistics.median(r["train_seconds"] for r in done) < ctx.deadline
 
     def _continuation(self):
         """The continuation of the best trial, when the time budget's last ``training.continue_best`` share has come.
