@@ -30,7 +30,7 @@ CONFIG_ATTR = "automl_config"
 RETRY_ATTR = "retry_of"
 INITIAL_ATTR = "initial_trial"  # the index of the search space's initial trial this trial runs
 # A continuation of the best trial at the end of a time budget (training.continue_best): the number of the
-# trial whose weights it continues, and the epoch it trains up to.
+# trial whose weights it continues, the epoch it trains up to and its early-stopping patience.
 CONTINUES_ATTR, MAX_EPOCHS_ATTR, PATIENCE_ATTR = "continues", "max_epochs", "patience"
 SAMPLERS = _SAMPLERS["optuna"]
 PRUNERS = _PRUNERS["optuna"]
