@@ -42,7 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from baselines import deadline_callback
 from common import ENV, HERE, automl_cli, leaderboard_rows, result, store
+from search_quality import automl_trial_times
 
 OUT = HERE / "out"
 WORK = HERE / ".work" / "photos_quality"
@@ -87,7 +89,7 @@ def run_automl(seed: int, budget: float, train: Path, test: Path, folder: Path) 
     at_chance = [{"trial": r["trial"], "status": r["status"], "val_accuracy": r["val_accuracy"],
                   "epochs": r["epochs"], "reason": r.get("reason") or ""}
                  for r in finished if r["val_accuracy"] is not None and r["val_accuracy"] <= chance + 0.05]
-    times = trial_times(run_dir, launched_at)
+    times = automl_trial_times(run_dir, launched_at)
     useful = next((t for t, score in times if score >= 2 * chance), None)
     return {"tool": "automl", "seed": seed, "test_accuracy": correct / len(rows), "predicted": len(rows),
             "seconds": seconds, "finished_trials": len(finished), "trials": times,
@@ -95,23 +97,6 @@ def run_automl(seed: int, budget: float, train: Path, test: Path, folder: Path) 
             "at_chance": at_chance, "unexplained_at_chance": [r for r in at_chance if not r["reason"]],
             "best": {k: finished and max(finished, key=lambda r: r["val_accuracy"] or 0).get(k)
                      for k in ("architecture", "augmentation", "optimizer", "epochs", "val_accuracy")}}
-
-
-def trial_times(run_dir: Path, launched_at: float) -> list[list[float]]:
-    """[seconds since launch, validation accuracy] of each finished trial, from the run's Optuna journal."""
-    import optuna
-
-    from automl.storage import StorageSpec
-
-    study = optuna.load_study(study_name="automl", storage=StorageSpec.for_run(run_dir, None).open())
-    times = []
-    for trial in study.get_trials(deepcopy=False):
-        if trial.datetime_complete is None or not trial.intermediate_values:
-            continue
-        score = trial.value if trial.state == optuna.trial.TrialState.COMPLETE else max(
-            trial.intermediate_values.values())
-        times.append([trial.datetime_complete.timestamp() - launched_at, float(score)])
-    return sorted(times)
 
 
 # --- the peers, each in a process of its own ----------------------------------------------------------------
@@ -149,17 +134,6 @@ def tutorial_cnn(classes: int, filters: int = 16, convs: int = 4, dense: int = 1
     return model
 
 
-def stop_at(deadline: float):
-    import keras
-
-    class StopAtDeadline(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if time.time() >= deadline:
-                self.model.stop_training = True
-
-    return StopAtDeadline()
-
-
 def run_tutorial_cnn(train: Path, test: Path, seed: int, deadline: float, launched_at: float) -> dict:
     import keras
 
@@ -167,7 +141,7 @@ def run_tutorial_cnn(train: Path, test: Path, seed: int, deadline: float, launch
     train_ds, val_ds, test_ds, classes = peer_datasets(train, test, seed)
     model = tutorial_cnn(classes)
     history = model.fit(train_ds, validation_data=val_ds, epochs=80, verbose=0, callbacks=[
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=25, restore_best_weights=True), stop_at(deadline)])
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=25, restore_best_weights=True), deadline_callback(deadline)])
     scores = history.history["val_accuracy"]
     return {"test_accuracy": float(model.evaluate(test_ds, verbose=0)[1]), "finished_trials": 1,
             "epochs": len(scores), "trials": [[time.time() - launched_at, float(max(scores))]]}
@@ -198,7 +172,7 @@ def run_kerastuner(train: Path, test: Path, seed: int, deadline: float, launched
         tuner = Tuner(build, objective="val_accuracy", max_epochs=30, factor=3, seed=seed, directory=directory,
                       project_name="photos", overwrite=True)
         tuner.search(train_ds, validation_data=val_ds, verbose=0, callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=5), stop_at(deadline)])
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=5), deadline_callback(deadline)])
         best = tuner.get_best_models(1)[0]
         return {"test_accuracy": float(best.evaluate(test_ds, verbose=0)[1]), "finished_trials": len(events),
                 "trials": events}
