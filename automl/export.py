@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.errors import ConfigError, DataError, ExportError, RunDirectoryError, UnsafeModelError
 from automl.io import atomic_directory, atomic_write_json, recover_directory
+from automl.runner import trial_model_path  # where the search keeps a top-k trial's model
 
 if TYPE_CHECKING:
     import keras
@@ -558,9 +559,6 @@ def ensemble_shortfall(ranked: Sequence[dict[str, Any]], members: Sequence[dict[
             f"{', '.join(str(m['trial']) for m in members)}: {'; '.join(reasons)}")
 
 
-def trial_model_path(run_dir: Path, number: int) -> Path:
-    """Where a search keeps a top-k trial's model."""
-    return Path(run_dir) / "trials" / f"{int(number):04d}" / "model.keras"
 
 
 def combine(models: list[keras.Model], members: Sequence[dict[str, Any]]) -> keras.Model:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl import leaderboard
-from automl.export import trial_model_path
 
 if TYPE_CHECKING:
     from automl.data import Dataset, DatasetsBySize
@@ -216,6 +215,11 @@ class TrialRunner:
         # after its best, at 45 of 78 epochs), and no other trial could use the time it returns. So its patience
         # is its length; the best epoch's weights are still the ones kept.
         return self.backend.ask_continuation(best, best["epochs"] + extra, extra)
+
+
+def trial_model_path(run_dir: Path, number: int) -> Path:
+    """Where a search keeps a top-k trial's model (:func:`keep_top_models`)."""
+    return Path(run_dir) / "trials" / f"{int(number):04d}" / "model.keras"
 
 
 def warm_start_path(run_dir: Path, number: int) -> Path:

@@ -445,7 +445,8 @@ class _Search:
     # --- helpers ---------------------------------------------------------------------------------------
     def _evaluate_top(self, run_dir: Path, records, direction) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
-        from automl.export import classification_metrics, load_keras_model, trial_model_path
+        from automl.export import classification_metrics, load_keras_model
+        from automl.runner import trial_model_path
         from automl.search_space import Candidate
         from automl.trainer import predict, quiet_tensorflow
 
@@ -467,8 +468,8 @@ class _Search:
         """Export the best trial — or the average of the best ``ensemble`` trials — to best/ (verified .keras +
         SavedModel) unless it is already there."""
         from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, ensemble_members,
-                                   ensemble_shortfall, export_model, exported_trials, load_keras_model, read_card,
-                                   trial_model_path)
+                                   ensemble_shortfall, export_model, exported_trials, load_keras_model, read_card)
+        from automl.runner import trial_model_path
         from automl.search_space import Candidate
 
         ranked = leaderboard.ranked(records, direction)
