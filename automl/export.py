@@ -545,6 +545,7 @@ def ensemble_shortfall(ranked: Sequence[dict[str, Any]], members: Sequence[dict[
     size = (members[0].get("candidate") or {}).get("image_size")
     continued_by = {r.get("continued_from"): r["trial"] for r in ranked[:k] if r.get("continued_from") is not None}
     kept = {m["trial"] for m in members}
+
     def reason(record: dict[str, Any]) -> str:
         if record["trial"] in continued_by:
             return f"trial {record['trial']} is continued by trial {continued_by[record['trial']]}"
@@ -557,8 +558,6 @@ def ensemble_shortfall(ranked: Sequence[dict[str, Any]], members: Sequence[dict[
     reasons = [reason(r) for r in ranked[:k] if r["trial"] not in kept]
     return (f"--ensemble {k}: only {len(members)} of the best {k} trials are averaged, trial(s) "
             f"{', '.join(str(m['trial']) for m in members)}: {'; '.join(reasons)}")
-
-
 
 
 def combine(models: list[keras.Model], members: Sequence[dict[str, Any]]) -> keras.Model:

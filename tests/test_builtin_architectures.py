@@ -38,7 +38,7 @@ def test_the_cnn_pools_photos_globally_and_flattens_small_images(side, head):
     import keras
 
     from automl import BuildContext
-    from plugins.architectures import CNN
+    from automl_plugins.architectures import CNN
 
     params = {"blocks": 2, "filters": 8, "convs_per_block": 1, "kernel_size": 3, "batch_norm": False,
               "dense_units": 16, "dropout": 0.0}
