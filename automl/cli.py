@@ -47,13 +47,10 @@ def _parse_image_size(text: str | None) -> tuple[int, int] | None:
 
 
 def _load_experiment_file(path: Path) -> dict:
-    import yaml
-
+    from automl.io import read_yaml_file
     from automl.search_engine import Experiment
 
-    if not path.is_file():
-        raise ConfigError(f"experiment file {str(path)!r} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml_file(path, "experiment file (--config)", ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an experiment file is a mapping of options; got {type(data).__name__}.")
     allowed = set(Experiment.__dataclass_fields__)
@@ -486,12 +483,50 @@ def _print_benchmark_footer(outcome, unit: str) -> None:
 
 
 def main() -> None:
-    """Console entry point: AutomlError → a one-line message and exit status 2, no traceback."""
+    """Console entry point.
+
+    * an AutomlError (bad input, unreadable file, unreachable storage) → a one-line message, exit status 2, no
+      traceback;
+    * SIGINT (Ctrl+C) or SIGTERM → the command stops cleanly (finished work is kept; a search resumes when run
+      again) and exits 130 or 143 (128 + the signal's number, as shells report it).
+    """
+    import warnings
+
+    from automl.errors import StorageRepairedWarning
+    from automl.signals import stop_on_signals
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, StorageRepairedWarning):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    shown, warnings.showwarning = warnings.showwarning, show_warning
     try:
-        app()
+        with stop_on_signals():
+            app()
     except AutomlError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except SystemExit as exiting:
+        stop = _interruption(exiting)
+        if stop is None:
+            raise
+        typer.echo(f"stopped by {stop.signal_name}", err=True)
+        sys.exit(stop.exit_status)
+
+
+def _interruption(exc: BaseException):
+    """The :class:`automl.errors.Interrupted` behind an exit (typer turns a KeyboardInterrupt into exit 130)."""
+    from automl.errors import Interrupted
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Interrupted):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ optuna-dashboard``, or the ``dashboard`` extra); ``automl report`` draws plots w
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from automl.errors import ConfigError, RunDirectoryError
+from automl.signals import stop_on_signals
 
 INSTALL_HINT = "pip install optuna-dashboard (or pip install 'automl[dashboard]')"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -73,7 +72,7 @@ def serve_dashboard(run_dir: str | Path, *, host: str = "127.0.0.1", port: int =
 
     threading.Thread(target=serve, name="optuna-dashboard", daemon=True).start()
     try:
-        with _stop_on_signals():
+        with stop_on_signals():
             while not ended.wait(0.5):
                 pass
     except KeyboardInterrupt:
@@ -84,26 +83,3 @@ def serve_dashboard(run_dir: str | Path, *, host: str = "127.0.0.1", port: int =
                           "Pass a free --port, or a --host of this machine.")
     if failures:
         raise failures[0]
-
-
-@contextlib.contextmanager
-def _stop_on_signals():
-    """Ctrl+C and SIGTERM (``kill``, a service manager) both stop the dashboard cleanly.
-
-    SIGINT is set explicitly because a process started in the background by a non-interactive shell inherits
-    it ignored, and Python then never raises KeyboardInterrupt. Signal handlers belong to the main thread:
-    called from another one (the Python API), the handlers are left as they are.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame) -> None:
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)

@@ -11,6 +11,23 @@ class AutomlError(Exception):
     """Base class: a problem with the user's input or environment, reported without a traceback."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl+C) or SIGTERM (``kill``, systemd, Slurm's time limit, ``docker stop``) asked the command to
+    stop (see :mod:`automl.signals`). A KeyboardInterrupt, so every place that stops cleanly on Ctrl+C stops
+    the same way on SIGTERM; the command line exits with ``128 + signal number`` (130 and 143), as shells do."""
+
+    def __init__(self, signal_number: int) -> None:
+        import signal
+
+        self.signal_number = int(signal_number)
+        self.signal_name = signal.Signals(self.signal_number).name
+        super().__init__(self.signal_name)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signal_number
+
+
 # --- plugins -------------------------------------------------------------------------------------------
 class PluginError(AutomlError):
     """A plugin could not be loaded, is invalid, or clashes with another plugin."""
@@ -95,8 +112,16 @@ class StorageError(AutomlError):
     """The study storage (a Journal file or a database URL) cannot be opened; passwords are never shown."""
 
 
+class StorageRepairedWarning(UserWarning):
+    """A Journal file left unreadable by a torn write was repaired; the message says what was kept and dropped."""
+
+
 class ExportError(AutomlError):
     """An export format failed or its verification did not match the Keras model."""
+
+
+class ModelReloadError(AutomlError):
+    """A trained model does not survive saving and loading back in Keras' safe mode; the trial that made it fails."""
 
 
 class UnsafeModelError(AutomlError):

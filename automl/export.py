@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.errors import ConfigError, DataError, ExportError, RunDirectoryError, UnsafeModelError
-from automl.io import atomic_directory, atomic_write_json, recover_directory
+from automl.io import atomic_directory, atomic_write_json, check_writable_folder, recover_directory
 from automl.runner import trial_model_path  # where the search keeps a top-k trial's model
 
 if TYPE_CHECKING:
@@ -378,6 +378,9 @@ def _export_lock(out_dir: Path) -> Iterator[None]:
     except Timeout:
         raise ExportError(f"another export into {out_dir} is running (lock {lock.lock_file}); wait for it, or "
                           "pass another --out.") from None
+    except OSError as exc:
+        raise ExportError(f"cannot write the export into {out_dir}: {exc.strerror or exc}; pass an --out folder "
+                          "you can write to.") from None
     try:
         recover_directory(out_dir)
         yield
@@ -482,6 +485,9 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
         else:
             name = f"trial_{number:04d}" if len(members) == 1 else f"ensemble_top{len(members)}"
             out = run_dir / "exports" / f"{name}{'_refit' if refit else ''}"
+    # Before the data are loaded or a model retrained: the folder the export is written beside.
+    check_writable_folder(Path(out).expanduser().parent, f"the export (--out {str(out)!r}) into its folder",
+                          ExportError)
     source = data or config["data"]
     dataset = load_run_data(config, source)
     if config.get("data_fingerprint") and dataset.fingerprint != config["data_fingerprint"]:

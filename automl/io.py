@@ -1,4 +1,10 @@
-"""Atomic writes: a reader (or a crash) sees the old file or the new one, never half of one."""
+"""Files the user names, read and written safely.
+
+Atomic writes: a reader (or a crash) sees the old file or the new one, never half of one. Reading a text or
+YAML file the user named, or checking that a folder can be written, fails with the caller's named error
+class (say what the file is, why it cannot be used, how to fix it) instead of a UnicodeDecodeError, a YAML
+parser traceback or an OSError.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,52 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+def read_text_file(path: str | Path, what: str, error: type[Exception]) -> str:
+    """The UTF-8 text of ``path``, the user's ``what`` (e.g. "search space file"); ``error`` if unreadable."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {str(path)!r} is not a UTF-8 text file (byte {exc.start} is "
+                    f"{exc.object[exc.start:exc.start + 1]!r}): is it the right file?") from None
+    except IsADirectoryError:
+        raise error(f"{what} {str(path)!r} is a folder; pass the file itself.") from None
+    except FileNotFoundError:
+        raise error(f"{what} {str(path)!r} does not exist.") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}.") from None
+
+
+def read_yaml_file(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """The YAML document in ``path`` (None when empty); ``error`` naming the line when it does not parse."""
+    return parse_yaml(read_text_file(path, what, error), f"{what} {str(path)!r}", error)
+
+
+def parse_yaml(text: str, source: str, error: type[Exception]) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{source} is not valid YAML{at}: {problem}.") from None
+
+
+def check_writable_folder(path: str | Path, what: str, error: type[Exception]) -> None:
+    """Create ``path`` if needed and check a file can be created in it, before any expensive work."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".automl-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise error(f"cannot write {what} {str(path)!r}: {exc.strerror or exc}; pass a folder you can write to."
+                    ) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

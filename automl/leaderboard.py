@@ -58,7 +58,9 @@ def build(records: Iterable[Mapping[str, Any]], direction: str,
             augmentation=candidate.get("augmentation"),
             optimizer=candidate.get("optimizer"),
             batch_size=candidate.get("batch_size"),
-            test_accuracy=(test_metrics.get(record["trial"]) or {}).get("accuracy"),
+            # Only a complete trial has a model to test (a metric kept from before a torn journal write is stale).
+            test_accuracy=(test_metrics.get(record["trial"]) or {}).get("accuracy")
+            if record.get("status") == "complete" else None,
             plugin_versions=json.dumps(record.get("plugin_versions") or {}, sort_keys=True),
         )
         sampled = dict(candidate.get("params") or {})

@@ -132,11 +132,16 @@ class TrialRunner:
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"])
         dataset = ctx.dataset_for(handle.candidate)
-        result = train_candidate(
-            dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
-            reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
-            on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
-        )
+        try:
+            result = train_candidate(
+                dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
+                reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
+                on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
+            )
+        except KeyboardInterrupt as stop:  # Ctrl+C, SIGTERM (automl.signals), or the search process is gone
+            self._interrupted(handle, stop)
+            raise
+        result, saved = self._saved_model(handle.number, result, dataset)
         candidate = handle.candidate
         record = {
             "trial": handle.number, **result.record(), "candidate": candidate.to_dict(),
@@ -158,11 +163,45 @@ class TrialRunner:
                                       f"saved ({exc}); a promotion of it will train from scratch"))
         if warm is not None and warm.weights == warm_start_path(ctx.run_dir, warm.trial):
             warm.weights.unlink(missing_ok=True)  # a trial is promoted once: its weights are used up
-        if result.status == COMPLETE:
-            keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number,
-                            result.model)
+        if saved is not None:
+            keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number, saved)
         self.emit(("finished", record, self.backend.finished_count()))
         return "ran"
+
+    def _saved_model(self, number: int, result, dataset):
+        """(result, path): a complete trial's model saved where :func:`keep_top_models` takes it from, after
+        loading it back once in safe mode; one that does not make the round trip fails the trial instead."""
+        from dataclasses import replace
+
+        from automl.errors import ModelReloadError
+        from automl.trainer import COMPLETE, FAILED, save_reloadable
+
+        if result.status != COMPLETE or result.model is None:
+            return result, None
+        path = pending_model_path(self.context.run_dir, number)
+        try:
+            save_reloadable(result.model, path, dataset.x_val)
+        except ModelReloadError as exc:
+            return replace(result, status=FAILED, reason=str(exc), model=None), None
+        except OSError as exc:  # a full disk is not the trial's fault: its result stands, its model is not kept
+            path.unlink(missing_ok=True)
+            self.emit(("message", f"trial {number}: its model could not be saved ({exc.strerror or exc}); it cannot "
+                                  "be exported without --refit"))
+            return result, None
+        return result, path
+
+    def _interrupted(self, handle, stop: KeyboardInterrupt) -> None:
+        """Record the running trial as ``interrupted`` and queue it again; its checkpoint stays for the retry."""
+        if getattr(handle, "heartbeat", None) is not None:
+            handle.heartbeat.stop()
+        why = getattr(stop, "signal_name", None) or str(stop) or "Ctrl+C"
+        reason = f"interrupted by {why}; queued again: it runs when the search is resumed"
+        if self.backend.fail_trial(handle.number, reason, retry=True, interrupted=True):
+            try:
+                self.emit(("finished", {"trial": handle.number, "status": "interrupted", "reason": reason},
+                           self.backend.finished_count()))
+            except (OSError, EOFError, KeyboardInterrupt):  # nobody is listening any more
+                pass
 
     def _new_trial_fits(self) -> bool:
         """Whether a new trial of the finished trials' median length ends before the deadline. One that would
@@ -222,14 +261,21 @@ def trial_model_path(run_dir: Path, number: int) -> Path:
     return Path(run_dir) / "trials" / f"{int(number):04d}" / "model.keras"
 
 
+def pending_model_path(run_dir: Path, number: int) -> Path:
+    """Where a finished trial's model waits, saved and checked, until :func:`keep_top_models` keeps or drops it.
+    Not in its trial's folder: another worker's clean-up removes the folders of trials outside the top-k."""
+    return Path(run_dir) / "trials" / ".pending" / f"{int(number):04d}.{os.getpid()}.keras"
+
+
 def warm_start_path(run_dir: Path, number: int) -> Path:
     """The saved weights of trial ``number``, which a Hyperband promotion may continue from."""
     return run_dir / "checkpoints" / "warm" / f"{number:04d}.weights.h5"
 
 
 def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: str, top_k: int, number: int,
-                    model) -> None:
-    """Keep model files for the current top-k only.
+                    saved: Path) -> None:
+    """Keep model files for the current top-k only: trial ``number``'s, ``saved`` at its
+    :func:`pending_model_path`, is moved in place if it is among them, else deleted.
 
     Under a lock, because several workers finish trials at once; the new file is in place (renamed) before
     any other is deleted, so a crash never leaves the top-k without a model.
@@ -238,15 +284,15 @@ def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: 
 
     trials_dir = run_dir / "trials"
     trials_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(run_dir / ".trials.lock")):
-        top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
-        if number in top and model is not None:
-            path = trial_model_path(run_dir, number)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".model.{os.getpid()}.tmp.keras")
-            model.save(tmp)
-            os.replace(tmp, path)
-        for folder in trials_dir.iterdir():
-            if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in top:
-                shutil.rmtree(folder, ignore_errors=True)
-
+    try:
+        with FileLock(str(run_dir / ".trials.lock")):
+            top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
+            if number in top:
+                path = trial_model_path(run_dir, number)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(saved, path)
+            for folder in trials_dir.iterdir():
+                if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in top:
+                    shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        saved.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ import yaml
 
 from automl import leaderboard
 from automl.errors import ConfigError, RunDirectoryError
-from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
+from automl.io import atomic_write_json, atomic_write_text, read_yaml_file, recover_directory, safe_name
 
 if TYPE_CHECKING:
     import keras
@@ -208,7 +208,11 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
             f"{run_dir} is not an automl run directory (it has no {CONFIG_FILE}); pass the --out folder of an "
             "automl search."
         )
-    return yaml.safe_load(config_path.read_text()) or {}
+    config = read_yaml_file(config_path, "the run's experiment file", RunDirectoryError) or {}
+    if not isinstance(config, dict):
+        raise RunDirectoryError(f"{config_path} holds a {type(config).__name__}, not an experiment; it was not written "
+                                "by automl search, or was edited by hand.")
+    return config
 
 
 def resolve_run_dir(out: str | Path) -> Path:
@@ -230,9 +234,7 @@ def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str
 
 def _recorded(run_dir: Path, key: str) -> Any:
     """What a run directory's config.yaml records under ``key`` (None for a new run)."""
-    path = run_dir / CONFIG_FILE
-    previous = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-    return previous.get(key)
+    return (read_config(run_dir) if (run_dir / CONFIG_FILE).is_file() else {}).get(key)
 
 
 def _recorded_loggers(run_dir: Path) -> list[str]:
@@ -241,10 +243,9 @@ def _recorded_loggers(run_dir: Path) -> list[str]:
 
 
 def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
-    path = run_dir / CONFIG_FILE
-    if not path.exists():
+    if not (run_dir / CONFIG_FILE).exists():
         return
-    previous = yaml.safe_load(path.read_text()) or {}
+    previous = read_config(run_dir)
     changed = [k for k in IDENTITY_KEYS if previous.get(k) != config.get(k)]  # data_fingerprint: the data changed
     if changed:
         from automl.export import OLD_IMAGE_RUN_HINT
@@ -289,6 +290,7 @@ class _Search:
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
         self.sized = None  # the data at each size the space's training.image_size lists, set by run()
+        self._models: dict[int, Any] = {}  # kept trial models loaded at the end (None: could not be loaded)
 
     def run(self) -> SearchResult:
         from filelock import FileLock, Timeout
@@ -297,6 +299,7 @@ class _Search:
         from automl.lifecycle import select_loggers
         from automl.plugin_manager import build_registry
         from automl.search_space import SearchSpace, default_space_name
+        from automl.storage import JOURNAL_FILE, RUN_LOCK_FILE, repair_journal
 
         exp = self.experiment
         if exp.workers == 0 or exp.backend == "kerastuner":  # trials train in this process: before Keras loads
@@ -335,16 +338,34 @@ class _Search:
         config["data_image_size"] = dataset.preprocessing["image_size"] if dataset.task == "image" else None
         config["study"] = self._study_name(run_dir)
         _check_same_experiment(run_dir, config)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(run_dir / ".lock"))
+        # Nothing is written to the run directory before its storage opened: a database is reached first, so a
+        # wrong URL leaves no config.yaml that would refuse the corrected command as "a different experiment".
+        backend = self._open_backend(run_dir, space, registry, dataset.task, config) if exp.storage else None
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirectoryError(f"cannot create the run directory {run_dir}: {exc.strerror}; pass an --out "
+                                    "folder you can write to.") from None
+        lock = FileLock(str(run_dir / RUN_LOCK_FILE))
         try:
             lock.acquire(timeout=0)
         except Timeout:
             raise RunDirectoryError(
-                f"another automl search is running on {run_dir} (its lock file {run_dir / '.lock'} is held); "
+                f"another automl search is running on {run_dir} (its lock file {run_dir / RUN_LOCK_FILE} is held); "
                 "wait for it to finish or use another --out."
             ) from None
+        except OSError as exc:
+            raise RunDirectoryError(f"cannot write to the run directory {run_dir}: {exc.strerror}; pass an --out "
+                                    "folder you can write to.") from None
         try:
+            if not exp.storage:  # models a killed trial left waiting (a shared database's workers may own some)
+                shutil.rmtree(run_dir / "trials" / ".pending", ignore_errors=True)
+            if backend is None:
+                if exp.backend == "optuna":  # under the lock: no other process writes the journal now
+                    repaired = repair_journal(run_dir / JOURNAL_FILE)
+                    if repaired:
+                        self.progress.message(f"warning: {repaired}")
+                backend = self._open_backend(run_dir, space, registry, dataset.task, config)
             atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
             self.sized = DatasetsBySize(config, dataset)
             sizes = self.sized.sizes(space.training.get("image_size"))
@@ -352,21 +373,26 @@ class _Search:
                 self.progress.message("training.image_size: trials train at "
                                       + ", ".join(f"{h}x{w}" for h, w in sizes) + " (each decoded once into the cache)")
             self.sized.preload(space.training.get("image_size"), self.progress)
-            return self._loop(run_dir, dataset, space, registry, config)
+            return self._loop(run_dir, dataset, space, registry, config, backend)
         finally:
             lock.release()
 
-    def _loop(self, run_dir: Path, dataset: Dataset, space, registry, config: dict[str, Any]) -> SearchResult:
+    def _open_backend(self, run_dir: Path, space, registry, task: str, config: dict[str, Any]):
         from automl.backends import open_backend
+
+        exp = self.experiment
+        return open_backend(exp.backend, run_dir, space, registry, task, sampler=exp.sampler, pruner=exp.pruner,
+                            seed=exp.seed, expected_trials=exp.target_trials, storage_url=exp.storage,
+                            study_name=config["study"], max_retries=exp.max_retries)
+
+    def _loop(self, run_dir: Path, dataset: Dataset, space, registry, config: dict[str, Any],
+              backend) -> SearchResult:
         from automl.lifecycle import LifecycleHooks, leaderboard_rows
         from automl.runner import RunContext, TrialRunner
 
         exp, progress = self.experiment, self.progress
         recover_directory(run_dir / "best")
         study_name = config["study"]
-        backend = open_backend(exp.backend, run_dir, space, registry, dataset.task, sampler=exp.sampler,
-                               pruner=exp.pruner, seed=exp.seed, expected_trials=exp.target_trials,
-                               storage_url=exp.storage, study_name=study_name, max_retries=exp.max_retries)
         recovered = backend.recover_interrupted()
         if recovered:
             progress.message(f"resuming: trial(s) {recovered} were interrupted; each is retried (at most "
@@ -387,8 +413,10 @@ class _Search:
                 why = TrialRunner(context, backend, sink, sink.should_stop).run()
             else:
                 why = self._run_workers(run_dir, shared_config, study_name, backend, sink)
-        except KeyboardInterrupt:
-            progress.message("interrupted: finished trials are saved; re-run the same command to resume")
+        except KeyboardInterrupt as stop:
+            how = getattr(stop, "signal_name", "Ctrl+C")
+            progress.message(f"stopped by {how}: finished trials are saved, the running one is queued again; re-run "
+                             "the same command to resume")
             if hooks.entries:  # loggers close their files and end their remote runs
                 hooks.search_finished(leaderboard_rows(backend.records(), space.direction), "interrupted")
             raise
@@ -439,13 +467,35 @@ class _Search:
                           should_stop=sink.should_stop)
         try:
             return pool.run()
+        except KeyboardInterrupt as stop:
+            pool.terminate(interrupted_by=getattr(stop, "signal_name", "Ctrl+C"))
+            raise
         finally:
             pool.terminate()
 
     # --- helpers ---------------------------------------------------------------------------------------
+    def _kept_model(self, run_dir: Path, number: int):
+        """Trial ``number``'s kept model, loaded once in safe mode; None (after a warning) when it cannot be.
+
+        Each trial's model was loaded back once when it was saved, but its file may have been damaged since, or
+        a plugin it needs is no longer installed: that trial is then left out of the test evaluation and
+        best/, and the next one is taken.
+        """
+        from automl.export import load_keras_model
+        from automl.runner import trial_model_path
+
+        if number not in self._models:
+            try:
+                self._models[number] = load_keras_model(trial_model_path(run_dir, number))
+            except Exception as exc:  # noqa: BLE001 - Keras' reason goes into the warning
+                self._models[number] = None
+                self.progress.message(f"warning: trial {number}'s kept model cannot be loaded ({type(exc).__name__}: "
+                                      f"{str(exc).strip()[:300]}); it is left out of the test evaluation and best/")
+        return self._models[number]
+
     def _evaluate_top(self, run_dir: Path, records, direction) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
-        from automl.export import classification_metrics, load_keras_model
+        from automl.export import classification_metrics
         from automl.runner import trial_model_path
         from automl.search_space import Candidate
         from automl.trainer import predict, quiet_tensorflow
@@ -457,25 +507,34 @@ class _Search:
             path = trial_model_path(run_dir, number)
             if number in metrics or not path.exists():
                 continue
+            model = self._kept_model(run_dir, number)
+            if model is None:
+                continue
             at_size = self.sized.for_candidate(Candidate.from_dict(record["candidate"]))
-            probabilities = predict(load_keras_model(path), at_size.x_test)
+            probabilities = predict(model, at_size.x_test)
             scores = classification_metrics(at_size.y_test, probabilities, at_size.class_names)
             metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"]}
         atomic_write_json(run_dir / TEST_METRICS_FILE, {str(k): v for k, v in metrics.items()})
         return metrics
 
-    def _export_best(self, run_dir: Path, records, direction) -> None:
+    def _export_best(self, run_dir: Path, records, direction, skip: frozenset[int] = frozenset()) -> None:
         """Export the best trial — or the average of the best ``ensemble`` trials — to best/ (verified .keras +
         SavedModel) unless it is already there."""
         from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, ensemble_members,
-                                   ensemble_shortfall, export_model, exported_trials, load_keras_model, read_card)
+                                   ensemble_shortfall, export_model, exported_trials, read_card)
         from automl.runner import trial_model_path
         from automl.search_space import Candidate
 
         ranked = leaderboard.ranked(records, direction)
+        if skip:  # kept models that cannot be loaded: the best of the other kept ones
+            ranked = [r for r in ranked if r["trial"] not in skip and trial_model_path(run_dir, r["trial"]).exists()]
         members = ensemble_members(ranked, self.experiment.ensemble)
         if not members:
             return
+        unloadable = {m["trial"] for m in members if trial_model_path(run_dir, m["trial"]).exists()
+                      and self._kept_model(run_dir, m["trial"]) is None}
+        if unloadable:
+            return self._export_best(run_dir, records, direction, skip | unloadable)
         if len(members) < min(self.experiment.ensemble, len(ranked)):
             self.progress.message(ensemble_shortfall(ranked, members, self.experiment.ensemble))
         numbers = [member["trial"] for member in members]
@@ -501,7 +560,7 @@ class _Search:
         from automl import keras_backend
 
         if keras_backend.is_tensorflow():
-            model = combine([load_keras_model(trial_model_path(run_dir, n)) for n in numbers], members)
+            model = combine([self._kept_model(run_dir, n) for n in numbers], members)
             export_model(model, dataset, run_dir / "best", record=members[0], formats=formats, ensemble=ensemble)
         else:  # Keras runs on JAX here: a TensorFlow-backend process writes the TensorFlow graphs (automl.export)
             from automl.export import export_run

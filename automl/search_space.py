@@ -36,10 +36,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from automl.errors import HyperparameterError, SearchSpaceError
 from automl.hp import ChoiceParam, Driver, FixedDriver, PluginHP, RecordingDriver, declared_params
+from automl.io import parse_yaml, read_text_file
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 
@@ -115,9 +114,9 @@ class SearchSpace:
         YAML path."""
         path = Path(name_or_path)
         if path.suffix in (".yaml", ".yml") or path.exists():
-            if not path.is_file():
+            if not path.exists():
                 raise SearchSpaceError(f"search space file {str(path)!r} does not exist.")
-            text, source = path.read_text(), str(path)
+            text, source = read_text_file(path, "search space file", SearchSpaceError), str(path)
         else:
             shipped = builtin_spaces()
             if str(name_or_path) not in shipped:
@@ -126,10 +125,7 @@ class SearchSpace:
                     "(or pass the path of a .yaml file)."
                 )
             text, source = shipped[str(name_or_path)].read_text(), f"{name_or_path}.yaml (shipped)"
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise SearchSpaceError(f"{source}: not valid YAML: {exc}") from None
+        data = parse_yaml(text, source, SearchSpaceError) or {}
         return cls.from_dict(data, registry, source=source)
 
     @classmethod

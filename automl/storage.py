@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -24,13 +26,24 @@ from typing import Any
 from automl.errors import StorageError
 
 JOURNAL_FILE = "study.journal"
+RUN_LOCK_FILE = ".lock"  # held by the search of a run directory for as long as it runs
 PASSWORD_ENV = "AUTOML_STORAGE_PASSWORD"
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 
 _URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:(?P<user>[^:@/]*)(?::(?P<password>[^@/]*))?@)?(?P<rest>.*)$",
                   re.IGNORECASE)
-_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres", "mysql", "mysql+pymysql", "sqlite")
+_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg", "postgres", "mysql", "mysql+pymysql",
+            "mysql+mysqldb", "sqlite")
+# The drivers automl can use for a scheme typed without one, in order of preference: (SQLAlchemy dialect+driver,
+# the module it imports, the package that provides it). SQLAlchemy's own default differs between its versions
+# (2.1 picks psycopg 3 for postgresql://, 2.0 psycopg2), so a URL as users type it names the installed driver.
+_DRIVERS = {
+    "postgresql": (("postgresql+psycopg2", "psycopg2", "psycopg2-binary"),
+                   ("postgresql+psycopg", "psycopg", "psycopg[binary]")),
+    "mysql": (("mysql+pymysql", "pymysql", "PyMySQL"), ("mysql+mysqldb", "MySQLdb", "mysqlclient")),
+}
+_ALIASES = {"postgres": "postgresql"}  # Heroku-style URLs; SQLAlchemy itself refuses the name
 
 
 def redact(url: str | None) -> str | None:
@@ -103,7 +116,11 @@ class StorageSpec:
         return cls(with_password(url))
 
     def open(self, stale_trial_callback: Any = None):
-        """The Optuna storage object (a database connection is tried now, so a bad URL fails early)."""
+        """The Optuna storage object (a database connection is tried now, so a bad URL fails early).
+
+        A Journal file that no search is running on is first repaired if a torn write left it unreadable
+        (:func:`repair_journal`); the search repairs its own when it takes the run's lock.
+        """
         import optuna
         from optuna.storages import JournalStorage, RDBStorage
         from optuna.storages.journal import JournalFileBackend
@@ -111,18 +128,135 @@ class StorageSpec:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if self.url is None:
             assert self.journal is not None
+            _repair_if_idle(self.journal)
             return JournalStorage(JournalFileBackend(str(self.journal)))
         import warnings
 
+        url = engine_url(self.url)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(self.url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                                   heartbeat_stale_trial_callback=stale_trial_callback,
                                   engine_kwargs={"pool_pre_ping": True})
         except Exception as exc:  # sqlalchemy / driver errors may quote the URL: scrub before showing
-            raise StorageError(f"could not open the storage {self.shown}: {scrub(str(exc), self.url)} "
+            raise StorageError(f"could not open the storage {self.shown}: {scrub(scrub(str(exc), url), self.url)} "
                                f"(check the host, the database and the password in ${PASSWORD_ENV})") from None
+
+
+def engine_url(url: str) -> str:
+    """``url`` with the driver SQLAlchemy should use: the installed one when the URL names none.
+
+    ``postgresql://`` becomes ``postgresql+psycopg2://`` (or ``+psycopg`` where only psycopg 3 is installed);
+    a URL naming its driver keeps it. A driver that is not installed is a :class:`StorageError` naming the
+    package to install, not a connection error blaming the host or the password.
+    """
+    match = _URL.match(url)
+    if match is None:
+        return url
+    scheme = match.group("scheme").lower()
+    dialect, _, driver = _ALIASES.get(scheme, scheme).partition("+")
+    options = _DRIVERS.get(dialect)
+    if options is None:
+        return url  # sqlite: in the standard library
+    rest = url.split("://", 1)[1]
+    if driver:
+        named = next((option for option in options if option[0] == f"{dialect}+{driver}"), None)
+        if named is None or _installed(named[1]):
+            return f"{dialect}+{driver}://{rest}"
+        raise StorageError(f"--storage {redact(url)!r} names the driver {driver!r}, which is not installed: "
+                           f"pip install {named[2]!r}, or leave the driver out ({dialect}://...) to use whichever "
+                           "is installed.")
+    for name, module, _package in options:
+        if _installed(module):
+            return f"{name}://{rest}"
+    packages = " or ".join(repr(package) for _name, _module, package in _DRIVERS[dialect])
+    raise StorageError(f"--storage {redact(url)!r} needs a {dialect} driver and none is installed: pip install "
+                       f"{packages}.")
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# --- a Journal file after a torn write ------------------------------------------------------------------
+_OPERATION = b'{"op_code":'
+
+
+def repair_journal(path: Path) -> str | None:
+    """Make a Journal file that a killed process left with a torn write readable and safe to append to;
+    returns what was repaired (for a warning), or None when the file was sound.
+
+    Optuna writes each batch of operations as JSON lines and skips a last line that has no newline, but it
+    appends the next batch right after that fragment: the fused line can never be read again, and every
+    later read of the study fails. So, only by whoever holds the run's lock (no process is writing):
+
+    * a last line without its newline is dropped, or terminated when it is a whole operation that only lost
+      the newline;
+    * a line where such a fragment was fused with a whole operation (written before this repair existed)
+      keeps the whole operation.
+
+    The file is replaced through a temporary file, so a crash during the repair leaves it as it was.
+    """
+    data = path.read_bytes() if path.is_file() else b""
+    if not data:
+        return None
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with its newline
+    notes: list[str] = []
+    # A whole operation starts every line; one that starts anywhere else was appended to a fragment.
+    fused = data.count(_OPERATION) - data.count(b"\n" + _OPERATION) - data.startswith(_OPERATION)
+    if fused:
+        for number, line in enumerate(lines):
+            start = line.find(_OPERATION, 1)
+            while start != -1 and not _is_operation(line[start:]):  # the fragment may hold the name itself
+                start = line.find(_OPERATION, start + 1)
+            if start > 0 and not _is_operation(line):
+                notes.append(f"line {number + 1}: dropped the {start}-byte fragment of a torn write before an "
+                             "operation")
+                lines[number] = line[start:]
+    if tail:
+        if _is_operation(tail):
+            notes.append(f"line {len(lines) + 1}: restored the newline a torn write cut off")
+            lines.append(tail)
+        else:
+            notes.append(f"line {len(lines) + 1}: dropped {len(tail)} bytes of an operation a torn write cut short")
+    if not notes:
+        return None
+    from automl.io import atomic_write_bytes
+
+    atomic_write_bytes(path, b"".join(line + b"\n" for line in lines))
+    return f"repaired {path} after a torn write: " + "; ".join(notes)
+
+
+def _is_operation(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict) and line.startswith(_OPERATION)
+    except ValueError:
+        return False
+
+
+def _repair_if_idle(journal: Path) -> None:
+    """Repair ``journal`` when no search holds its run's lock (one that does repaired it on taking it)."""
+    if not journal.is_file():
+        return
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(journal.parent / RUN_LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):  # a running search owns the file; a read-only folder cannot be repaired
+        return
+    try:
+        note = repair_journal(journal)
+    finally:
+        lock.release()
+    if note:
+        import warnings
+
+        from automl.errors import StorageRepairedWarning
+
+        warnings.warn(note, StorageRepairedWarning, stacklevel=3)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from automl.data import Dataset
 
 COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
+# A trial that SIGINT or SIGTERM stopped: not its fault, so it is queued again whatever --max-retries says.
+INTERRUPTED = "interrupted"
 
 
 class TrialReporter(Protocol):
@@ -314,6 +316,44 @@ class WarmStart:
         val_loss = self.history["val_loss"][: self.epoch]
         best = min(range(len(val_loss)), key=val_loss.__getitem__)
         return {"wait": 0, "best": val_loss[best], "best_epoch": best, "best_weights": model.get_weights()}
+
+
+# A trained model must come back from its .keras file as it went in: the end of the search, every export and
+# `automl predict` load it in Keras' safe mode. A few validation samples show it predicts the same.
+RELOAD_SAMPLES = 8
+RELOAD_TOLERANCE = 1e-4
+
+
+def save_reloadable(model, path: Path, x_sample) -> None:
+    """Save ``model`` to ``path`` (.keras) and load it back in Keras' safe mode, checking that the reloaded
+    model predicts what ``model`` does on ``x_sample``. Raises :class:`ModelReloadError` saying why not.
+
+    Run inside each trial, so a plugin whose layers cannot make the round trip (a layer whose config does
+    not rebuild it, an unregistered custom layer, weights that are not saved) fails that trial with the
+    reason, instead of the whole search at its end when the kept models are loaded again.
+    """
+    import keras
+    import numpy as np
+
+    from automl.errors import ModelReloadError
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    try:
+        reloaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # noqa: BLE001 - whatever Keras raises is the reason the trial fails
+        path.unlink(missing_ok=True)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelReloadError(f"its model cannot be loaded back from its .keras file in Keras' safe mode "
+                               f"({type(exc).__name__}: {message[:300]}); a layer of its plugins does not survive "
+                               "model.save() → keras.saving.load_model(safe_mode=True)") from None
+    sample = np.asarray(x_sample[:RELOAD_SAMPLES], dtype=np.float32)
+    difference = float(np.max(np.abs(model.predict(sample, verbose=0) - reloaded.predict(sample, verbose=0))))
+    if not difference <= RELOAD_TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise ModelReloadError(f"its model predicts differently once loaded back from its .keras file (max |Δp| "
+                               f"{difference:.3g} > {RELOAD_TOLERANCE:g} on {len(sample)} validation samples); a layer "
+                               "of its plugins does not save all of its state (weights or config)")
 
 
 def save_warm_start(model, path: Path) -> None:

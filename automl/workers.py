@@ -60,6 +60,14 @@ class WorkerSettings:
     max_retries: int
 
 
+class SearchProcessGone(KeyboardInterrupt):
+    """A worker's pipe to its search process broke: the search was killed, so the worker stops as if
+    interrupted (a KeyboardInterrupt: no plugin's or trainer's ``except Exception`` turns it into a failure)."""
+
+    def __init__(self) -> None:
+        super().__init__("the loss of its search process")
+
+
 def worker_main(settings: WorkerSettings, connection: Connection) -> None:
     """Entry point of a worker process (multiprocessing 'spawn')."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search process's to handle
@@ -71,9 +79,16 @@ def worker_main(settings: WorkerSettings, connection: Connection) -> None:
         def stop_requested() -> bool:
             return connection.poll() and connection.recv() == "stop"
 
+        def emit(event: tuple) -> None:
+            try:
+                connection.send(event)
+            except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
+                # The search process was killed: its trial is interrupted (and queued again), not failed.
+                raise SearchProcessGone() from exc
+
         from automl.runner import TrialRunner
 
-        runner = TrialRunner(context, backend, connection.send, stop_requested,
+        runner = TrialRunner(context, backend, emit, stop_requested,
                              max_consecutive_failures=settings.config.get("max_consecutive_failures"))
         reason = runner.run(max_trials=settings.recycle_after)
         connection.send(("exit", reason))
@@ -201,12 +216,21 @@ class WorkerPool:
             except (BrokenPipeError, OSError):
                 pass
 
-    def terminate(self) -> None:
+    def terminate(self, interrupted_by: str | None = None) -> None:
+        """Kill the workers still running; with ``interrupted_by`` (the search was stopped by SIGINT or
+        SIGTERM) their trials are recorded as ``interrupted`` and queued again for the resumed search."""
         for worker in self.workers:
             if worker.process.is_alive():
                 worker.process.kill()
         for worker in self.workers:
             worker.process.join()
+            self._drain(worker)  # a trial it finished just now is told, not interrupted
+            if interrupted_by and worker.trial is not None:
+                reason = f"interrupted by {interrupted_by}; queued again: it runs when the search is resumed"
+                if self.backend.fail_trial(worker.trial, reason, retry=True, interrupted=True):
+                    self.on_event(("finished", {"trial": worker.trial, "status": "interrupted", "reason": reason},
+                                   self.backend.finished_count()))
+                worker.trial = None
 
     def _drain(self, worker: _Worker) -> None:
         while True:
@@ -279,10 +303,8 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
     """
     from pathlib import Path
 
-    import yaml
-
     from automl.errors import ConfigError
-    from automl.io import safe_name
+    from automl.io import read_yaml_file, safe_name
     from automl.lifecycle import LifecycleHooks, leaderboard_rows, normalize_logger_names, select_loggers
     from automl.progress import QuietProgress
     from automl.storage import StorageSpec, redact
@@ -293,7 +315,7 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
         config_path = Path(run) / "config.yaml"
         if not config_path.is_file():
             raise ConfigError(f"{run} has no config.yaml; pass the search's run directory, or --storage and --study.")
-        config = yaml.safe_load(config_path.read_text()) or {}
+        config = read_yaml_file(config_path, "the run's experiment file", ConfigError) or {}
         storage = storage or config.get("storage")
         if not storage:
             raise ConfigError(f"the search in {run} keeps its study in a file in the run directory; workers on other "

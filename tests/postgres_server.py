@@ -70,11 +70,17 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        """SQLAlchemy URL without the password: ``postgresql+psycopg2://automl@127.0.0.1:PORT/DB``."""
-        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"
+        """The URL as the README writes it, without the password: ``postgresql://automl@127.0.0.1:PORT/DB`` (no
+        driver named: automl picks the installed one)."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
 
     @property
     def url_with_password(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """With the driver named, for opening the study directly with Optuna in a test."""
         return f"postgresql+psycopg2://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
 
     def new_database(self, prefix: str = "automl_test") -> PostgresServer:

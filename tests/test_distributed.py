@@ -27,13 +27,13 @@ training: {batch_size: 64, max_epochs: 2, patience: 2}
 """
 
 
-def _wait_for_study(url_with_password: str, study: str, timeout: float = 240) -> None:
+def _wait_for_study(sqlalchemy_url: str, study: str, timeout: float = 240) -> None:
     import optuna
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if "automl_config" in optuna.load_study(study_name=study, storage=url_with_password).user_attrs:
+            if "automl_config" in optuna.load_study(study_name=study, storage=sqlalchemy_url).user_attrs:
                 return
         except KeyError:
             pass
@@ -60,13 +60,13 @@ def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_
 
     search = start("search", "search", "builtin:digits", "--space", space, "--trials", 40, "--workers", 4,
                    "--out", run_dir, "--storage", db.url, "--quiet", "--seed", 4)
-    _wait_for_study(db.url_with_password, "shared_run")
+    _wait_for_study(db.sqlalchemy_url, "shared_run")
     joiners = [start(f"worker{i}", "worker", "--storage", db.url, "--study", "shared_run", "--out",
                      tmp_path / f"node{i}") for i in range(4)]
     for proc in (search, *joiners):
         assert proc.wait(timeout=900) == 0, (logs / "search.err").read_text()[-3000:]
 
-    study = optuna.load_study(study_name="shared_run", storage=db.url_with_password)
+    study = optuna.load_study(study_name="shared_run", storage=db.sqlalchemy_url)
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     numbers = [t.number for t in trials]
@@ -86,7 +86,7 @@ def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_
     # The password is nowhere: not in any output, not in any file the run or the workers wrote.
     leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and db.password.encode() in p.read_bytes()]
     assert leaks == []
-    assert "postgresql+psycopg2://automl@" in (run_dir / "config.yaml").read_text()
+    assert f"postgresql://automl@127.0.0.1:{db.port}/" in (run_dir / "config.yaml").read_text()  # as typed
 
 
 def test_a_password_typed_in_the_url_is_never_written_or_shown(postgres, tmp_path):
@@ -94,6 +94,15 @@ def test_a_password_typed_in_the_url_is_never_written_or_shown(postgres, tmp_pat
     space = tmp_path / "space.yaml"
     space.write_text(TINY_SPACE)
     run_dir = tmp_path / "run"
+    # A wrong URL first (nobody listens on port 9): a named error, and nothing written that would refuse the
+    # corrected command on the same --out as "a different experiment".
+    wrong = db.url_with_password.replace(f":{db.port}/", ":9/")
+    proc = subprocess.run([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "2", "--out",
+                           str(run_dir), "--storage", wrong, "--quiet"], env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "could not open the storage" in proc.stderr, proc.stderr[-2000:]
+    assert db.password not in proc.stdout + proc.stderr and not run_dir.exists()
+    # Then the README's URL form (no driver named), with the password typed in it.
     proc = subprocess.run([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "2", "--out",
                            str(run_dir), "--storage", db.url_with_password, "--quiet"], env=ENV, capture_output=True,
                           text=True, timeout=600)
@@ -110,3 +119,36 @@ def test_a_password_typed_in_the_url_is_never_written_or_shown(postgres, tmp_pat
                           text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "not-the-password-x1" not in proc.stdout + proc.stderr and "***" in proc.stderr
+
+
+@pytest.mark.slow  # ~4 min: 60 trials of the default space; the password test above covers the URL by default
+def test_the_readme_multi_machine_example_runs_verbatim(postgres, tmp_path):
+    """The README's two commands, as printed there, with only the database's address put in."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("**Several machines**", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    db = postgres.new_database()
+    block = block.replace("db.example:5432/automl", f"{db.host}:{db.port}/{db.database}")
+    commands = [line.split("  #", 1)[0].strip() for line in block.replace("\\\n", " ").splitlines()
+                if line.startswith("automl ")]
+    assert [c.split()[1] for c in commands] == ["search", "worker"], block
+    env = {**ENV, "AUTOML_STORAGE_PASSWORD": db.password,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    search = subprocess.Popen(commands[0], shell=True, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=(tmp_path / "search.err").open("w"))
+    _wait_for_study(db.sqlalchemy_url, "digits")
+    worker = subprocess.run(commands[1], shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=1200)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert search.wait(timeout=1200) == 0, (tmp_path / "search.err").read_text()[-3000:]
+    trials = int(commands[0].split("--trials")[1].split()[0])
+    rows = json.loads(subprocess.run([*AUTOML, "leaderboard", str(tmp_path / "runs" / "digits"), "--json"], env=env,
+                                     capture_output=True, text=True, check=True).stdout)
+    assert sum(r["status"] in ("complete", "pruned") for r in rows) == trials
+    # The search exports best/ when it holds the best trials' models; a trial the other machine ran keeps its
+    # model there (README: each worker keeps the models of top trials in its own --out).
+    said = (tmp_path / "search.err").read_text()
+    assert (tmp_path / "runs" / "digits" / "best" / "model.keras").is_file() or "run automl export" in said, said[-2000:]
+    print(f"{trials} trials; the joining worker ran "
+          f"{sum(line.startswith('trial ') for line in worker.stderr.splitlines())}")

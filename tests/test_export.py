@@ -347,6 +347,27 @@ def test_a_killed_export_leaves_the_previous_best_intact(run, exported, tmp_path
     run_cli("export", run)  # put all four formats back for the other tests
 
 
+def test_a_sigterm_during_export_leaves_the_previous_best_intact(run, exported):
+    """`kill` (SIGTERM) of `automl export` while it writes: it stops cleanly (exit 143), best/ is byte-identical
+    and its half-written sibling is removed."""
+    import signal
+    import time
+
+    before = tree_hashes(exported)
+    proc = subprocess.Popen([*AUTOML, "export", str(run)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(p.name.startswith(".best.new-") for p in run.iterdir()):
+        time.sleep(0.05)
+    time.sleep(0.5)  # somewhere inside the writes
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    assert tree_hashes(exported) == before
+    assert not any(p.name.startswith((".best.new-", ".best.old")) for p in run.iterdir())
+
+
 def test_a_missing_optional_dependency_names_the_extra(monkeypatch, run):
     from automl import export
 

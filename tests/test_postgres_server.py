@@ -23,9 +23,10 @@ def _connect_without_stored_secrets(monkeypatch, **params):
 
 def test_the_role_connects_over_tcp_with_its_password(postgres):
     assert postgres.host == "127.0.0.1" and postgres.user == "automl" and postgres.database == "automl_test"
-    assert postgres.url == f"postgresql+psycopg2://automl@127.0.0.1:{postgres.port}/automl_test"
+    assert postgres.url == f"postgresql://automl@127.0.0.1:{postgres.port}/automl_test"
     assert postgres.url_with_password == (
-        f"postgresql+psycopg2://automl:{postgres.password}@127.0.0.1:{postgres.port}/automl_test")
+        f"postgresql://automl:{postgres.password}@127.0.0.1:{postgres.port}/automl_test")
+    assert postgres.sqlalchemy_url == postgres.url_with_password.replace("postgresql://", "postgresql+psycopg2://")
     assert postgres.password not in repr(postgres)
     with postgres.connect() as connection, connection.cursor() as cursor:
         cursor.execute("SELECT current_user, current_database(), inet_server_addr()::text, inet_server_port(), "
@@ -68,7 +69,7 @@ def test_new_database_is_fresh_empty_and_owned_by_the_role(postgres):
     first, second = postgres.new_database(), postgres.new_database()
     assert len({postgres.database, first.database, second.database}) == 3
     assert first.port == postgres.port and first.password == postgres.password
-    assert first.url == f"postgresql+psycopg2://automl@127.0.0.1:{postgres.port}/{first.database}"
+    assert first.url == f"postgresql://automl@127.0.0.1:{postgres.port}/{first.database}"
     with first.connect() as connection, connection.cursor() as cursor:
         cursor.execute("CREATE TABLE marker (id int)")
     connection.close()
@@ -93,10 +94,10 @@ def test_four_processes_share_one_optuna_study(postgres):
     import optuna
 
     db = postgres.new_database()
-    storage = optuna.storages.RDBStorage(db.url_with_password)  # creates the schema before the workers start
+    storage = optuna.storages.RDBStorage(db.sqlalchemy_url)  # creates the schema before the workers start
     optuna.create_study(study_name="shared", storage=storage)
     # The URL goes through the environment, not the command line, so the password is not in the process list.
-    env = {**os.environ, "TEST_STORAGE_URL": db.url_with_password}
+    env = {**os.environ, "TEST_STORAGE_URL": db.sqlalchemy_url}
     started = time.monotonic()
     workers = [subprocess.Popen([sys.executable, "-c", WORKER], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for _ in range(4)]

@@ -68,8 +68,9 @@ class Backend(Protocol):
     def slot_lock(self):
         """A context manager every worker holds while it counts trials and asks (exact ``--trials``)."""
 
-    def fail_trial(self, number: int, reason: str, *, retry: bool) -> bool:
-        """Fail a RUNNING trial whose worker died or hung; False if it had already finished."""
+    def fail_trial(self, number: int, reason: str, *, retry: bool, interrupted: bool = False) -> bool:
+        """Fail a RUNNING trial whose worker died or hung; False if it had already finished. ``interrupted``:
+        SIGINT or SIGTERM stopped it (status ``interrupted``, always queued again)."""
 
     def fail_stale_trials(self) -> list[int]:
         """Fail trials of workers that stopped sending heartbeats (shared databases); their numbers."""

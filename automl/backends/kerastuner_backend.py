@@ -60,6 +60,7 @@ from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
 from automl.trainer import COMPLETE, FAILED, PRUNED, NoPruning, TrialResult
+from automl.trainer import INTERRUPTED as INTERRUPTED_STATUS
 
 STORAGE_DIR = "kerastuner"
 STATE_FILE = "state.json"
@@ -387,12 +388,13 @@ class KerasTunerBackend:
         """No heartbeats to miss: a KerasTuner run never shares its storage with other processes."""
         return []
 
-    def fail_trial(self, number: int, reason: str, *, retry: bool) -> bool:
+    def fail_trial(self, number: int, reason: str, *, retry: bool, interrupted: bool = False) -> bool:
         """Fail running trial ``number``; if it has retries left, put its KerasTuner trial on the oracle's
         retry queue, so the next ask runs it again (under a new number) and its bracket stays whole.
 
-        Returns False when the trial is not running. KerasTuner's own ``reload`` would instead requeue
-        every ongoing trial on every restart, without limit.
+        ``interrupted``: SIGINT or SIGTERM stopped it; its record says so and it is retried whatever
+        ``max_retries`` says. Returns False when the trial is not running. KerasTuner's own ``reload`` would
+        instead requeue every ongoing trial on every restart, without limit.
         """
         from keras_tuner.src.engine.trial import TrialStatus
 
@@ -400,11 +402,14 @@ class KerasTunerBackend:
         if entry is None or entry["record"] is not None:
             return False
         root = entry["retry_of"] if entry["retry_of"] is not None else number
-        entry["record"] = {"trial": number, "status": FAILED, "reason": reason, "retry_of": entry["retry_of"]}
+        entry["record"] = {"trial": number, "status": INTERRUPTED_STATUS if interrupted else FAILED,
+                           "reason": reason, "retry_of": entry["retry_of"]}
         trial = self.oracle.trials[entry["trial_id"]]
         self._forget_ongoing(trial.trial_id)
-        retries = sum(1 for e in self.entries if e["retry_of"] == root)
-        if retry and retries < self.max_retries:
+        # Failures of this configuration so far, this one included; interruptions do not count.
+        failures = sum(1 for e in self.entries if (e["number"] == root or e["retry_of"] == root)
+                       and (e["record"] or {}).get("status") == FAILED)
+        if retry and (interrupted or failures <= self.max_retries):
             self.oracle._retry_queue.append(trial.trial_id)
             self.pending_retries[trial.trial_id] = root
         else:

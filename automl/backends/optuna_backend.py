@@ -21,7 +21,7 @@ from automl.hp import OptunaDriver
 from automl.storage import JOURNAL_FILE, StorageSpec
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
-from automl.trainer import COMPLETE, FAILED, PRUNED, TrialResult
+from automl.trainer import COMPLETE, FAILED, INTERRUPTED, PRUNED, TrialResult
 
 STORAGE_FILE = JOURNAL_FILE
 STUDY_NAME = "automl"
@@ -216,10 +216,12 @@ class OptunaBackend:
 
         return slot_lock(self.spec, self.storage, self.study_name)
 
-    def fail_trial(self, number: int, reason: str, *, retry: bool) -> bool:
+    def fail_trial(self, number: int, reason: str, *, retry: bool, interrupted: bool = False) -> bool:
         """Fail a trial left RUNNING by a worker that died or hung; queue a retry if it has retries left.
 
-        Returns False when the trial had already finished (its worker told it in time).
+        ``interrupted``: SIGINT or SIGTERM stopped it. Its record says ``interrupted`` and it is queued again
+        whatever ``max_retries`` says: an interruption is not the trial's fault. Returns False when the trial
+        had already finished (its worker told it in time).
         """
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
@@ -228,15 +230,19 @@ class OptunaBackend:
         if trial is None or trial.state != TrialState.RUNNING:
             return False
         original = trial.user_attrs.get(RETRY_ATTR)
-        record = {"trial": number, "status": FAILED, "reason": reason, RETRY_ATTR: original}
+        record = {"trial": number, "status": INTERRUPTED if interrupted else FAILED, "reason": reason,
+                  RETRY_ATTR: original}
         try:
             self.storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, record)
             self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             return False
         root = original if original is not None else number
-        retries = sum(1 for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get(RETRY_ATTR) == root)
-        if retry and trial.params and retries < self.max_retries:
+        # Failures of this configuration so far, this one included; interruptions do not count.
+        failures = sum(1 for t in self.study.get_trials(deepcopy=False)
+                       if (t.number == root or t.user_attrs.get(RETRY_ATTR) == root)
+                       and (t.user_attrs.get(RECORD_ATTR) or {}).get("status") == FAILED)
+        if retry and trial.params and (interrupted or failures <= self.max_retries):
             carried = {key: trial.user_attrs[key] for key in (INITIAL_ATTR, CONTINUES_ATTR, MAX_EPOCHS_ATTR,
                                                               PATIENCE_ATTR) if key in trial.user_attrs}
             self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: root, **carried})

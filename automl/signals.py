@@ -1,0 +1,42 @@
+"""Stopping cleanly on SIGINT (Ctrl+C) and SIGTERM (``kill``, systemd, Slurm's time limit, ``docker stop``).
+
+Python turns only SIGINT into an exception; SIGTERM's default action kills the process on the spot, so a search
+would leave its workers running on and its trial marked as nothing at all. Inside :func:`stop_on_signals` both
+raise :class:`automl.errors.Interrupted` (a KeyboardInterrupt) in the main thread: ``finally`` blocks run,
+workers are stopped, the running trial is marked ``interrupted`` and queued again, a half-written export is
+discarded, and the command line exits with ``128 + signal number``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+from automl.errors import Interrupted
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` while the block runs; the previous handlers come back after.
+
+    SIGINT is set explicitly because a process started in the background by a non-interactive shell inherits
+    it ignored, and Python would then never raise KeyboardInterrupt. Signal handlers belong to the main thread:
+    called from another one (the Python API in a thread), the handlers are left as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, _raise_interrupted) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
