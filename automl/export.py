@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from automl.errors import ConfigError, DataError, ExportError, RunDirectoryError, UnsafeModelError
 from automl.io import atomic_directory, atomic_write_json, check_writable_folder, recover_directory
 from automl.runner import trial_model_path  # where the search keeps a top-k trial's model
+from automl.signals import raise_if_interrupted
 
 if TYPE_CHECKING:
     import keras
@@ -294,6 +295,7 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with _export_lock(out_dir), atomic_directory(out_dir) as folder:
         for fmt in chosen:
+            raise_if_interrupted()  # a SIGTERM whose exception a finalizer swallowed: the old export stays
             say(f"export: writing {fmt.name} ({fmt.artifact})")
             try:
                 fmt.write(model, folder / fmt.artifact)
@@ -304,6 +306,7 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
                 raise ExportError(f"writing or reloading the {fmt.name} format failed: {type(exc).__name__}: "
                                   f"{exc}. The previous export in {out_dir} is unchanged.") from exc
             verification[fmt.name] = _verify(fmt.name, reference, predicted, out_dir)
+        raise_if_interrupted()
         say("export: computing validation and test metrics")
         card = {
             "automl_version": __version__,

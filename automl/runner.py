@@ -68,8 +68,11 @@ class TrialRunner:
 
     def run(self, max_trials: int | None = None) -> str:
         """Run trials; return why it stopped: "target", "deadline", "stopped", "failures" or "recycle"."""
+        from automl.signals import raise_if_interrupted
+
         ran = 0
         while True:
+            raise_if_interrupted()
             if max_trials is not None and ran >= max_trials:
                 return "recycle"
             if self.max_consecutive_failures and self.consecutive_failures >= self.max_consecutive_failures:

@@ -20,6 +20,7 @@ killed process is failed and queued once more, and the loop stops when ``trials`
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -422,6 +423,8 @@ class _Search:
             raise
         finally:
             progress.close()
+            with contextlib.suppress(OSError):  # empty unless a worker on another machine shares the folder
+                (run_dir / "trials" / ".pending").rmdir()
         stopped = {"target": "trials reached", "deadline": "time budget used"}.get(why, why or "stopped")
         if why == "target":  # no trial of this run is promoted any more: weights kept for promotions go
             shutil.rmtree(run_dir / "checkpoints" / "warm", ignore_errors=True)

@@ -19,8 +19,23 @@ from automl.errors import Interrupted
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+# The signals that arrived inside stop_on_signals. Kept because Python swallows an exception raised while a
+# finalizer (``__del__``, e.g. TensorFlow's) or a C callback runs ("Exception ignored in ..."): the loops of
+# long work (epochs' batches, trials, workers, export formats) call raise_if_interrupted(), so a stop that was
+# swallowed is raised again there instead of being lost.
+_received: list[int] = []
+
+
 def _raise_interrupted(signum, frame) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if SIGINT or SIGTERM arrived inside :func:`stop_on_signals`. Call it only where
+    work goes on normally (a loop over batches, trials or formats), never while stopping."""
+    if _received:
+        raise Interrupted(_received[0])
 
 
 @contextlib.contextmanager
@@ -40,3 +55,4 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _received.clear()

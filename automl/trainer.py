@@ -481,6 +481,8 @@ def _monitor_class():
     """Keras is imported lazily, so the callback class is made on first use."""
     import keras
 
+    from automl.signals import raise_if_interrupted
+
     class TrialMonitor(keras.callbacks.Callback):
         """Stops on a non-finite loss, reports each epoch to the pruner, honours the deadline."""
 
@@ -493,6 +495,7 @@ def _monitor_class():
             self.non_finite: str | None = None
 
         def on_train_batch_end(self, batch, logs=None):
+            raise_if_interrupted()  # a SIGTERM whose exception a finalizer swallowed
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
                 self.non_finite = f"non-finite training loss ({float(loss)}) in epoch {self.epochs + 1}"

@@ -191,7 +191,10 @@ class WorkerPool:
         for _ in range(self.count):
             self._start()
         finished_for = ""
+        from automl.signals import raise_if_interrupted
+
         while self.workers:
+            raise_if_interrupted()
             sources = [w.connection for w in self.workers] + [w.process.sentinel for w in self.workers]
             ready = wait(sources, timeout=0.5)
             for worker in list(self.workers):
