@@ -152,3 +152,33 @@ def test_the_readme_multi_machine_example_runs_verbatim(postgres, tmp_path):
     assert (tmp_path / "runs" / "digits" / "best" / "model.keras").is_file() or "run automl export" in said, said[-2000:]
     print(f"{trials} trials; the joining worker ran "
           f"{sum(line.startswith('trial ') for line in worker.stderr.splitlines())}")
+
+
+@pytest.mark.slow  # ~1 min; SIGTERM of a search (the same runner code) is in the default suite (test_faults)
+def test_sigterm_of_a_joining_worker_interrupts_its_trial_and_the_search_retries_it(postgres, tmp_path):
+    import signal
+
+    db = postgres.new_database()
+    env = {**ENV, "AUTOML_STORAGE_PASSWORD": db.password}
+    space = tmp_path / "space.yaml"
+    space.write_text(TINY_SPACE.replace("max_epochs: 2, patience: 2", "max_epochs: 40, patience: 40"))
+    search = subprocess.Popen([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "6", "--out",
+                               str(tmp_path / "run"), "--storage", db.url, "--quiet", "--pruner", "none"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "search.err").open("w"))
+    _wait_for_study(db.sqlalchemy_url, "run")
+    worker = subprocess.Popen([*AUTOML, "worker", "--storage", db.url, "--study", "run", "--out", str(tmp_path / "node")],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in worker.stderr:  # one line per trial it finished
+        if line.startswith("trial "):
+            break
+    time.sleep(2)  # inside its next trial
+    worker.send_signal(signal.SIGTERM)
+    said = worker.stderr.read()
+    assert worker.wait(timeout=60) == 143 and "stopped by SIGTERM" in said, said[-2000:]
+    assert search.wait(timeout=900) == 0, (tmp_path / "search.err").read_text()[-3000:]
+    rows = json.loads(subprocess.run([*AUTOML, "leaderboard", str(tmp_path / "run"), "--json"], env=env,
+                                     capture_output=True, text=True, check=True).stdout)
+    interrupted = [r for r in rows if r["status"] == "interrupted"]
+    assert len(interrupted) == 1 and "SIGTERM" in interrupted[0]["reason"], rows
+    assert sum(r["status"] in ("complete", "pruned") for r in rows) == 6
+    assert [r["retry_of"] for r in rows if r["retry_of"] is not None] == [interrupted[0]["trial"]]
