@@ -19,45 +19,59 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(
     name="automl",
-    help="Plugin-based AutoML search for Keras: architectures, augmentations and optimizers as plugins.",
+    help="Plugin-based AutoML search for Keras: architectures, augmentations and optimizers as plugins.\n\n"
+         "Exit status: 0 done; 1 a search ended without a completed trial (or stopped at "
+         "--max-consecutive-failures); 2 a usage or input error (one line: what was wrong and how to fix it); "
+         "130 / 143 stopped by Ctrl+C / SIGTERM after a clean stop (re-run the same command to resume).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich's markup would read "[default: ...]" as a style tag and drop it, and would print
+    # flags as "--json <bool>".
+    rich_markup_mode=None,
 )
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from automl import __version__
+
+        typer.echo(f"automl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Plugin-based AutoML search for Keras."""
+
 PluginsDir = Annotated[Optional[Path], typer.Option(
-    "--plugins-dir", help="Folder of .py plugin files to load (also AUTOML_PLUGINS_DIR).", show_default=False)]
+    "--plugins-dir", help="Folder of .py plugin files to load.  [default: $AUTOML_PLUGINS_DIR, else none]",
+    show_default=False)]
 StrictPlugins = Annotated[bool, typer.Option(
     "--strict-plugins", help="Fail when any plugin fails to load, instead of skipping it.")]
 
 
-def _parse_image_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        sizes = []
-    if len(sizes) == 1:
-        sizes *= 2
-    if len(sizes) != 2 or min(sizes) < 1:
-        raise ConfigError(f"--image-size takes HEIGHTxWIDTH or one number (e.g. 64x64 or 64); got {text!r}.")
-    return sizes[0], sizes[1]
-
-
 def _load_experiment_file(path: Path) -> dict:
     from automl.io import read_yaml_file
-    from automl.search_engine import Experiment
+    from automl.search_engine import parse_options
 
     data = read_yaml_file(path, "experiment file (--config)", ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an experiment file is a mapping of options; got {type(data).__name__}.")
-    allowed = set(Experiment.__dataclass_fields__)
-    unknown = set(data) - allowed
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
-    return data
+    return parse_options(data, where=str(path))
+
+
+def _parse_image_size(text: str | None) -> tuple[int, int] | None:
+    from automl.search_engine import parse_image_size
+
+    return parse_image_size(text)
+
+
+def _echo_json(value) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
 
 
 @app.command()
@@ -71,7 +85,8 @@ def search(
              "photo_default for images of 32 px a side or more, image_default for smaller ones]")] = None,
     trials: Annotated[Optional[int], typer.Option(
         help="Finished trials to reach.  [default: 20, or unlimited with --time-budget]")] = None,
-    time_budget: Annotated[Optional[str], typer.Option(help="Stop cleanly after this long, e.g. 90s, 10m, 1h.")] = None,
+    time_budget: Annotated[Optional[str], typer.Option(
+        help="Stop cleanly after this long, e.g. 90s, 10m, 1h.  [default: none: --trials decides]")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for splits, sampler and training.  [default: 0]")] = None,
     backend: Annotated[Optional[str], typer.Option(help="optuna | kerastuner  [default: optuna]")] = None,
     sampler: Annotated[Optional[str], typer.Option(
@@ -79,14 +94,16 @@ def search(
              "[default: hyperband]")] = None,
     pruner: Annotated[Optional[str], typer.Option(
         help="optuna: hyperband | successive-halving | median | none  [default: hyperband]; kerastuner: none")] = None,
-    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV.")] = None,
-    image_size: Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV (required for a CSV).")] = None,
+    image_size: Annotated[Optional[str], typer.Option(
+        help="Resize images to HEIGHTxWIDTH (e.g. 64x64).  [default: chosen from the data and printed; never "
+             "upscaled]")] = None,
     color_mode: Annotated[Optional[str], typer.Option(help="grayscale | rgb  [default: detected]")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(help="Validation share.  [default: 0.15]")] = None,
     test_fraction: Annotated[Optional[float], typer.Option(
         help="Test share, never used by the search.  [default: 0.15]")] = None,
     skip_corrupt: Annotated[Optional[bool], typer.Option(
-        "--skip-corrupt", help="Skip unreadable images (they are listed) instead of failing.")] = None,
+        "--skip-corrupt", help="Skip unreadable images (they are listed) instead of failing.  [default: off]")] = None,
     top_k: Annotated[Optional[int], typer.Option(help="Trials whose models are kept and tested.  [default: 3]")] = None,
     ensemble: Annotated[Optional[int], typer.Option(
         help="Export the average of the best K trials' class probabilities as the best model (K <= --top-k); "
@@ -106,7 +123,7 @@ def search(
     study: Annotated[Optional[str], typer.Option(
         help="Study name in a shared --storage.  [default: the run directory's name]")] = None,
     trial_timeout: Annotated[Optional[str], typer.Option(
-        help="Kill and fail a trial running longer than this, e.g. 90s, 10m.")] = None,
+        help="Kill and fail a trial running longer than this, e.g. 90s, 10m.  [default: no limit]")] = None,
     max_retries: Annotated[Optional[int], typer.Option(
         help="Retries of a trial whose worker died (killed, out of memory, crashed).  [default: 1]")] = None,
     recycle_after: Annotated[Optional[int], typer.Option(
@@ -114,26 +131,37 @@ def search(
     threads_per_worker: Annotated[Optional[int], typer.Option(
         help="TensorFlow threads per worker.  [default: 1 with several workers]")] = None,
     worker_memory_limit: Annotated[Optional[int], typer.Option(
-        help="MB of memory per worker; a trial allocating more fails, the search goes on.")] = None,
+        help="MB of memory per worker; a trial allocating more fails, the search goes on.  [default: no limit]")] = None,
     checkpoint_every: Annotated[Optional[str], typer.Option(
         help="Checkpoint a running trial this often (0 = every epoch); an interrupted trial resumes from its "
              "last checkpoint.  [default: 30s]")] = None,
     log: Annotated[Optional[list[str]], typer.Option(
         "--log", metavar="NAME", help="Log every trial with this logger plugin (repeatable): tensorboard "
         "(RUN/tensorboard), mlflow (needs the mlflow extra), or one from `automl plugins`; none = no logger. Default: on "
-        "a resume, the run's loggers; else none.", show_default=False)] = None,
+        "a resume, the run's loggers; else none.  [default: none]", show_default=False)] = None,
     keras_backend: Annotated[Optional[str], typer.Option(
         help="tensorflow | jax: the Keras backend the trials train on (jax must be installed: the jax extra); the "
              "export stays on TensorFlow.  [default: $KERAS_BACKEND, else tensorflow]", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
-        help="YAML experiment file (keys as these options); options typed here override it.")] = None,
+        help="YAML experiment file (keys as these options); options typed here override it.  [default: none]")] = None,
+    plugin: Annotated[Optional[list[str]], typer.Option(
+        "--plugin", metavar="REF", help="A plugin module or object for this search only, as pkg.module, "
+        "pkg.module:NAME or path/to/file.py[:NAME] (repeatable); workers and automl export load it too.  "
+        "[default: none]", show_default=False)] = None,
     plugins_dir: PluginsDir = None,
     strict_plugins: Annotated[Optional[bool], typer.Option(
-        "--strict-plugins", help="Fail when any plugin fails to load, instead of skipping it.")] = None,
+        "--strict-plugins", help="Fail when any plugin fails to load, instead of skipping it.  [default: off]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display: one log line per trial.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print a JSON summary (run directory, best trial, its metrics, why the search stopped) "
+        "instead of the leaderboard.")] = False,
 ) -> None:
-    """Search architectures, augmentations and optimizers on DATA; re-run the same command to resume."""
-    from automl.search_engine import Experiment, parse_duration, search as run_search
+    """Search architectures, augmentations and optimizers on DATA; re-run the same command to resume.
+
+    Exits 1 when the search ended without a completed trial (every trial failed or was pruned), or stopped at
+    --max-consecutive-failures.
+    """
+    from automl.search_engine import Experiment, parse_options, search as run_search
 
     options = _load_experiment_file(config) if config else {}
     typed = {
@@ -145,32 +173,66 @@ def search(
         "trial_timeout": trial_timeout, "max_retries": max_retries, "recycle_after": recycle_after,
         "threads_per_worker": threads_per_worker, "worker_memory_limit": worker_memory_limit,
         "checkpoint_every": checkpoint_every, "log": log or None,  # typer gives [] for no --log
-        "keras_backend": keras_backend,
+        "keras_backend": keras_backend, "plugins": plugin or None,
         "plugins_dir": str(plugins_dir) if plugins_dir else None, "strict_plugins": strict_plugins,
     }
-    options.update({key: value for key, value in typed.items() if value is not None})
+    options.update(parse_options(typed))
     if not options.get("data"):
         raise ConfigError("search needs DATA (e.g. builtin:digits, ./photos, data.csv) or a --config file with 'data'.")
-    size = options.get("image_size")
-    options["image_size"] = tuple(size) if isinstance(size, list) else _parse_image_size(size)
-    options["time_budget"] = parse_duration(options.get("time_budget"))
-    options["trial_timeout"] = parse_duration(options.get("trial_timeout"))
-    if options.get("checkpoint_every") is not None:
-        options["checkpoint_every"] = parse_duration(options["checkpoint_every"])
-    result = run_search(experiment=Experiment(**options), quiet=quiet)
-    _print_leaderboard(result.leaderboard_, limit=10)
+    result = run_search(experiment=Experiment.from_options(options), quiet=quiet)
+    frame = result.leaderboard_
+    completed = int((frame["status"] == "complete").sum()) if len(frame) else 0
     best = result.run_dir / "best"
-    typer.echo(f"\nrun directory: {result.run_dir}  ({result.stopped_because})")
+    card = None
     if (best / "model.keras").exists():
-        from automl.export import describe_export, read_card
+        from automl.export import read_card
 
         card = read_card(best)
-        typer.echo(f"best model:    {best / 'model.keras'}  ({describe_export(card)}, test accuracy "
-                   f"{card['metrics']['test']['accuracy']:.4f}; SavedModel: {best / 'saved_model'}; "
-                   f"card: {best / 'model_card.json'})")
-        typer.echo(f"predict:       automl predict {result.run_dir} IMAGE_OR_CSV ...")
+    if as_json:
+        _echo_json(_search_summary(result, card, completed))
     else:
-        typer.echo("best model:    none (no trial completed)")
+        _print_leaderboard(frame, limit=10)
+        typer.echo(f"\nrun directory: {result.run_dir}  ({result.stopped_because})")
+        if card is not None:
+            from automl.export import describe_export
+
+            typer.echo(f"best model:    {best / 'model.keras'}  ({describe_export(card)}, test accuracy "
+                       f"{card['metrics']['test']['accuracy']:.4f}; SavedModel: {best / 'saved_model'}; "
+                       f"card: {best / 'model_card.json'})")
+            typer.echo(f"predict:       automl predict {result.run_dir} IMAGE_OR_CSV ...")
+        else:
+            typer.echo("best model:    none (no trial completed)")
+    failures = "failed in a row" in result.stopped_because
+    if not completed or failures:
+        why = result.stopped_because if failures else "no trial completed"
+        typer.echo(f"error: the search ended without a usable result ({why}); the reasons are in the leaderboard "
+                   f"(automl leaderboard {result.run_dir}).", err=True)
+        raise typer.Exit(1)
+
+
+def _search_summary(result, card: dict | None, completed: int) -> dict:
+    """What `automl search --json` prints: where the run is, its best trial and model, and why it stopped."""
+    from automl.export import exported_trials
+    from automl.leaderboard import to_records
+
+    rows = to_records(result.leaderboard_)
+    best = next((row for row in rows if row.get("rank") == 1), None)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return {
+        "run_dir": str(result.run_dir),
+        "stopped_because": result.stopped_because,
+        "trials": counts,
+        "completed": completed,
+        "best_trial": best,
+        "best_model": None if card is None else {
+            "path": str(result.run_dir / "best" / "model.keras"),
+            "trials": exported_trials(card),
+            "test_metrics": card.get("metrics", {}).get("test"),
+            "formats": sorted(card.get("formats", {})),
+        },
+    }
 
 
 def _print_leaderboard(frame, limit: int | None = None) -> None:
@@ -192,15 +254,17 @@ def _print_leaderboard(frame, limit: int | None = None) -> None:
 def leaderboard(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of row objects.")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="Show only the first N rows.")] = None,
+    top: Annotated[Optional[int], typer.Option(help="Show only the N best trials.  [default: all]")] = None,
+    limit: Annotated[Optional[int], typer.Option(hidden=True, help="Old name of --top.")] = None,
 ) -> None:
     """Print the leaderboard of a run (rebuilt from its study storage, so it is exact even mid-run)."""
     from automl.leaderboard import to_records
     from automl.search_engine import load_run
 
     frame = load_run(run_dir).leaderboard_
-    if limit:
-        frame = frame.head(limit)
+    top = top or limit
+    if top:
+        frame = frame.head(top)
     if as_json:
         typer.echo(json.dumps(to_records(frame), indent=2))
     else:
@@ -212,11 +276,16 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search (finished or running).")],
     out: Annotated[Optional[Path], typer.Option(help="Folder for the report.  [default: RUN_DIR/report]")] = None,
     top: Annotated[int, typer.Option(help="Best trials whose learning curves are drawn.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Write PNG plots (history, importance, parallel coordinates, learning curves) and report.html of a run."""
     from automl.report import write_report
 
     result = write_report(run_dir, out_dir=out, top=top)
+    if as_json:
+        _echo_json({"html": str(result.html), "trials": result.trials, "finished": result.finished,
+                    "plots": {name: str(path) for name, path in result.plots.items()}, "notes": dict(result.notes)})
+        return
     typer.echo(f"report of {result.trials} trial(s) ({result.finished} finished): {result.html}")
     for path in result.plots.values():
         typer.echo(f"  {path}")
@@ -247,7 +316,9 @@ def worker(
     study: Annotated[Optional[str], typer.Option(help="The study name (see the search's config.yaml).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         help="Where this worker keeps the models of top trials.  [default: RUN, or runs/<study>]")] = None,
-    max_trials: Annotated[Optional[int], typer.Option(help="Leave after this many trials.")] = None,
+    trials: Annotated[Optional[int], typer.Option(
+        help="Leave after this many trials.  [default: when the search has its trials]")] = None,
+    max_trials: Annotated[Optional[int], typer.Option(hidden=True, help="Old name of --trials.")] = None,
     log: Annotated[Optional[list[str]], typer.Option(
         "--log", metavar="NAME", help="Logger plugin for this worker's trials, writing under --out (repeatable; "
         "none = no logger). Default: the search's loggers.", show_default=False)] = None,
@@ -255,7 +326,7 @@ def worker(
     """Join a running search from this (or another) machine and run its trials until it has enough."""
     from automl.workers import run_worker
 
-    run_worker(run, storage=storage, study=study, out=out, max_trials=max_trials, log=log or None)
+    run_worker(run, storage=storage, study=study, out=out, max_trials=trials or max_trials, log=log or None)
 
 
 @app.command()
@@ -272,13 +343,21 @@ def export(
         help="Where the run's data are now, if they moved (they must be the same data).")] = None,
     ensemble: Annotated[Optional[int], typer.Option(
         help="Export the average of the best K trials' class probabilities.  [default: the search's --ensemble]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the export folder, formats and checks as JSON.")]
+    = False,
 ) -> None:
     """Export a trial's model; every format is reloaded with its own runtime and checked against Keras."""
-    from automl.export import describe_export, export_run
+    from automl.export import describe_export, export_run, exported_trials
 
     folder, card = export_run(run_dir, formats=format, trial=trial, out=out, refit=refit, data=data,
                               ensemble=ensemble, progress=lambda message: typer.echo(message, err=True))
     test = card["metrics"]["test"]
+    if as_json:
+        _echo_json({"folder": str(folder), "trials": exported_trials(card), "refit": refit,
+                    "formats": {name: str(folder / entry["path"]) for name, entry in card["formats"].items()},
+                    "verification": card["verification"], "test_metrics": test,
+                    "card": str(folder / "model_card.json")})
+        return
     typer.echo(f"exported {describe_export(card)}{' (refit)' if refit else ''} to {folder}")
     for name, check in card["verification"].items():
         typer.echo(f"  {name:<12} {card['formats'][name]['path']:<14} verified on {check['samples']} validation "
@@ -291,9 +370,12 @@ def predict(
     model: Annotated[Path, typer.Argument(help="A run directory (uses its best/) or an export folder.")],
     inputs: Annotated[list[Path], typer.Argument(
         help="Image files or folders (searched recursively), or a .csv / .npz file.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Write the predictions to this CSV instead of printing them.")] = None,
-    top_k: Annotated[int, typer.Option(help="Also give the 2nd..k-th most likely classes.")] = 1,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Write the predictions to this CSV instead of printing them.  [default: print them]")]
+    = None,
+    top_classes: Annotated[int, typer.Option(help="Also give the 2nd..K-th most likely classes.")] = 1,
+    output: Annotated[Optional[Path], typer.Option("--output", hidden=True, help="Old name of --out.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", hidden=True, help="Old name of --top-classes.")] = None,
     format: Annotated[str, typer.Option(
         "--format", help="Which exported format runs the prediction: keras, saved_model, litert, onnx.")] = "keras",
 ) -> None:
@@ -302,8 +384,9 @@ def predict(
     from automl.predict import load_predictor
 
     predictor = load_predictor(model, format=format)
-    frame = predictor.predict(inputs, top_k=top_k)
+    frame = predictor.predict(inputs, top_k=top_k or top_classes)
     text = frame.to_csv(index=False, float_format="%.6f")
+    output = out or output
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -348,15 +431,22 @@ def plugins(
 
 
 @app.command()
-def spaces() -> None:
+def spaces(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of space objects.")] = False,
+) -> None:
     """List the shipped search spaces."""
     import yaml
 
     from automl.search_space import builtin_spaces
 
-    for name, path in sorted(builtin_spaces().items()):
-        description = (yaml.safe_load(path.read_text()) or {}).get("description", "").strip()
-        typer.echo(f"{name:<16} {description}")
+    rows = [{"name": name, "path": str(path),
+             "description": " ".join(((yaml.safe_load(path.read_text()) or {}).get("description") or "").split())}
+            for name, path in sorted(builtin_spaces().items())]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<16} {row['description']}")
 
 
 benchmark_app = typer.Typer(

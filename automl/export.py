@@ -116,13 +116,20 @@ class LiteRTFormat(ExportFormat):
     description = "LiteRT / TensorFlow Lite flat buffer for mobile and edge devices"
 
     def write(self, model: keras.Model, path: Path) -> None:
-        model.export(str(path), format="litert", verbose=False)
+        from automl.keras_backend import native_logs_filtered
+
+        with native_logs_filtered():  # the converter's C++ lines (MLIR passes, SavedModel reads) are noise here
+            model.export(str(path), format="litert", verbose=False)
 
     def load(self, path: Path) -> Predictor:
         import numpy as np
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_path=str(path))
+        from automl.keras_backend import native_logs_filtered
+
+        with native_logs_filtered():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter = Interpreter(model_path=str(path))
+            interpreter.allocate_tensors()
         source = interpreter.get_input_details()[0]["index"]
         target = interpreter.get_output_details()[0]["index"]
 
@@ -498,8 +505,11 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
                         f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data."
                         + OLD_IMAGE_RUN_HINT * (dataset.task == "image" and "data_image_size" not in config))
     dataset = DatasetsBySize(config, dataset, source).for_candidate(Candidate.from_dict(record["candidate"]))
+    from automl.keras_backend import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     # Plugins register their custom layers when loaded, so the registry comes before any model loading.
-    registry = build_registry(plugins_dir=config.get("plugins_dir"))
+    registry = build_registry(plugins_dir=config.get("plugins_dir"), plugins=config.get("plugins") or ())
     models = []
     for member in members:
         if refit:

@@ -12,9 +12,11 @@ backend-neutral ``.keras`` files the JAX trials saved.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -90,3 +92,69 @@ def activate(name: str) -> None:
 
 def is_tensorflow() -> bool:
     return configured() == "tensorflow"
+
+
+# TensorFlow's C++ log lines: absl's pre-initialisation notice, INFO/WARNING records in absl's
+# (``I0000 00:00:1796409323.497815   21075 port.cc:153] ...``) or TensorFlow's older
+# (``2025-09-17 14:44:05.157831: I external/...``) format, the CPU-feature notice's second line, LiteRT's
+# delegate notice, and the "no CUDA here" errors of a CPU machine. TF_CPP_MIN_LOG_LEVEL no longer silences them
+# (tensorflow#100442), so they are filtered from file descriptor 2 where TensorFlow is known to write them.
+_NATIVE_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] "
+    r"|E\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] (?:failed call to cuInit|Unable to register cu\w+ factory)"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU"
+)
+_quietly_imported = False
+
+
+@contextlib.contextmanager
+def native_logs_filtered():
+    """Run the block with TensorFlow's C++ log lines filtered out of file descriptor 2.
+
+    Those lines are written by C++ straight to the descriptor, past Python's logging. Everything else written
+    meanwhile — a real error, a Python traceback — is passed on unchanged, also when the block raises.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (e.g. a service without stderr): nothing to filter
+        yield
+        return
+    import tempfile
+
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _NATIVE_NOISE.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and look for its devices without its C++ start-up lines (oneDNN, cudart_stub, cuInit on
+    a machine without a GPU) on stderr.
+
+    Called where a command or worker is about to need TensorFlow, so the start-up happens here and not in the
+    middle of a display. Does nothing once TensorFlow is imported (by this or by the user's own code).
+    """
+    global _quietly_imported
+    if _quietly_imported or "tensorflow" in sys.modules or not _installed("tensorflow"):
+        _quietly_imported = True
+        return
+    _quietly_imported = True
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # still honoured by the Python-side logging
+    with native_logs_filtered():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # initialises the platforms: the CUDA lines come here

@@ -7,6 +7,8 @@
 3. entry points in the group ``automl`` — skipped when ``AUTOML_DISABLE_PLUGIN_AUTOLOAD=1``;
 4. blocked names (``AUTOML_DISABLED_PLUGINS=a,b``) — a module name or a plugin object name;
 5. local plugin files from ``--plugins-dir`` / ``AUTOML_PLUGINS_DIR``;
+5b. the search's own plugins (``automl.search(..., plugins=[...])``, ``--plugin REF``): modules, plugin objects
+    or classes, given as objects or as import references (:func:`plugin_reference`, :func:`import_plugin`);
 6. validation: each hook is called per plugin module, objects are checked, duplicate names fail.
 
 Loggers (``automl_register_loggers``) are collected like the searched families but are not searched: a run
@@ -21,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -124,11 +127,13 @@ def build_registry(
     autoload: bool | None = None,
     disabled: Iterable[str] = (),
     strict: bool = False,
+    plugins: Iterable[Any] = (),
 ) -> Registry:
     """Build the plugin manager in the documented order and collect the plugin objects.
 
     ``autoload=None`` follows ``AUTOML_DISABLE_PLUGIN_AUTOLOAD``; ``disabled`` adds to
-    ``AUTOML_DISABLED_PLUGINS``; ``plugins_dir=None`` falls back to ``AUTOML_PLUGINS_DIR``.
+    ``AUTOML_DISABLED_PLUGINS``; ``plugins_dir=None`` falls back to ``AUTOML_PLUGINS_DIR``. ``plugins`` are one
+    search's own: modules, plugin objects or classes, or import references to them (strings).
     """
     registry = Registry()
     sources: dict[str, tuple[str, str]] = {}  # pluggy plugin name -> (source, version)
@@ -179,6 +184,24 @@ def build_registry(
         for name, module, path in _load_directory(Path(directory), pm, problem):
             if _register(pm, module, name, problem):
                 sources[name] = (f"file:{path}", "local")
+
+    # 5b. the search's own plugins: a module is registered as it is; plugin objects are returned by a holder
+    for given in plugins:
+        try:
+            found = import_plugin(given) if isinstance(given, str) else given
+        except PluginError as exc:
+            problem(given, str(exc))
+            continue
+        module_name = found.__name__ if inspect.ismodule(found) else getattr(found, "__module__", None) or "?"
+        # The same name (and so the same leaderboard source) in the search process, which has the object, and in
+        # a worker, which imported it by its reference.
+        reference = given if isinstance(given, str) else plugin_reference(found)[0] or f"{module_name}:{_label(found)}"
+        name = f"inline:{reference}"
+        if pm.has_plugin(name):
+            continue
+        holder = found if inspect.ismodule(found) else _PluginHolder([_instance(found)])
+        if _register(pm, holder, name, problem):
+            sources[name] = (name, _module_version(module_name))
 
     # 6. validation: call each implementation separately to attribute results and isolate failures
     for family, hook_name in HOOK_BY_FAMILY.items():
@@ -311,6 +334,130 @@ def logger_plugin_manager(loggers: Iterable[Plugin]) -> pluggy.PluginManager:
             raise PluginError(f"{where} implements {', '.join(other)} as a method; a logger implements only the "
                               f"lifecycle hooks ({', '.join(hookspecs.LIFECYCLE_HOOKS)}).")
     return pm
+
+
+class _PluginHolder:
+    """Registers plugin objects given directly (not through a module's hooks) on the same hooks."""
+
+    def __init__(self, objects: list[Plugin]) -> None:
+        self.objects = objects
+
+    def _of(self, base_name: str) -> list[Plugin]:
+        import automl.plugin as plugin
+
+        return [o for o in self.objects if isinstance(o, getattr(plugin, base_name))]
+
+    @hookspecs.hookimpl
+    def automl_register_architectures(self) -> list[Plugin]:
+        return self._of("Architecture")
+
+    @hookspecs.hookimpl
+    def automl_register_augmentations(self) -> list[Plugin]:
+        return self._of("Augmentation")
+
+    @hookspecs.hookimpl
+    def automl_register_optimizers(self) -> list[Plugin]:
+        return self._of("Optimizer")
+
+    @hookspecs.hookimpl
+    def automl_register_loggers(self) -> list[Plugin]:
+        return self._of("Logger")
+
+
+def _label(obj: Any) -> str:
+    return obj.__qualname__ if inspect.isclass(obj) else f"{type(obj).__qualname__}({getattr(obj, 'name', '?')})"
+
+
+def _instance(found: Any) -> Any:
+    """A plugin object from an object or a class (called without arguments); anything else is refused."""
+    if inspect.isclass(found) and issubclass(found, Plugin):
+        try:
+            return found()
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"plugin class {found.__qualname__} could not be created without arguments "
+                              f"({_describe(exc)}); pass an object of it instead.") from None
+    if isinstance(found, Plugin):
+        return found
+    raise PluginError(f"{found!r} is not a plugin: pass a module with automl_register_* hooks, or an object (or class) "
+                      "of automl.Architecture, Augmentation, Optimizer or Logger.")
+
+
+def _module_version(module_name: str) -> str:
+    """The version of the distribution that installed a module, else its ``__version__``, else "local"."""
+    top = module_name.split(".")[0]
+    for dist in metadata.packages_distributions().get(top, []):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    module = sys.modules.get(module_name)
+    return str(getattr(module, "__version__", None) or "local")
+
+
+def plugin_reference(obj: Any) -> tuple[str | None, str]:
+    """``(reference, why)``: the text another process imports ``obj`` (a module, a plugin object or class) with,
+    or None and why it cannot (then its trials must run in this process).
+
+    An installed module is referenced by name (``pkg.mod`` / ``pkg.mod:attr``); any other module by its file
+    (``/path/mod.py:attr``), so a worker process or a later ``automl export`` finds it whatever its ``sys.path``.
+    An object is referenced by the module attribute that holds it, else by its class (created without arguments).
+    """
+    module = obj if inspect.ismodule(obj) else sys.modules.get(getattr(obj, "__module__", None) or
+                                                                 type(obj).__module__)
+    what = obj.__name__ if inspect.ismodule(obj) else _label(obj)
+    if module is None or module.__name__ in ("__main__", "__mp_main__") or not getattr(module, "__file__", None):
+        return None, (f"{what} is defined in __main__ (a notebook or the running script), which another process "
+                      "cannot import")
+    attribute = None
+    if not inspect.ismodule(obj):
+        attribute = next((name for name, value in vars(module).items() if value is obj), None)
+        cls = obj if inspect.isclass(obj) else type(obj)
+        if attribute is None and "<locals>" not in cls.__qualname__ and getattr(module, cls.__name__, None) is cls:
+            try:
+                same = cls().name == getattr(obj, "name", None) or inspect.isclass(obj)
+            except Exception:  # noqa: BLE001
+                same = False
+            attribute = cls.__name__ if same else None
+        if attribute is None:
+            return None, (f"{what} is neither held by a name in {module.__name__} nor an object its class makes "
+                          "without arguments, so another process cannot rebuild it")
+    top = module.__name__.split(".")[0]
+    installed = bool(metadata.packages_distributions().get(top))
+    base = module.__name__ if installed else str(Path(module.__file__).resolve())
+    return (base if attribute is None else f"{base}:{attribute}"), ""
+
+
+def import_plugin(reference: str) -> Any:
+    """The module, plugin object or class a :func:`plugin_reference` names (a ``.py`` path is loaded by path)."""
+    base, _, attribute = reference.rpartition(":") if reference.rpartition(":")[2].isidentifier() and \
+        ":" in reference else (reference, "", "")
+    try:
+        if base.endswith(".py"):
+            path = Path(base)
+            module_name = f"automl_inline_plugins.{re.sub(r'[^0-9A-Za-z_]', '_', str(path.with_suffix('')))}"
+            module = sys.modules.get(module_name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                if spec is None or spec.loader is None or not path.is_file():
+                    raise PluginError(f"plugin file {base} does not exist (from the reference {reference!r}).")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(module_name, None)
+                    raise
+        else:
+            module = importlib.import_module(base)
+    except PluginError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise PluginError(f"plugin {reference!r} could not be imported: {_describe(exc)}") from None
+    if not attribute:
+        return module
+    if not hasattr(module, attribute):
+        raise PluginError(f"plugin {reference!r}: {base} has no attribute {attribute!r}.")
+    return getattr(module, attribute)
 
 
 def _describe(exc: BaseException) -> str:

@@ -36,6 +36,18 @@ class Predictor:
     def class_names(self) -> list[str]:
         return list(self.card["class_names"])
 
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities for an array shaped like the training inputs, a DataFrame with the training
+        columns, or a list of image / .csv / .npz paths (read as `predict` reads them)."""
+        import numpy as np
+
+        if isinstance(x, (str, Path)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, Path))):
+            _, x = read_inputs([x] if isinstance(x, (str, Path)) else list(x), self.card)
+        else:
+            x = array_inputs(x, self.card, "x")
+        classes = len(self.class_names)
+        return np.asarray(self._predict(x)) if len(x) else np.zeros((0, classes), np.float32)
+
     def predict(self, inputs: Sequence[str | Path], top_k: int = 1) -> pd.DataFrame:
         names, x = read_inputs(inputs, self.card)
         return self.predict_arrays(x, names, top_k)
@@ -46,7 +58,7 @@ class Predictor:
 
         classes = len(self.class_names)
         if not 1 <= top_k <= classes:
-            raise ConfigError(f"--top-k must be between 1 and the number of classes ({classes}); got {top_k}.")
+            raise ConfigError(f"--top-classes must be between 1 and the number of classes ({classes}); got {top_k}.")
         probabilities = np.asarray(self._predict(x)) if len(x) else np.zeros((0, classes), np.float32)
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
         frame = pd.DataFrame({"input": list(names)})
@@ -75,6 +87,9 @@ def load_predictor(path: str | Path, format: str = "keras") -> Predictor:
     if format not in available:
         raise ConfigError(f"{export_dir} has no {format} export (it has: {', '.join(available) or 'none'}); "
                           f"write it with: automl export RUN_DIR --format {format}.")
+    from automl.keras_backend import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     build_registry()  # plugins register their custom Keras layers on load
     fmt = FORMATS[format]
     return Predictor(export_dir, card, format, fmt.load(export_dir / available[format]["path"]))
@@ -124,7 +139,6 @@ def _read_table(path: Path, card: dict[str, Any]) -> np.ndarray:
     import numpy as np
 
     preprocessing = card["preprocessing"]
-    expected = tuple(card["input"]["shape"][1:])
     if path.suffix.lower() == ".csv":
         import pandas as pd
 
@@ -145,9 +159,28 @@ def _read_table(path: Path, card: dict[str, Any]) -> np.ndarray:
             "unpickling a file can run any code in it. Save x as a numeric array: "
             "np.savez(path, x=np.asarray(x, dtype=np.float32))."
         ) from None
+    return array_inputs(x, card, str(path))
+
+
+def array_inputs(x: Any, card: dict[str, Any], where: str) -> np.ndarray:
+    """The model input for in-memory data: a DataFrame with the training columns (encoded as they were), or
+    an array shaped like the training inputs ((N, H, W) is taken as one-channel images)."""
+    import numpy as np
+
+    preprocessing = card["preprocessing"]
+    if hasattr(x, "columns") and hasattr(x, "iloc"):  # a pandas DataFrame
+        if preprocessing.get("kind") != "tabular" or "columns" not in preprocessing:
+            raise ConfigError(f"{where} is a DataFrame, but this model was trained on "
+                              f"{'images' if preprocessing.get('kind') == 'image' else 'an array'}; pass an array "
+                              "shaped like the training inputs.")
+        return encode_table(x, preprocessing)
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise ArrayFormatError(f"{where} has dtype {x.dtype}; expected numbers shaped like the training inputs.")
+    expected = tuple(card["input"]["shape"][1:])
     if x.ndim == len(expected) and len(expected) == 3:  # (N, H, W) grayscale
         x = x[..., None]
     if tuple(x.shape[1:]) != expected:
-        raise FeatureColumnError(f"{path}: x has shape {x.shape}, but the model expects (N, "
+        raise FeatureColumnError(f"{where}: x has shape {x.shape}, but the model expects (N, "
                                  f"{', '.join(map(str, expected))}); pass arrays shaped like the training data.")
     return x.astype(np.float32)

@@ -32,7 +32,7 @@ class QuietProgress:
     def trial_started(self, number: int, candidate: Any, done: int) -> None:
         pass
 
-    def epoch_end(self, epoch: int, max_epochs: int, logs: dict[str, float]) -> None:
+    def epoch_end(self, epoch: int, max_epochs: int, logs: dict[str, float], trial: int | None = None) -> None:
         pass
 
     def trial_finished(self, record: dict[str, Any], done: int, best: float | None) -> None:
@@ -104,7 +104,7 @@ class RichProgress(QuietProgress):
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
         )
         self.search_task = None
-        self.epoch_task = None
+        self.trial_tasks: dict[int | None, Any] = {}  # one bar per running trial: with workers, several at once
         self.best: float | None = None
         self.budget: float | None = None
         self.started = time.monotonic()
@@ -116,20 +116,28 @@ class RichProgress(QuietProgress):
             self.search_task = self.progress.add_task("search (budget s)", total=int(budget_seconds), info="")
         else:
             self.search_task = self.progress.add_task("trials", total=total, completed=done, info="")
-        self.epoch_task = self.progress.add_task("trial", total=1, info="", visible=False)
 
     def trial_started(self, number: int, candidate: Any, done: int) -> None:
         what = f"{candidate.architecture}+{candidate.augmentation}+{candidate.optimizer}"
-        self.progress.update(self.epoch_task, description=f"trial {number}", total=candidate.max_epochs,
-                             completed=0, info=what, visible=True)
+        self._drop_trial(number)
+        self.trial_tasks[number] = self.progress.add_task(f"trial {number}", total=candidate.max_epochs, info=what)
 
-    def epoch_end(self, epoch: int, max_epochs: int, logs: dict[str, float]) -> None:
-        self.progress.update(self.epoch_task, completed=epoch + 1,
-                             info=f"val_accuracy {_fmt_metric(logs.get('val_accuracy'))}")
+    def epoch_end(self, epoch: int, max_epochs: int, logs: dict[str, float], trial: int | None = None) -> None:
+        task = self.trial_tasks.get(trial)
+        if task is None and len(self.trial_tasks) == 1:  # a caller that does not say which trial: the only one
+            task = next(iter(self.trial_tasks.values()))
+        if task is not None:
+            self.progress.update(task, completed=epoch + 1, info=f"val_accuracy {_fmt_metric(logs.get('val_accuracy'))}")
         self._tick_budget()
+
+    def _drop_trial(self, number: int) -> None:
+        task = self.trial_tasks.pop(number, None)
+        if task is not None:
+            self.progress.remove_task(task)
 
     def trial_finished(self, record: dict[str, Any], done: int, best: float | None) -> None:
         self.best = best
+        self._drop_trial(record["trial"])
         info = f"best {_fmt_metric(best)}"
         if self.total is None and self.budget:
             self.progress.update(self.search_task, info=info)

@@ -26,6 +26,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -77,6 +78,9 @@ class Experiment:
     max_consecutive_failures: int = 10
     plugins_dir: str | None = None
     strict_plugins: bool = False
+    # Plugins of this search only, as import references: "package.module" or "package.module:attribute"
+    # (automl.plugin_manager.import_plugins); the Python API records the objects given to plugins=[...] here.
+    plugins: list[str] | None = None
     # --- where trials run (automl.workers) and where the study lives (automl.storage) ---
     workers: int = 1  # worker processes; 0 runs trials inside the search process (no isolation)
     storage: str | None = None  # a database URL shared by several machines; default: RUN/study.journal
@@ -91,6 +95,17 @@ class Experiment:
     keras_backend: str | None = None  # tensorflow | jax; default: $KERAS_BACKEND, else keras.json, else tensorflow
     # --- logger plugins told about every trial (automl.lifecycle); not part of the run's identity ---
     log: list[str] | None = None  # logger names; None: the ones the resumed run had (or none); [] / "none": none
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], where: str = "") -> Experiment:
+        """An experiment from options given as Python values, command-line strings or a YAML file's mapping
+        (see `parse_options`); call `validate` for the rules between options."""
+        values = parse_options(options, where)
+        if not values.get("data"):
+            raise ConfigError(f"{where + ': ' if where else ''}a search needs its data: builtin:digits / "
+                              "builtin:breast_cancer / builtin:wine, an image folder, a .csv or an .npz (or arrays / "
+                              "a DataFrame from Python).")
+        return cls(**values)
 
     def validate(self) -> None:
         """Check the options and fill in the backend's default sampler and pruner."""
@@ -151,33 +166,144 @@ class Experiment:
         return str(Path("runs") / safe_name(name))
 
 
+def parse_options(options: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """The one place search options are read, whoever gives them: the CLI (text), a YAML file or Python.
+
+    Durations are seconds or ``"10m"``; image sizes ``"64x64"``, ``64`` or ``(64, 64)``; ``log`` and
+    ``plugins`` a name or a list of names; None means "not given". An unknown name or a value of the wrong kind
+    is a `ConfigError` naming the option, the rule and the value received (``where``: where it came from, e.g.
+    the YAML file). Parsing parsed options again gives the same values.
+    """
+    prefix = f"{where}: " if where else ""
+    unknown = sorted(set(options) - set(Experiment.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"{prefix}unknown search option(s) {', '.join(map(repr, unknown))}; the options are: "
+                          f"{', '.join(sorted(Experiment.__dataclass_fields__))}.")
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        option = f"{prefix}{name} (--{name.replace('_', '-')})"
+        if name in _DURATION_OPTIONS:
+            value = parse_duration(value, option)
+        elif name == "image_size":
+            value = parse_image_size(value, option)
+        elif name in ("log", "plugins"):
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{option} takes a name or a list of names; got {value!r}.")
+            value = list(value)
+        else:
+            value = _coerce(value, _OPTION_KINDS[name], option)
+        values[name] = value
+    return values
+
+
+_DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
+# What each option takes (durations, image_size, log and plugins are parsed on their own).
+_OPTION_KINDS: dict[str, type] = {
+    **dict.fromkeys(("data", "out", "space", "backend", "sampler", "pruner", "target", "color_mode", "plugins_dir",
+                     "storage", "study", "keras_backend"), str),
+    **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",
+                     "recycle_after", "threads_per_worker", "worker_memory_limit"), int),
+    **dict.fromkeys(("val_fraction", "test_fraction"), float),
+    **dict.fromkeys(("skip_corrupt", "initial_trials", "strict_plugins"), bool),
+}
+
+
+def _coerce(value: Any, kind: type, option: str) -> Any:
+    """``value`` as ``kind``: paths become text, whole numbers given as text (or 3.0) become integers."""
+    import numbers
+    import os
+
+    if kind is str:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{option} takes text; got {value!r} ({type(value).__name__}).")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{option} is on or off (true / false); got {value!r} ({type(value).__name__}).")
+    if isinstance(value, str):
+        try:
+            value = float(value) if kind is float else int(value)
+        except ValueError:
+            raise ConfigError(f"{option} takes {'a number' if kind is float else 'a whole number'}; got {value!r}.") \
+                from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{option} takes {'a number' if kind is float else 'a whole number'}; got {value!r} "
+                          f"({type(value).__name__}).")
+    if kind is int:
+        if value != int(value):
+            raise ConfigError(f"{option} takes a whole number; got {value!r}.")
+        return int(value)
+    return float(value)
+
+
+def parse_image_size(value: Any, option: str = "--image-size") -> tuple[int, int] | None:
+    """``"64x64"``, ``"64"``, ``64``, ``(64, 48)`` or ``[64, 48]`` → ``(height, width)``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.lower().replace("×", "x").split("x")
+        try:
+            sizes = [int(p) for p in parts]
+        except ValueError:
+            sizes = []
+    elif isinstance(value, (list, tuple)):
+        sizes = [int(v) if isinstance(v, int) and not isinstance(v, bool) else -1 for v in value]
+    elif isinstance(value, int) and not isinstance(value, bool):
+        sizes = [value]
+    else:
+        sizes = []
+    if len(sizes) == 1:
+        sizes *= 2
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise ConfigError(f"{option} takes HEIGHTxWIDTH or one number (e.g. 64x64, 64, or (64, 64) in Python); "
+                          f"got {value!r}.")
+    return sizes[0], sizes[1]
+
+
 _DURATION = re.compile(r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?")
 
 
-def parse_duration(text: str | float | int | None) -> float | None:
-    """``90``, ``90s``, ``10m``, ``1h30m`` → seconds."""
-    if text is None or isinstance(text, (int, float)):
-        return None if text is None else float(text)
+def parse_duration(text: str | float | int | None, option: str = "a duration") -> float | None:
+    """``90``, ``90.5``, ``"90s"``, ``"10m"``, ``"1h30m"`` → seconds."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    if not isinstance(text, str):
+        raise ConfigError(f"{option} takes seconds or a text such as 90s, 10m or 1h30m; got {text!r} "
+                          f"({type(text).__name__}).")
     match = _DURATION.fullmatch(text.strip().lower())
     if not text.strip() or match is None:
-        raise ConfigError(f"a duration looks like 90, 90s, 10m or 1h30m; got {text!r}.")
+        raise ConfigError(f"{option} looks like 90, 90s, 10m or 1h30m; got {text!r}.")
     return sum(float(match.group(unit) or 0) * factor for unit, factor in (("h", 3600), ("m", 60), ("s", 1)))
 
 
 @dataclass
 class SearchResult:
-    """What a search returns: the leaderboard DataFrame and the best model (loaded on first access)."""
+    """What a search returns, and what :func:`load_run` gives back for an existing run directory.
+
+    ``leaderboard_`` (a DataFrame, best first), ``best_model_`` (the exported Keras model of ``best/``, loaded on
+    first access), ``best_trial_``, ``class_names_``; ``predict(x)`` / ``predict_proba(x)`` on arrays,
+    DataFrames or files, read as the training data were; ``export(...)`` and ``report(...)`` as the commands.
+    """
 
     run_dir: Path
     leaderboard_: pd.DataFrame
     dataset: Dataset | None = field(default=None, repr=False)
     stopped_because: str = ""
     _best_model: keras.Model | None = field(default=None, repr=False)
+    _predictor: Any = field(default=None, repr=False)
 
     @property
     def best_trial_(self) -> int | None:
-        ranked = self.leaderboard_[self.leaderboard_["rank"] == 1]
-        return None if ranked.empty else int(ranked["trial"].iloc[0])
+        ranked = self.leaderboard_[self.leaderboard_["rank"] == 1] if "rank" in self.leaderboard_ else []
+        return None if len(ranked) == 0 else int(ranked["trial"].iloc[0])
 
     @property
     def best_model_(self) -> keras.Model | None:
@@ -186,6 +312,51 @@ class SearchResult:
 
             self._best_model = load_keras_model(self.run_dir / "best" / "model.keras")
         return self._best_model
+
+    @property
+    def class_names_(self) -> list[str]:
+        return self._best().class_names
+
+    def predict_proba(self, x: Any):
+        """Class probabilities, shape (N, classes), columns in ``class_names_`` order. ``x``: an array shaped
+        like the training inputs, a DataFrame with the training columns, or image / CSV / .npz paths."""
+        return self._best().predict_proba(x)
+
+    def predict(self, x: Any):
+        """The most likely class name of each input (an array of text); ``x`` as for `predict_proba`."""
+        import numpy as np
+
+        names = np.asarray(self.class_names_)
+        return names[np.argmax(self.predict_proba(x), axis=1)]
+
+    def export(self, formats: str | list[str] | None = None, out: str | Path | None = None, **options: Any) -> Path:
+        """Export the best model (or ``trial=N``, ``ensemble=K``, ``refit=True``) as ``automl export`` does;
+        every format is verified. Returns the export folder."""
+        from automl.export import export_run
+
+        if isinstance(formats, (list, tuple)):
+            formats = ",".join(formats)
+        folder, _ = export_run(self.run_dir, formats=formats, out=Path(out) if out else None, **options)
+        self._predictor = None  # best/ may have been written again
+        return folder
+
+    def report(self, out: str | Path | None = None, top: int = 5):
+        """Write the plots and report.html of the run (``automl report``); returns what was written."""
+        from automl.report import write_report
+
+        return write_report(self.run_dir, out_dir=Path(out) if out else None, top=top)
+
+    def _best(self):
+        if self._predictor is None:
+            from automl.predict import load_predictor
+
+            self._predictor = load_predictor(self.run_dir)
+        return self._predictor
+
+    def __repr__(self) -> str:
+        best = self.best_trial_
+        return (f"SearchResult({self.run_dir}: {len(self.leaderboard_)} trials, best trial "
+                f"{'none' if best is None else best}{', ' + self.stopped_because if self.stopped_because else ''})")
 
 
 def load_run(run_dir: str | Path) -> SearchResult:
@@ -261,33 +432,28 @@ def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def search(data: str | None = None, *, experiment: Experiment | None = None, progress=None, quiet: bool = True,
-           **options: Any) -> SearchResult:
+           plugin_objects: list | None = None, **options: Any) -> SearchResult:
     """Run (or resume) a search and return its :class:`SearchResult`.
 
     ``automl.search("builtin:digits", out="runs/digits", trials=12, space="quick")`` is the Python
     equivalent of ``automl search builtin:digits --out runs/digits --trials 12 --space quick``.
     """
     if experiment is None:
-        if data is None:
-            raise ConfigError("search() needs the data: a path, or builtin:digits / builtin:breast_cancer / builtin:wine.")
-        if "time_budget" in options:
-            options["time_budget"] = parse_duration(options["time_budget"])
-        unknown = set(options) - set(Experiment.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown search option(s) {sorted(unknown)}; allowed: {sorted(Experiment.__dataclass_fields__)}.")
-        experiment = Experiment(data=data, **options)
+        experiment = Experiment.from_options({"data": data, **options})
     experiment.validate()
     if progress is None:
         from automl.progress import QuietProgress, RichProgress
 
         progress = QuietProgress() if quiet else RichProgress()
-    return _Search(experiment, progress).run()
+    return _Search(experiment, progress, plugin_objects).run()
 
 
 class _Search:
-    def __init__(self, experiment: Experiment, progress) -> None:
+    def __init__(self, experiment: Experiment, progress, plugin_objects: list | None = None) -> None:
         self.experiment = experiment
         self.progress = progress
+        # The objects behind experiment.plugins (the Python API's plugins=[...]): used as they are in this process.
+        self.plugin_objects = plugin_objects
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
         self.sized = None  # the data at each size the space's training.image_size lists, set by run()
@@ -308,7 +474,8 @@ class _Search:
 
             keras_backend.activate(exp.keras_backend)
         # Cheap checks first: plugins, space, run directory — then the data preflight — then TensorFlow.
-        registry = build_registry(plugins_dir=exp.plugins_dir, strict=exp.strict_plugins)
+        registry = build_registry(plugins_dir=exp.plugins_dir, strict=exp.strict_plugins,
+                                  plugins=self.plugin_objects or exp.plugins or ())
         for problem in registry.problems:
             self.progress.message(f"warning: {problem}")
         run_dir = resolve_run_dir(exp.out or exp.default_out())
@@ -328,6 +495,9 @@ class _Search:
         if dataset.skipped:
             self.progress.message(f"skipped {len(dataset.skipped)} unreadable file(s): {', '.join(dataset.skipped[:5])}"
                                   + (" …" if len(dataset.skipped) > 5 else ""))
+        from automl.keras_backend import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # the data are fine: TensorFlow now, without its C++ start-up lines
         space = explicit_space or SearchSpace.load(default_space_name(dataset.task, dataset.input_shape), registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
         if not exp.initial_trials:
@@ -505,11 +675,14 @@ class _Search:
 
         quiet_tensorflow()
         metrics = _read_test_metrics(run_dir)
-        for record in leaderboard.ranked(records, direction)[: self.experiment.top_k]:
+        top = [r for r in leaderboard.ranked(records, direction)[: self.experiment.top_k]
+               if r["trial"] not in metrics and trial_model_path(run_dir, r["trial"]).exists()]
+        if top:
+            self.progress.message(f"testing the top {len(top)} trial(s) on the held-out test split "
+                                  f"({len(self.sized.dataset.y_test)} samples): trials "
+                                  f"{', '.join(str(r['trial']) for r in top)}")
+        for record in top:
             number = record["trial"]
-            path = trial_model_path(run_dir, number)
-            if number in metrics or not path.exists():
-                continue
             model = self._kept_model(run_dir, number)
             if model is None:
                 continue
@@ -599,6 +772,10 @@ class _EventSink:
         self.max_consecutive_failures = max_consecutive_failures
         self.consecutive_failures = 0
         self.hooks = hooks  # automl.lifecycle.LifecycleHooks; it never raises for a logger's fault
+        import inspect
+
+        # A progress object written before epoch_end said which trial (with workers, several run at once).
+        self._epoch_takes_trial = "trial" in inspect.signature(progress.epoch_end).parameters
 
     def __call__(self, event: tuple) -> None:
         from automl.search_space import Candidate
@@ -607,7 +784,8 @@ class _EventSink:
         if kind == "started":
             self.progress.trial_started(event[1], Candidate.from_dict(event[2]), None)
         elif kind == "epoch":
-            self.progress.epoch_end(event[2], event[3], event[4])
+            extra = {"trial": event[1]} if self._epoch_takes_trial else {}
+            self.progress.epoch_end(event[2], event[3], event[4], **extra)
         elif kind == "finished":
             record, finished = event[1], event[2]
             self.consecutive_failures = self.consecutive_failures + 1 if record["status"] == "failed" else 0

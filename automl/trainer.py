@@ -280,6 +280,7 @@ def quiet_tensorflow() -> None:
 
     if not keras_backend.is_tensorflow():  # no tf.function to retrace; importing TensorFlow would cost seconds
         return
+    keras_backend.import_tensorflow_quietly()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")

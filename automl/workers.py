@@ -15,7 +15,9 @@ again up to ``--max-retries`` times; a trial that timed out is not (it would han
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import signal
 import time
 import traceback
@@ -133,7 +135,9 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
     # Every trial of a run trains on the run's Keras backend, whatever this machine's $KERAS_BACKEND says; set
     # before anything here imports Keras (older runs record none: this process's setting).
     keras_backend.activate(config.get("keras_backend") or keras_backend.resolve())
-    registry = build_registry(plugins_dir=config.get("plugins_dir"), strict=bool(config.get("strict_plugins")))
+    keras_backend.import_tensorflow_quietly()  # after the thread limits, which TensorFlow reads when it starts
+    registry = build_registry(plugins_dir=config.get("plugins_dir"), strict=bool(config.get("strict_plugins")),
+                              plugins=config.get("plugins") or ())
     dataset = load_run_data(config)
     if dataset.fingerprint != config.get("data_fingerprint"):
         raise DataError(f"the data at {config['data']!r} differ from the data this run searches (their fingerprint "
@@ -161,6 +165,29 @@ class _Worker:
     error: str | None = None
 
 
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start a 'spawn' child without running the parent's ``__main__`` in it.
+
+    multiprocessing re-runs the main script in each child (as ``__mp_main__``) unless it is hidden: a user's
+    script that calls ``automl.search(...)`` without an ``if __name__ == "__main__":`` guard would start its
+    search again in every worker. A worker needs nothing from ``__main__`` (plugins defined there keep their
+    trials in the search process), so the child is told of no main module.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main is not None and name in main.__dict__}
+    try:
+        for name in saved:
+            if name == "__spec__":
+                main.__spec__ = None
+            else:
+                del main.__dict__[name]
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 class WorkerPool:
     """Starts, watches and replaces the local workers of one search; returns when they are all done."""
 
@@ -182,7 +209,8 @@ class WorkerPool:
         settings = replace(self.template, index=self.started)
         process = self.context.Process(target=worker_main, args=(settings, child_end), name=f"automl-worker-{self.started}",
                                        daemon=True)
-        process.start()
+        with _main_module_hidden():
+            process.start()
         child_end.close()
         self.started += 1
         self.workers.append(_Worker(process, parent_end))
@@ -363,7 +391,7 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
         if hooks.entries:  # loggers close their files and end their remote runs
             hooks.search_finished(leaderboard_rows(backend.records(), context.space.direction), "interrupted")
         raise
-    stopped = {"target": "trials reached", "deadline": "time budget used", "recycle": "--max-trials reached",
+    stopped = {"target": "trials reached", "deadline": "time budget used", "recycle": "--trials reached",
                "failures": "too many trials failed in a row"}.get(why, why)
     hooks.search_finished(leaderboard_rows(backend.records(), context.space.direction), stopped)
     progress.message(f"worker done: {why}")

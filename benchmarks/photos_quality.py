@@ -78,7 +78,7 @@ def run_automl(seed: int, budget: float, train: Path, test: Path, folder: Path) 
     automl_cli("search", train, "--time-budget", f"{int(budget)}s", "--seed", seed, "--out", run_dir, "--quiet")
     seconds = time.time() - launched_at
     predictions = run_dir / "held_out_predictions.csv"
-    automl_cli("predict", run_dir, test, "--output", predictions)
+    automl_cli("predict", run_dir, test, "--out", predictions)
     labels = folder_labels(test)
     with predictions.open() as handle:
         rows = list(csv.DictReader(handle))

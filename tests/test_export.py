@@ -76,8 +76,10 @@ def run(digits_pngs, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(run) -> Path:
-    """`automl export RUN` with every format (the default), into RUN/best."""
-    run_cli("export", run)
+    """`automl export RUN` with every format (the default), into RUN/best; --json says what was written."""
+    said = json.loads(run_cli("export", run, "--json").stdout)
+    assert said["folder"] == str(run / "best") and set(said["formats"]) == {"keras", "saved_model", "litert", "onnx"}
+    assert all(check["argmax_agreement"] >= 0.99 for check in said["verification"].values()), said["verification"]
     return run / "best"
 
 
@@ -194,7 +196,7 @@ def test_predict_on_held_out_pngs_matches_the_leaderboard_test_accuracy(run, exp
     files = list(dataset.test_inputs)
     assert len(files) >= 50
     output = tmp_path / "preds.csv"
-    run_cli("predict", run, *files, "--output", output)
+    run_cli("predict", run, *files, "--out", output)
     with output.open() as handle:
         rows = list(csv.DictReader(handle))
     assert [r["input"] for r in rows] == files
@@ -209,7 +211,7 @@ def test_predict_on_held_out_pngs_matches_the_leaderboard_test_accuracy(run, exp
 
 def test_predict_takes_folders_recursively_prints_csv_and_gives_top_k(run, exported, digits_pngs):
     nested = digits_pngs / "digit_3"
-    proc = run_cli("predict", run, nested, "--top-k", 3)
+    proc = run_cli("predict", run, nested, "--top-classes", 3)
     rows = list(csv.DictReader(proc.stdout.splitlines()))
     assert len(rows) == len(list(nested.glob("*.png")))
     assert set(rows[0]) == {"input", "prediction", "probability", "prediction_2", "probability_2",
@@ -341,7 +343,9 @@ def test_a_killed_export_leaves_the_previous_best_intact(run, exported, tmp_path
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert tree_hashes(exported) == before
-    run_cli("export", run, "--format", "keras")  # recovers: the next export replaces best/ whole
+    said = json.loads(run_cli("export", run, "--format", "keras", "--json").stdout)  # recovers: replaces best/ whole
+    assert said["folder"] == str(exported) and set(said["formats"]) == {"keras"}
+    assert said["verification"]["keras"]["argmax_agreement"] == 1.0 and "accuracy" in said["test_metrics"]
     assert set(json.loads((exported / "model_card.json").read_text())["formats"]) == {"keras"}
     assert not any(p.name.startswith((".best.new-", ".best.old")) for p in run.iterdir())
     run_cli("export", run)  # put all four formats back for the other tests

@@ -258,7 +258,7 @@ def test_an_automl_worker_calls_the_hooks_for_its_own_trials(tmp_path, space, pl
         while not any(call[0] == "trial_started" for call in recorded_calls(run_dir)):
             assert search.poll() is None and time.time() < deadline, search.communicate()[1][-3000:]
             time.sleep(0.5)
-        worker = run_cli("worker", run_dir, "--out", worker_out, "--max-trials", 1)
+        worker = run_cli("worker", run_dir, "--out", worker_out, "--trials", 1)
         _, search_err = search.communicate(timeout=600)
     finally:
         search.kill()
@@ -269,7 +269,7 @@ def test_an_automl_worker_calls_the_hooks_for_its_own_trials(tmp_path, space, pl
     # the worker left while the search's trial may still have been running: its leaderboard may lack it
     check_lifecycle(worker_calls, rows, trials=[1], whole_leaderboard=False)
     assert worker_calls[0][1] == ["recorder"]  # the search's loggers, from the study
-    assert worker_calls[-1][2] == "--max-trials reached", worker.stderr
+    assert worker_calls[-1][2] == "--trials reached", worker.stderr
     assert {c[-1] for c in search_calls}.isdisjoint({c[-1] for c in worker_calls})
 
 

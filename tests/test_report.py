@@ -212,6 +212,8 @@ def test_report_out_and_top_options(optuna_run, tmp_path):
     proc = run_cli("report", optuna_run.run_dir, "--out", out_dir, "--top", 1)
     assert_report_matches_run(out_dir, optuna_run.run_dir, proc.stdout)
     assert (out_dir / "learning_curves.png").is_file()
+    said = json.loads(run_cli("report", optuna_run.run_dir, "--out", out_dir, "--top", 1, "--json").stdout)
+    assert said["html"] == str(out_dir / "report.html") and said["plots"]["learning_curves"].endswith(".png")
 
 
 def test_report_of_a_run_in_progress(optuna_run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -235,9 +236,15 @@ def test_consecutive_failure_limit_stops_the_search(tmp_path):
     space = write_space(tmp_path / "space.yaml", "architectures: [broken]\naugmentations: [none]\noptimizers: [adam]\n")
     run_dir = tmp_path / "run"
     proc = run_cli("search", "builtin:digits", "--space", space, "--trials", 5, "--out", run_dir, "--quiet",
-                   "--plugins-dir", plugins, "--max-consecutive-failures", 3)
-    assert "3 trials failed in a row" in proc.stderr + proc.stdout
+                   "--plugins-dir", plugins, "--max-consecutive-failures", 3, "--json", check=False)
+    assert proc.returncode == 1, proc.stderr  # a search without a usable result is an error for a script
+    assert "3 trials failed in a row" in proc.stderr and "ended without a usable result" in proc.stderr
+    summary = json.loads(proc.stdout)  # --json: stdout holds the summary alone
+    assert summary["stopped_because"] == "3 trials failed in a row" and summary["trials"] == {"failed": 3}
+    assert summary["best_trial"] is None and summary["best_model"] is None
     assert [r["status"] for r in leaderboard_rows(run_dir)] == ["failed"] * 3
+    # --quiet logs hold automl's lines, not TensorFlow's C++ start-up chatter (search process and worker).
+    assert not re.search(r"cudart|oneDNN|absl|cuInit", proc.stderr), proc.stderr
 
 
 # --- interruption and budget ----------------------------------------------------------------------------

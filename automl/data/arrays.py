@@ -9,7 +9,7 @@ import numpy as np
 from automl.data.dataset import Loaded
 from automl.data.images import image_preprocessing
 from automl.data.messages import quoted, short_reason
-from automl.data.split import encode_labels
+from automl.data.split import SPLIT_CODES, encode_labels
 from automl.data.tables import tabular_preprocessing
 from automl.errors import ArrayFormatError, ConfigError, DataNotFoundError
 
@@ -94,7 +94,8 @@ def _resize_arrays(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | None) -> Loaded:
     import zipfile
 
-    expected = "arrays x (samples) and y (labels), saved with np.savez(path, x=x, y=y)"
+    expected = ("arrays x (samples) and y (labels), saved with np.savez(path, x=x, y=y); optionally split, a code per "
+                "sample (0 train, 1 validation, 2 test) replacing the random split")
     try:
         with np.load(path, allow_pickle=False) as data:
             names = list(getattr(data, "files", []))
@@ -103,6 +104,7 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
                     f"'{path}' holds the arrays {quoted(names) if names else '(none)'}; expected {expected}."
                 )
             x, y = data["x"], data["y"]
+            split = data["split"] if "split" in names else None
     except ArrayFormatError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -140,11 +142,16 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
     if n_bad:
         raise ArrayFormatError(f"x in '{path}' holds {n_bad} NaN or infinite values; expected finite numbers.")
     y_codes, class_names = encode_labels(y, f"y in '{path}'", ArrayFormatError)
+    if split is not None:
+        split = np.asarray(split).reshape(-1)
+        if len(split) != len(y) or split.dtype.kind not in "iu" or not np.isin(split, list(SPLIT_CODES.values())).all():
+            raise ArrayFormatError(f"split in '{path}' must hold one code per sample: 0 train, 1 validation, 2 test "
+                                   f"(got {split.dtype} values of shape {split.shape} for {len(y)} samples).")
 
     if x.ndim == 2:
         reject_image_options(image_size, color_mode, str(path))
         preprocessing = {"kind": "tabular", "n_features": int(x.shape[1])}
-        return Loaded(task="tabular", x=x, y=y_codes, class_names=class_names, preprocessing=preprocessing)
+        return Loaded(task="tabular", x=x, y=y_codes, class_names=class_names, preprocessing=preprocessing, split=split)
     if x.ndim == 3:
         x = x[..., None]  # (N, H, W) grayscale -> NHWC
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
@@ -155,4 +162,6 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
     # Pixel units are not stored in an .npz, so infer them: 0..1 floats, 0..255 bytes, or the data maximum.
     peak = float(x.max())
     pixel_max = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else peak
-    return array_images(x, y_codes, class_names, image_size, color_mode, pixel_max=pixel_max)
+    loaded = array_images(x, y_codes, class_names, image_size, color_mode, pixel_max=pixel_max)
+    loaded.split = split
+    return loaded

@@ -8,7 +8,8 @@ from typing import Callable, Union
 import numpy as np
 
 from automl.data.cache import CachedImages
-from automl.data.split import FINGERPRINT_VERSION, check_split_sizes, fingerprint, stratified_split
+from automl.data.split import (FINGERPRINT_VERSION, check_split_sizes, explicit_split, fingerprint,
+                               stratified_split)
 from automl.errors import SingleClassError
 
 # What the x_* of a Dataset hold: an in-memory array, or rows of a cached image folder read on demand.
@@ -77,6 +78,8 @@ class Loaded:
     skipped: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()  # one file path per sample, for sources made of files
     notes: tuple[str, ...] = ()
+    # Per-sample split codes given by the user (automl.data.split.SPLIT_CODES), replacing the random split.
+    split: np.ndarray | None = None
 
 
 def finish(source: str, loaded: Loaded, val_fraction: float, test_fraction: float, seed: int) -> Dataset:
@@ -88,9 +91,12 @@ def finish(source: str, loaded: Loaded, val_fraction: float, test_fraction: floa
             f"'{source}' has a single class, '{only}' ({len(loaded.y)} samples); classification needs at least "
             "two classes. Add data for other classes."
         )
-    check_split_sizes(counts, loaded.class_names, val_fraction, test_fraction)
-
-    train, val, test = stratified_split(loaded.y, val_fraction, test_fraction, seed)
+    if loaded.split is None:
+        check_split_sizes(counts, loaded.class_names, val_fraction, test_fraction)
+        train, val, test = stratified_split(loaded.y, val_fraction, test_fraction, seed)
+    else:
+        train, val, test = explicit_split(loaded.y, loaded.split, loaded.class_names, val_fraction, test_fraction,
+                                          seed)
     if loaded.fit_encoding is not None:
         x, preprocessing = loaded.fit_encoding(train)
     else:

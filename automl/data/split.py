@@ -113,3 +113,41 @@ def fingerprint(parts: dict[str, tuple[object, np.ndarray]], settings: dict) -> 
             digest.update(f"{name}.{label}:{arr.dtype.str}:{arr.shape}".encode())
             digest.update(arr.tobytes())
     return digest.hexdigest()
+
+
+# Per-sample codes of an explicit split (an .npz file's ``split`` array, a CSV's SPLIT_COLUMN): the validation
+# and test rows given by the user; the other rows are training rows, from which a split not given is drawn.
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+def explicit_split(y: np.ndarray, codes: np.ndarray, class_names: Sequence[str], val_fraction: float,
+                   test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices of train, val and test when some rows were given as validation and/or test rows.
+
+    A part not given (no row has its code) is drawn from the training rows, stratified, at its fraction.
+    Every class needs a training sample, and each part at least one sample.
+    """
+    codes = np.asarray(codes)
+    given_val, given_test = np.flatnonzero(codes == 1), np.flatnonzero(codes == 2)
+    pool = np.flatnonzero(codes == 0)
+    draw_val = val_fraction if len(given_val) == 0 else 0.0
+    draw_test = test_fraction if len(given_test) == 0 else 0.0
+    counts = np.bincount(y[pool], minlength=len(class_names))
+    for fraction, part in ((draw_val, "validation"), (draw_test, "test")):
+        if fraction and any(c and c * fraction < 1 for c in counts):
+            small = [f"'{n}' ({int(c)})" for n, c in zip(class_names, counts) if c and c * fraction < 1]
+            raise TooFewSamplesError(f"the {part} split is drawn from the training rows at {fraction}, but these "
+                                     f"classes are too small for one {part} sample each: {listed(small)}. Give the "
+                                     f"{part} rows yourself, or raise the fraction.")
+    train, val, test = stratified_split(y[pool], draw_val, draw_test, seed) if len(pool) else ([], [], [])
+    train = pool[np.asarray(train, dtype=np.int64)]
+    val = given_val if len(given_val) else pool[np.asarray(val, dtype=np.int64)]
+    test = given_test if len(given_test) else pool[np.asarray(test, dtype=np.int64)]
+    untrained = sorted(set(np.unique(y[np.concatenate([val, test])]).tolist()) - set(np.unique(y[train]).tolist()))
+    if untrained:
+        raise TooFewSamplesError(f"the classes {listed([repr(class_names[c]) for c in untrained])} have validation or "
+                                 "test samples but no training sample; add training samples for them.")
+    for rows, part in ((train, "training"), (val, "validation"), (test, "test")):
+        if not len(rows):
+            raise TooFewSamplesError(f"the {part} split is empty; give it rows or more data.")
+    return train, val, test

@@ -10,8 +10,11 @@ import numpy as np
 
 from automl.data.dataset import Loaded
 from automl.data.messages import listed, quoted, require_kind, short_reason
-from automl.data.split import encode_labels
+from automl.data.split import SPLIT_CODES, encode_labels
 from automl.errors import DataError, FeatureColumnError, TargetColumnError, TooFewSamplesError
+
+# A CSV column of train / val / test per row: the user's own split (the Python API writes it for validation_data=).
+SPLIT_COLUMN = "automl_split"
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -102,6 +105,15 @@ def load_csv(path: Path, target: str | None) -> Loaded:
             "with a header row; check the file's format."
         ) from exc
     df.columns = [str(c) for c in df.columns]
+    split = None
+    if SPLIT_COLUMN in df.columns:  # the user's own validation / test rows, replacing the random split
+        given = df.pop(SPLIT_COLUMN).astype(str).str.strip().str.lower()
+        wrong = sorted(set(given) - set(SPLIT_CODES))
+        if wrong:
+            raise DataError(f"column '{SPLIT_COLUMN}' of '{path}' says which rows are train, val or test; it holds "
+                            f"{quoted(wrong)}. Use only {quoted(list(SPLIT_CODES))}, or drop the column for a random "
+                            "split.")
+        split = given.map(SPLIT_CODES).to_numpy(dtype=np.int64)
     columns = list(df.columns)
 
     if target is None:
@@ -186,7 +198,7 @@ def load_csv(path: Path, target: str | None) -> Loaded:
         preprocessing = tabular_preprocessing(list(features.columns), levels, target=target)
         return encode_table(features, preprocessing), preprocessing
 
-    return Loaded(task="tabular", y=y, class_names=class_names, fit_encoding=fit_encoding)
+    return Loaded(task="tabular", y=y, class_names=class_names, fit_encoding=fit_encoding, split=split)
 
 
 def separator_hint(columns: list[str], what: str = "file") -> str:
