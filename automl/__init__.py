@@ -22,8 +22,8 @@ __version__ = "0.1.0"
 # Public name -> (module, name in it), imported when first used.
 _LAZY = {
     "search": ("automl.api", "search"),
-    "load_run": ("automl.search_engine", "load_run"),
-    "SearchResult": ("automl.search_engine", "SearchResult"),
+    "load_run": ("automl.result", "load_run"),
+    "SearchResult": ("automl.result", "SearchResult"),
     "Experiment": ("automl.search_engine", "Experiment"),
     "export_run": ("automl.export", "export_run"),  # not "export": that is the automl.export module
     "load_predictor": ("automl.predict", "load_predictor"),

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from automl.errors import ConfigError, RunDirectoryError
-from automl.search_engine import Experiment, SearchResult, resolve_run_dir
+from automl.result import SearchResult
+from automl.search_engine import Experiment, resolve_run_dir
 from automl.search_engine import search as run_search
 
 ARRAYS_FILE = "data.npz"

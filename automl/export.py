@@ -446,7 +446,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     from automl.backends import read_records
     from automl.data import DatasetsBySize, load_run_data
     from automl.plugin_manager import build_registry
-    from automl.search_engine import read_config
+    from automl.run_config import read_config
     from automl.search_space import OBJECTIVES, Candidate
     from automl.trainer import refit_candidate
 

@@ -406,15 +406,16 @@ def plugin_reference(obj: Any) -> tuple[str | None, str]:
                                                                  type(obj).__module__)
     what = obj.__name__ if inspect.ismodule(obj) else _label(obj)
     if module is None or module.__name__ in ("__main__", "__mp_main__") or not getattr(module, "__file__", None):
-        return None, (f"{what} is defined in __main__ (a notebook or the running script), which another process "
-                      "cannot import")
+        where = getattr(module, "__name__", "a module that is gone")
+        return None, (f"{what} is defined in {where} (a notebook, the running script, or a module without a file), "
+                      "which another process cannot import")
     attribute = None
     if not inspect.ismodule(obj):
         attribute = next((name for name, value in vars(module).items() if value is obj), None)
         cls = obj if inspect.isclass(obj) else type(obj)
         if attribute is None and "<locals>" not in cls.__qualname__ and getattr(module, cls.__name__, None) is cls:
-            try:
-                same = cls().name == getattr(obj, "name", None) or inspect.isclass(obj)
+            try:  # the object must be what its class makes: a worker would otherwise train another plugin
+                same = inspect.isclass(obj) or bool(vars(cls()) == vars(obj))
             except Exception:  # noqa: BLE001
                 same = False
             attribute = cls.__name__ if same else None

@@ -70,7 +70,7 @@ class Report:
 def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
     """The run's config, its trial records, and where they were read from (never showing a password)."""
     from automl.backends import read_records
-    from automl.search_engine import read_config
+    from automl.run_config import read_config
     from automl.storage import StorageSpec
 
     config = read_config(run_dir)
@@ -559,7 +559,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
     Raises :class:`~automl.errors.RunDirectoryError` when ``run_dir`` is not a run, and
     :class:`~automl.errors.NoFinishedTrialsError` when it has no complete or pruned trial yet.
     """
-    from automl.search_engine import _read_test_metrics
+    from automl.run_config import read_test_metrics
     from automl.search_space import OBJECTIVES
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
@@ -583,7 +583,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
     direction = OBJECTIVES[objective]
     known = _study_distributions(config, run_dir)
     ranked = leaderboard.ranked(records, direction)
-    tests = _read_test_metrics(run_dir)  # test accuracy of the top-k, once the search has ended
+    tests = read_test_metrics(run_dir)  # test accuracy of the top-k, once the search has ended
     frame = leaderboard.build(records, direction, tests)
 
     figures: dict[str, Figure] = {}

@@ -24,25 +24,24 @@ import contextlib
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from automl import leaderboard
 from automl.errors import ConfigError, RunDirectoryError
-from automl.io import atomic_write_json, atomic_write_text, read_yaml_file, recover_directory, safe_name
+from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
+from automl.result import SearchResult, load_run  # noqa: F401 - load_run: also importable from here
+from automl.run_config import CONFIG_FILE, TEST_METRICS_FILE, read_config, read_test_metrics
 
 if TYPE_CHECKING:
-    import keras
     import pandas as pd
 
     from automl.data import Dataset
 
-CONFIG_FILE = "config.yaml"
-TEST_METRICS_FILE = "test_metrics.json"
 DEFAULT_TRIALS = 20
 # best/ averages this many of the best trials unless --ensemble says otherwise (at most --top-k): on
 # digits it raised the exported model's test accuracy from 0.985 to 0.996 (benchmarks/RESULTS.md).
@@ -282,109 +281,6 @@ def parse_duration(text: str | float | int | None, option: str = "a duration") -
     if not text.strip() or match is None:
         raise ConfigError(f"{option} looks like 90, 90s, 10m or 1h30m; got {text!r}.")
     return sum(float(match.group(unit) or 0) * factor for unit, factor in (("h", 3600), ("m", 60), ("s", 1)))
-
-
-@dataclass
-class SearchResult:
-    """What a search returns, and what :func:`load_run` gives back for an existing run directory.
-
-    ``leaderboard_`` (a DataFrame, best first), ``best_model_`` (the exported Keras model of ``best/``, loaded on
-    first access), ``best_trial_``, ``class_names_``; ``predict(x)`` / ``predict_proba(x)`` on arrays,
-    DataFrames or files, read as the training data were; ``export(...)`` and ``report(...)`` as the commands.
-    """
-
-    run_dir: Path
-    leaderboard_: pd.DataFrame
-    dataset: Dataset | None = field(default=None, repr=False)
-    stopped_because: str = ""
-    _best_model: keras.Model | None = field(default=None, repr=False)
-    _predictor: Any = field(default=None, repr=False)
-
-    @property
-    def best_trial_(self) -> int | None:
-        ranked = self.leaderboard_[self.leaderboard_["rank"] == 1] if "rank" in self.leaderboard_ else []
-        return None if len(ranked) == 0 else int(ranked["trial"].iloc[0])
-
-    @property
-    def best_model_(self) -> keras.Model | None:
-        if self._best_model is None and (self.run_dir / "best" / "model.keras").exists():
-            from automl.export import load_keras_model
-
-            self._best_model = load_keras_model(self.run_dir / "best" / "model.keras")
-        return self._best_model
-
-    @property
-    def class_names_(self) -> list[str]:
-        return self._best().class_names
-
-    def predict_proba(self, x: Any):
-        """Class probabilities, shape (N, classes), columns in ``class_names_`` order. ``x``: an array shaped
-        like the training inputs, a DataFrame with the training columns, or image / CSV / .npz paths."""
-        return self._best().predict_proba(x)
-
-    def predict(self, x: Any):
-        """The most likely class name of each input (an array of text); ``x`` as for `predict_proba`."""
-        import numpy as np
-
-        names = np.asarray(self.class_names_)
-        return names[np.argmax(self.predict_proba(x), axis=1)]
-
-    def export(self, formats: str | list[str] | None = None, out: str | Path | None = None, **options: Any) -> Path:
-        """Export the best model (or ``trial=N``, ``ensemble=K``, ``refit=True``) as ``automl export`` does;
-        every format is verified. Returns the export folder."""
-        from automl.export import export_run
-
-        if isinstance(formats, (list, tuple)):
-            formats = ",".join(formats)
-        folder, _ = export_run(self.run_dir, formats=formats, out=Path(out) if out else None, **options)
-        self._predictor = None  # best/ may have been written again
-        return folder
-
-    def report(self, out: str | Path | None = None, top: int = 5):
-        """Write the plots and report.html of the run (``automl report``); returns what was written."""
-        from automl.report import write_report
-
-        return write_report(self.run_dir, out_dir=Path(out) if out else None, top=top)
-
-    def _best(self):
-        if self._predictor is None:
-            from automl.predict import load_predictor
-
-            self._predictor = load_predictor(self.run_dir)
-        return self._predictor
-
-    def __repr__(self) -> str:
-        best = self.best_trial_
-        return (f"SearchResult({self.run_dir}: {len(self.leaderboard_)} trials, best trial "
-                f"{'none' if best is None else best}{', ' + self.stopped_because if self.stopped_because else ''})")
-
-
-def load_run(run_dir: str | Path) -> SearchResult:
-    """Read a run directory (finished or still running) back into a :class:`SearchResult`."""
-    from automl.backends import read_records
-    from automl.search_space import OBJECTIVES
-
-    run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
-    frame = leaderboard.build(read_records(config, run_dir), direction,
-                              _read_test_metrics(run_dir))
-    return SearchResult(run_dir, frame)
-
-
-def read_config(run_dir: str | Path) -> dict[str, Any]:
-    """The resolved experiment of a run directory (its config.yaml)."""
-    config_path = Path(run_dir) / CONFIG_FILE
-    if not config_path.is_file():
-        raise RunDirectoryError(
-            f"{run_dir} is not an automl run directory (it has no {CONFIG_FILE}); pass the --out folder of an "
-            "automl search."
-        )
-    config = read_yaml_file(config_path, "the run's experiment file", RunDirectoryError) or {}
-    if not isinstance(config, dict):
-        raise RunDirectoryError(f"{config_path} holds a {type(config).__name__}, not an experiment; it was not written "
-                                "by automl search, or was edited by hand.")
-    return config
 
 
 def resolve_run_dir(out: str | Path) -> Path:
@@ -674,7 +570,7 @@ class _Search:
         from automl.trainer import predict, quiet_tensorflow
 
         quiet_tensorflow()
-        metrics = _read_test_metrics(run_dir)
+        metrics = read_test_metrics(run_dir)
         top = [r for r in leaderboard.ranked(records, direction)[: self.experiment.top_k]
                if r["trial"] not in metrics and trial_model_path(run_dir, r["trial"]).exists()]
         if top:
@@ -748,19 +644,10 @@ class _Search:
 def _write_leaderboard(run_dir: Path, records, direction: str, test_metrics=None) -> pd.DataFrame:
     """Rebuild the leaderboard from the records and write its files (atomically)."""
     if test_metrics is None:
-        test_metrics = _read_test_metrics(run_dir)
+        test_metrics = read_test_metrics(run_dir)
     frame = leaderboard.build(records, direction, test_metrics)
     leaderboard.write(frame, run_dir)
     return frame
-
-
-def _read_test_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
-    import json
-
-    path = run_dir / TEST_METRICS_FILE
-    if not path.exists():
-        return {}
-    return {int(k): v for k, v in json.loads(path.read_text()).items()}
 
 
 class _EventSink:

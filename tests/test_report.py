@@ -290,8 +290,9 @@ def test_report_of_a_run_without_finished_trials_is_a_clear_error(optuna_run, tm
     space = tmp_path / "space.yaml"
     space.write_text("architectures: [broken]\naugmentations: [none]\noptimizers: [adam]\n")
     failed_run = tmp_path / "failed"
-    run_cli("search", "builtin:digits", "--space", space, "--trials", 2, "--out", failed_run, "--quiet",
-            "--workers", 0, "--plugins-dir", plugins, "--max-consecutive-failures", 2)
+    search = run_cli("search", "builtin:digits", "--space", space, "--trials", 2, "--out", failed_run, "--quiet",
+                     "--workers", 0, "--plugins-dir", plugins, "--max-consecutive-failures", 2, check=False)
+    assert search.returncode == 1, search.stderr  # no completed trial: the search itself says so
     proc = run_cli("report", failed_run, check=False)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "has no finished trial yet (2 recorded, 2 failed)" in proc.stderr
