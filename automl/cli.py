@@ -3,6 +3,7 @@ so ``automl --help`` and ``automl plugins`` stay fast."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -74,88 +75,49 @@ def _echo_json(value) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
-@app.command()
-def search(
-    data: Annotated[Optional[str], typer.Argument(
-        help="builtin:digits | builtin:breast_cancer | builtin:wine | an image folder | a .csv | a .npz",
-        show_default=False)] = None,
-    out: Annotated[Optional[str], typer.Option(help="Run directory.  [default: runs/<data name>]")] = None,
-    space: Annotated[Optional[str], typer.Option(
-        help="quick | image_default | photo_default | tabular_default | a .yaml path.  [default: by the data: "
-             "photo_default for images of 32 px a side or more, image_default for smaller ones]")] = None,
-    trials: Annotated[Optional[int], typer.Option(
-        help="Finished trials to reach.  [default: 20, or unlimited with --time-budget]")] = None,
-    time_budget: Annotated[Optional[str], typer.Option(
-        help="Stop cleanly after this long, e.g. 90s, 10m, 1h.  [default: none: --trials decides]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for splits, sampler and training.  [default: 0]")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="optuna | kerastuner  [default: optuna]")] = None,
-    sampler: Annotated[Optional[str], typer.Option(
-        help="optuna: tpe | random | cmaes | gp  [default: tpe]; kerastuner: hyperband | bayesian | random  "
-             "[default: hyperband]")] = None,
-    pruner: Annotated[Optional[str], typer.Option(
-        help="optuna: hyperband | successive-halving | median | none  [default: hyperband]; kerastuner: none")] = None,
-    target: Annotated[Optional[str], typer.Option(help="Target column of a CSV (required for a CSV).")] = None,
-    image_size: Annotated[Optional[str], typer.Option(
-        help="Resize images to HEIGHTxWIDTH (e.g. 64x64).  [default: chosen from the data and printed; never "
-             "upscaled]")] = None,
-    color_mode: Annotated[Optional[str], typer.Option(help="grayscale | rgb  [default: detected]")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option(help="Validation share.  [default: 0.15]")] = None,
-    test_fraction: Annotated[Optional[float], typer.Option(
-        help="Test share, never used by the search.  [default: 0.15]")] = None,
-    skip_corrupt: Annotated[Optional[bool], typer.Option(
-        "--skip-corrupt", help="Skip unreadable images (they are listed) instead of failing.  [default: off]")] = None,
-    top_k: Annotated[Optional[int], typer.Option(help="Trials whose models are kept and tested.  [default: 3]")] = None,
-    ensemble: Annotated[Optional[int], typer.Option(
-        help="Export the average of the best K trials' class probabilities as the best model (K <= --top-k); "
-             "1 = the best trial alone.  [default: 3]")] = None,
-    initial_trials: Annotated[Optional[bool], typer.Option(
-        "--initial-trials/--no-initial-trials", help="Try the space's known-good configurations (its "
-        "initial_trials) first; --no-initial-trials leaves every trial to the sampler.  [default: on]",
-        show_default=False)] = None,
-    max_consecutive_failures: Annotated[Optional[int], typer.Option(
-        help="Stop after this many failed trials in a row.  [default: 10]")] = None,
-    workers: Annotated[Optional[int], typer.Option(
-        help="Worker processes running trials (isolated: a crash fails one trial). 0 = in this process.  "
-             "[default: 1]")] = None,
-    storage: Annotated[Optional[str], typer.Option(
-        help="Database URL shared with `automl worker` on other machines, e.g. postgresql://user@host/db "
-             "(password in $AUTOML_STORAGE_PASSWORD).  [default: RUN/study.journal]")] = None,
-    study: Annotated[Optional[str], typer.Option(
-        help="Study name in a shared --storage.  [default: the run directory's name]")] = None,
-    trial_timeout: Annotated[Optional[str], typer.Option(
-        help="Kill and fail a trial running longer than this, e.g. 90s, 10m.  [default: no limit]")] = None,
-    max_retries: Annotated[Optional[int], typer.Option(
-        help="Retries of a trial whose worker died (killed, out of memory, crashed).  [default: 1]")] = None,
-    recycle_after: Annotated[Optional[int], typer.Option(
-        help="Replace each worker after this many trials, bounding its memory.  [default: 50]")] = None,
-    threads_per_worker: Annotated[Optional[int], typer.Option(
-        help="TensorFlow threads per worker.  [default: 1 with several workers]")] = None,
-    worker_memory_limit: Annotated[Optional[int], typer.Option(
-        help="MB of memory per worker; a trial allocating more fails, the search goes on.  [default: no limit]")] = None,
-    checkpoint_every: Annotated[Optional[str], typer.Option(
-        help="Checkpoint a running trial this often (0 = every epoch); an interrupted trial resumes from its "
-             "last checkpoint.  [default: 30s]")] = None,
-    log: Annotated[Optional[list[str]], typer.Option(
-        "--log", metavar="NAME", help="Log every trial with this logger plugin (repeatable): tensorboard "
-        "(RUN/tensorboard), mlflow (needs the mlflow extra), or one from `automl plugins`; none = no logger. Default: on "
-        "a resume, the run's loggers; else none.  [default: none]", show_default=False)] = None,
-    keras_backend: Annotated[Optional[str], typer.Option(
-        help="tensorflow | jax: the Keras backend the trials train on (jax must be installed: the jax extra); the "
-             "export stays on TensorFlow.  [default: $KERAS_BACKEND, else tensorflow]", show_default=False)] = None,
-    config: Annotated[Optional[Path], typer.Option(
-        help="YAML experiment file (keys as these options); options typed here override it.  [default: none]")] = None,
-    plugin: Annotated[Optional[list[str]], typer.Option(
-        "--plugin", metavar="REF", help="A plugin module or object for this search only, as pkg.module, "
-        "pkg.module:NAME or path/to/file.py[:NAME] (repeatable); workers and automl export load it too.  "
-        "[default: none]", show_default=False)] = None,
-    plugins_dir: PluginsDir = None,
-    strict_plugins: Annotated[Optional[bool], typer.Option(
-        "--strict-plugins", help="Fail when any plugin fails to load, instead of skipping it.  [default: off]")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display: one log line per trial.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print a JSON summary (run directory, best trial, its metrics, why the search stopped) "
-        "instead of the leaderboard.")] = False,
-) -> None:
+def _search_parameters() -> list[inspect.Parameter]:
+    """``automl search``'s parameters, made from the fields of `automl.search_engine.Experiment`: each option is
+    declared there once (type, default, help), and shown here with the default it takes when not typed."""
+    from dataclasses import MISSING, fields
+
+    from automl.search_engine import DURATION_OPTIONS, OPTION_KINDS, Experiment
+
+    parameters = []
+    for spec in fields(Experiment):
+        meta = spec.metadata
+        if spec.name == "data":
+            annotation = Annotated[Optional[str], typer.Argument(help=meta["help"], show_default=False)]
+        else:
+            if spec.name in ("log", "plugins"):
+                kind = Optional[list[str]]
+            elif spec.name == "plugins_dir":
+                kind = Optional[Path]
+            elif spec.name in DURATION_OPTIONS or spec.name == "image_size":
+                kind = Optional[str]  # parse_options reads "10m" / "64x64"
+            else:
+                kind = Optional[OPTION_KINDS[spec.name]]
+            shown = meta.get("shown")
+            if shown is None:
+                shown = "none" if spec.default in (None, MISSING) else str(spec.default)
+            declared = [meta["flag"]] if meta.get("flag") else [f"--{spec.name.replace('_', '-')}"]
+            annotation = Annotated[kind, typer.Option(*declared, help=f"{meta['help']}  [default: {shown}]",
+                                                      metavar=meta.get("metavar"), show_default=False)]
+        parameters.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                            annotation=annotation))
+    parameters += [
+        inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Optional[Path], typer.Option(help="YAML experiment file (keys as these options); options typed here "
+                                         "override it.  [default: none]", show_default=False)]),
+        inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--quiet", "-q", help="No live display: one log line per trial.")]),
+        inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--json", help="Print a JSON summary (run directory, best trial, its metrics, why "
+                               "the search stopped) instead of the leaderboard.")]),
+    ]
+    return parameters
+
+
+def search(*, config: Optional[Path] = None, quiet: bool = False, as_json: bool = False, **typed) -> None:
     """Search architectures, augmentations and optimizers on DATA; re-run the same command to resume.
 
     Exits 1 when the search ended without a completed trial (every trial failed or was pruned), or stopped at
@@ -164,18 +126,12 @@ def search(
     from automl.search_engine import Experiment, parse_options, search as run_search
 
     options = _load_experiment_file(config) if config else {}
-    typed = {
-        "data": data, "out": out, "space": space, "trials": trials, "time_budget": time_budget, "seed": seed,
-        "backend": backend, "sampler": sampler, "pruner": pruner, "target": target, "image_size": image_size, "color_mode": color_mode,
-        "val_fraction": val_fraction, "test_fraction": test_fraction, "skip_corrupt": skip_corrupt, "top_k": top_k,
-        "ensemble": ensemble, "initial_trials": initial_trials,
-        "max_consecutive_failures": max_consecutive_failures, "workers": workers, "storage": storage, "study": study,
-        "trial_timeout": trial_timeout, "max_retries": max_retries, "recycle_after": recycle_after,
-        "threads_per_worker": threads_per_worker, "worker_memory_limit": worker_memory_limit,
-        "checkpoint_every": checkpoint_every, "log": log or None,  # typer gives [] for no --log
-        "keras_backend": keras_backend, "plugins": plugin or None,
-        "plugins_dir": str(plugins_dir) if plugins_dir else None, "strict_plugins": strict_plugins,
-    }
+    typed["log"] = typed.get("log") or None  # typer gives [] for a repeatable option not typed
+    # A plugin file given by a relative path is recorded by its absolute one: workers and exports find it from
+    # wherever they run.
+    typed["plugins"] = [_absolute_file_reference(ref) for ref in typed.get("plugins") or []] or None
+    if typed.get("plugins_dir") is not None:
+        typed["plugins_dir"] = str(typed["plugins_dir"])
     options.update(parse_options(typed))
     if not options.get("data"):
         raise ConfigError("search needs DATA (e.g. builtin:digits, ./photos, data.csv) or a --config file with 'data'.")
@@ -208,6 +164,15 @@ def search(
         typer.echo(f"error: the search ended without a usable result ({why}); the reasons are in the leaderboard "
                    f"(automl leaderboard {result.run_dir}).", err=True)
         raise typer.Exit(1)
+
+
+search.__signature__ = inspect.Signature(_search_parameters())
+app.command()(search)
+
+
+def _absolute_file_reference(reference: str) -> str:
+    path, colon, attribute = reference.partition(":")
+    return str(Path(path).resolve()) + colon + attribute if path.endswith(".py") else reference
 
 
 def _search_summary(result, card: dict | None, completed: int) -> dict:

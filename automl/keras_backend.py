@@ -146,14 +146,14 @@ def import_tensorflow_quietly() -> None:
     a machine without a GPU) on stderr.
 
     Called where a command or worker is about to need TensorFlow, so the start-up happens here and not in the
-    middle of a display. Does nothing once TensorFlow is imported (by this or by the user's own code).
+    middle of a display. Runs once per process; what the user's own code imported before is theirs.
     """
     global _quietly_imported
-    if _quietly_imported or "tensorflow" in sys.modules or not _installed("tensorflow"):
-        _quietly_imported = True
+    if _quietly_imported or not _installed("tensorflow"):
         return
     _quietly_imported = True
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # still honoured by the Python-side logging
+    # Also when a plugin module imported TensorFlow already: its devices (and their CUDA lines) start here.
     with native_logs_filtered():
         import tensorflow as tf
 

@@ -135,6 +135,13 @@ def build_registry(
     ``AUTOML_DISABLED_PLUGINS``; ``plugins_dir=None`` falls back to ``AUTOML_PLUGINS_DIR``. ``plugins`` are one
     search's own: modules, plugin objects or classes, or import references to them (strings).
     """
+    from automl.keras_backend import native_logs_filtered
+
+    with native_logs_filtered():  # a plugin module importing Keras starts TensorFlow, and its C++ lines
+        return _build_registry(plugins_dir, autoload, disabled, strict, plugins)
+
+
+def _build_registry(plugins_dir, autoload, disabled, strict, plugins) -> Registry:
     registry = Registry()
     sources: dict[str, tuple[str, str]] = {}  # pluggy plugin name -> (source, version)
 

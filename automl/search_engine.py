@@ -25,7 +25,7 @@ import re
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,49 +51,87 @@ IDENTITY_KEYS = ("data", "data_fingerprint", "target", "image_size", "color_mode
                  "space", "backend", "sampler", "pruner", "seed", "storage", "study")
 
 
+def _option(default: Any, help: str, shown: str | None = None, **cli: Any) -> Any:
+    """A search option: its default, and its help for ``automl search --help`` (``shown``: the default as said
+    there, when the value alone does not say it; ``cli``: flag names or a metavar, see `automl.cli`)."""
+    return field(default=default, metadata={"help": help, "shown": shown, **cli})
+
+
 @dataclass
 class Experiment:
-    """Everything that defines a search; the CLI, the Python API and a YAML file all produce one."""
+    """Everything that defines a search; the CLI, the Python API and a YAML file all produce one.
 
-    data: str
-    out: str | None = None
-    space: str | None = None  # a shipped name or a YAML path; default by task
-    trials: int | None = None
-    time_budget: float | None = None  # seconds
-    seed: int = 0
-    backend: str = "optuna"
-    sampler: str | None = None  # the backend's default (optuna: tpe, kerastuner: hyperband)
-    pruner: str | None = None  # the backend's default (optuna: hyperband, kerastuner: none)
-    target: str | None = None
-    image_size: tuple[int, int] | None = None
-    color_mode: str | None = None
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    skip_corrupt: bool = False
-    top_k: int = 3
-    ensemble: int | None = None  # best/ averages the top-K trials' probabilities (1: the best trial alone);
-    # K <= top_k; default: DEFAULT_ENSEMBLE, or top_k when fewer models are kept
-    initial_trials: bool = True  # queue the space's known-good configurations first (False: the sampler alone)
-    max_consecutive_failures: int = 10
-    plugins_dir: str | None = None
-    strict_plugins: bool = False
-    # Plugins of this search only, as import references: "package.module" or "package.module:attribute"
-    # (automl.plugin_manager.import_plugins); the Python API records the objects given to plugins=[...] here.
-    plugins: list[str] | None = None
+    Each option is declared here once, with its help: ``automl search`` builds its options from these fields,
+    and `parse_options` reads them from the command line, a YAML file or Python values.
+    """
+
+    data: str = field(metadata={"help": "builtin:digits | builtin:breast_cancer | builtin:wine | an image folder | "
+                                        "a .csv | a .npz"})
+    out: str | None = _option(None, "Run directory.", "runs/<data name>")
+    space: str | None = _option(None, "quick | image_default | photo_default | tabular_default | a .yaml path.",
+                                "by the data: photo_default for images of 32 px a side or more, image_default for "
+                                "smaller ones, tabular_default for tables")
+    trials: int | None = _option(None, "Finished trials to reach.", "20, or unlimited with --time-budget")
+    time_budget: float | None = _option(None, "Stop cleanly after this long, e.g. 90s, 10m, 1h.",
+                                        "none: --trials decides")
+    seed: int = _option(0, "Seed for splits, sampler and training.")
+    backend: str = _option("optuna", "optuna | kerastuner")
+    sampler: str | None = _option(None, "optuna: tpe | random | cmaes | gp; kerastuner: hyperband | bayesian | random.",
+                                  "tpe (optuna), hyperband (kerastuner)")
+    pruner: str | None = _option(None, "optuna: hyperband | successive-halving | median | none; kerastuner: none.",
+                                 "hyperband (optuna), none (kerastuner)")
+    target: str | None = _option(None, "Target column of a CSV (required for a CSV).", "none")
+    image_size: tuple[int, int] | None = _option(None, "Resize images to HEIGHTxWIDTH (e.g. 64x64).",
+                                                 "chosen from the data and printed; never upscaled")
+    color_mode: str | None = _option(None, "grayscale | rgb", "detected")
+    val_fraction: float = _option(0.15, "Validation share.")
+    test_fraction: float = _option(0.15, "Test share, never used by the search.")
+    skip_corrupt: bool = _option(False, "Skip unreadable images (they are listed) instead of failing.", "off",
+                                 flag="--skip-corrupt")
+    top_k: int = _option(3, "Trials whose models are kept and tested.")
+    # best/ averages the top-K trials' probabilities; K <= top_k (None: DEFAULT_ENSEMBLE, or top_k when fewer)
+    ensemble: int | None = _option(None, "Export the average of the best K trials' class probabilities as the best "
+                                   "model (K <= --top-k); 1 = the best trial alone.", str(DEFAULT_ENSEMBLE))
+    initial_trials: bool = _option(True, "Try the space's known-good configurations (its initial_trials) first; "
+                                   "--no-initial-trials leaves every trial to the sampler.", "on",
+                                   flag="--initial-trials/--no-initial-trials")
+    max_consecutive_failures: int = _option(10, "Stop after this many failed trials in a row (the search then "
+                                            "exits 1).")
+    plugins_dir: str | None = _option(None, "Folder of .py plugin files to load.", "$AUTOML_PLUGINS_DIR, else none",
+                                      path=True)
+    strict_plugins: bool = _option(False, "Fail when any plugin fails to load, instead of skipping it.", "off",
+                                   flag="--strict-plugins")
+    # Plugins of this search only, as import references (automl.plugin_manager.import_plugin); the Python API
+    # records the objects given to plugins=[...] here.
+    plugins: list[str] | None = _option(None, "A plugin module or object for this search only, as pkg.module, "
+                                        "pkg.module:NAME or path/to/file.py[:NAME] (repeatable); workers and automl "
+                                        "export load it too.", "none", flag="--plugin", metavar="REF")
     # --- where trials run (automl.workers) and where the study lives (automl.storage) ---
-    workers: int = 1  # worker processes; 0 runs trials inside the search process (no isolation)
-    storage: str | None = None  # a database URL shared by several machines; default: RUN/study.journal
-    study: str | None = None  # the study's name in a shared database; default: the run directory's name
-    trial_timeout: float | None = None  # seconds; a trial running longer is killed and failed
-    max_retries: int = 1  # a trial whose worker died is queued again at most this many times
-    recycle_after: int | None = 50  # a worker exits (and is replaced) after this many trials
-    threads_per_worker: int | None = None  # TensorFlow threads per worker; default 1 when workers > 1
-    worker_memory_limit: int | None = None  # MB of heap per worker; past it, allocations fail in that trial
-    checkpoint_every: float = 30.0  # seconds between checkpoints of a running trial (0: every epoch)
-    # Keras backend the trials train on (automl.keras_backend); recorded in config.yaml, not part of the identity.
-    keras_backend: str | None = None  # tensorflow | jax; default: $KERAS_BACKEND, else keras.json, else tensorflow
+    workers: int = _option(1, "Worker processes running trials (isolated: a crash fails one trial). 0 = in this "
+                           "process.")
+    storage: str | None = _option(None, "Database URL shared with `automl worker` on other machines, e.g. "
+                                  "postgresql://user@host/db (password in $AUTOML_STORAGE_PASSWORD).",
+                                  "RUN/study.journal")
+    study: str | None = _option(None, "Study name in a shared --storage.", "the run directory's name")
+    trial_timeout: float | None = _option(None, "Kill and fail a trial running longer than this, e.g. 90s, 10m.",
+                                          "no limit")
+    max_retries: int = _option(1, "Retries of a trial whose worker died (killed, out of memory, crashed).")
+    recycle_after: int | None = _option(50, "Replace each worker after this many trials, bounding its memory.")
+    threads_per_worker: int | None = _option(None, "TensorFlow threads per worker.", "1 with several workers, else all")
+    worker_memory_limit: int | None = _option(None, "MB of memory per worker; a trial allocating more fails, the "
+                                              "search goes on.", "no limit")
+    checkpoint_every: float = _option(30.0, "Checkpoint a running trial this often (0 = every epoch); an "
+                                      "interrupted trial resumes from its last checkpoint.", "30s")
+    # Recorded in config.yaml, not part of the identity (automl.keras_backend).
+    keras_backend: str | None = _option(None, "tensorflow | jax: the Keras backend the trials train on (jax must be "
+                                        "installed: the jax extra); the export stays on TensorFlow.",
+                                        "$KERAS_BACKEND, else tensorflow")
     # --- logger plugins told about every trial (automl.lifecycle); not part of the run's identity ---
-    log: list[str] | None = None  # logger names; None: the ones the resumed run had (or none); [] / "none": none
+    # None: the ones the resumed run had (or none); [] / "none": none
+    log: list[str] | None = _option(None, "Log every trial with this logger plugin (repeatable): tensorboard "
+                                    "(RUN/tensorboard), mlflow (needs the mlflow extra), or one from `automl "
+                                    "plugins`; none = no logger.", "on a resume, the run's loggers; else none",
+                                    metavar="NAME")
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], where: str = "") -> Experiment:
@@ -183,7 +221,7 @@ def parse_options(options: Mapping[str, Any], where: str = "") -> dict[str, Any]
         if value is None:
             continue
         option = f"{prefix}{name} (--{name.replace('_', '-')})"
-        if name in _DURATION_OPTIONS:
+        if name in DURATION_OPTIONS:
             value = parse_duration(value, option)
         elif name == "image_size":
             value = parse_image_size(value, option)
@@ -193,14 +231,14 @@ def parse_options(options: Mapping[str, Any], where: str = "") -> dict[str, Any]
                 raise ConfigError(f"{option} takes a name or a list of names; got {value!r}.")
             value = list(value)
         else:
-            value = _coerce(value, _OPTION_KINDS[name], option)
+            value = _coerce(value, OPTION_KINDS[name], option)
         values[name] = value
     return values
 
 
-_DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
+DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
 # What each option takes (durations, image_size, log and plugins are parsed on their own).
-_OPTION_KINDS: dict[str, type] = {
+OPTION_KINDS: dict[str, type] = {
     **dict.fromkeys(("data", "out", "space", "backend", "sampler", "pruner", "target", "color_mode", "plugins_dir",
                      "storage", "study", "keras_backend"), str),
     **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",

@@ -265,7 +265,8 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
     model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x))
     compile_model(model, candidate, registry, context)
     data = tf_dataset(x, y, candidate.batch_size, shuffle_seed=seed)
-    history = model.fit(data, epochs=epochs, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()]).history
+    history = model.fit(data, epochs=epochs, verbose=0, shuffle=False,  # the pipeline reshuffles every epoch
+                        callbacks=[keras.callbacks.TerminateOnNaN()]).history
     losses = history.get("loss", [])
     if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
         raise ExportError(f"refit on train + validation diverged (training losses {losses}); export the searched "

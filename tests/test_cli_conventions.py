@@ -101,3 +101,23 @@ def test_the_live_display_shows_each_running_trial_of_several_workers():
     display.trial_finished({"trial": 1, "status": "complete", "val_accuracy": 0.9}, 1, 0.9)
     assert list(display.trial_tasks) == [2]
     display.close()
+
+
+def test_tensorflow_native_lines_are_filtered_and_real_errors_pass(capfd):
+    from automl.keras_backend import native_logs_filtered
+
+    noise = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        "I0000 00:00:1796409323.497815   21075 port.cc:153] oneDNN custom operations are on.\n",
+        "I0000 00:00:1796409323.498310   21075 cudart_stub.cc:31] Could not find cuda drivers on your machine.\n",
+        "E0000 00:00:1796409328.082425   21075 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n",
+        "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] Could not find cuda\n",
+    ]
+    real = ["E0000 00:00:1796409328.1   21075 op_kernel.cc:1830] OP_REQUIRES failed: out of memory\n",
+            "Traceback (most recent call last):\n"]
+    with pytest.raises(RuntimeError):
+        with native_logs_filtered():
+            for line in noise[:3] + real[:1] + noise[3:] + real[1:]:
+                os.write(2, line.encode())
+            raise RuntimeError("the block failed")  # what was written is still passed on
+    assert capfd.readouterr().err == "".join(real)

@@ -277,10 +277,14 @@ def test_time_budget_stops_cleanly(tmp_path):
     space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
     run_dir = tmp_path / "run"
     started = time.monotonic()
-    proc = run_cli("search", "builtin:digits", "--space", space, "--time-budget", "4s", "--out", run_dir, "--quiet")
-    assert "time budget used" in proc.stdout
+    proc = run_cli("search", "builtin:digits", "--space", space, "--time-budget", "8s", "--out", run_dir, "--quiet",
+                   check=False)
+    assert "time budget used" in proc.stdout and "Traceback" not in proc.stderr
     assert time.monotonic() - started < 120
-    assert leaderboard_rows(run_dir)
+    completed = [r for r in leaderboard_rows(run_dir) if r["status"] == "complete"]
+    # Exit 0 with a completed trial; a budget too short for any is exit 1 and says so (a loaded machine).
+    assert proc.returncode == (0 if completed else 1), proc.stderr
+    assert bool(completed) == (run_dir / "best" / "model.keras").is_file()
 
 
 CONTINUED_SPACE = TINY_IMAGE_SPACE.replace("training: {batch_size: 32, max_epochs: 4, patience: 2}",
