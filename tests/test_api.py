@@ -197,6 +197,7 @@ print("finished", len(result.leaderboard_))
 """
 
 
+@pytest.mark.slow  # ~35 s; the same pool path runs by default in test_faults' [sigterm-worker] through the CLI
 def test_ctrl_c_stops_a_python_search_cleanly_and_the_same_call_resumes(tmp_path):
     import signal
     import time

@@ -200,7 +200,7 @@ def test_a_hung_trial_is_killed_at_the_trial_timeout_and_not_retried(tmp_path, f
     run_dir = tmp_path / "run"
     started = time.monotonic()
     run_cli("search", "builtin:digits", "--space", fault_space(tmp_path, "hangs"), "--trials", 2, "--out", run_dir,
-            "--plugins-dir", plugins, "--quiet", "--trial-timeout", "20s", env=env)
+            "--plugins-dir", plugins, "--quiet", "--trial-timeout", "12s", env=env)
     rows = leaderboard_rows(run_dir)
     failed = [r for r in rows if r["status"] == "failed"]
     assert len(failed) == 1 and "--trial-timeout" in failed[0]["reason"], summary(rows)
