@@ -80,7 +80,7 @@ def _search_parameters() -> list[inspect.Parameter]:
     declared there once (type, default, help), and shown here with the default it takes when not typed."""
     from dataclasses import MISSING, fields
 
-    from automl.search_engine import DURATION_OPTIONS, OPTION_KINDS, Experiment
+    from automl.search_engine import DURATION_OPTIONS, OPTION_KINDS, Experiment, cli_flag
 
     parameters = []
     for spec in fields(Experiment):
@@ -90,7 +90,7 @@ def _search_parameters() -> list[inspect.Parameter]:
         else:
             if spec.name in ("log", "plugins"):
                 kind = Optional[list[str]]
-            elif spec.name == "plugins_dir":
+            elif meta.get("path"):
                 kind = Optional[Path]
             elif spec.name in DURATION_OPTIONS or spec.name == "image_size":
                 kind = Optional[str]  # parse_options reads "10m" / "64x64"
@@ -99,7 +99,7 @@ def _search_parameters() -> list[inspect.Parameter]:
             shown = meta.get("shown")
             if shown is None:
                 shown = "none" if spec.default in (None, MISSING) else str(spec.default)
-            declared = [meta["flag"]] if meta.get("flag") else [f"--{spec.name.replace('_', '-')}"]
+            declared = [meta.get("flag") or cli_flag(spec.name)]
             annotation = Annotated[kind, typer.Option(*declared, help=f"{meta['help']}  [default: {shown}]",
                                                       metavar=meta.get("metavar"), show_default=False)]
         parameters.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None,

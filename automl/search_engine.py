@@ -220,7 +220,7 @@ def parse_options(options: Mapping[str, Any], where: str = "") -> dict[str, Any]
     for name, value in options.items():
         if value is None:
             continue
-        option = f"{prefix}{name} (--{name.replace('_', '-')})"
+        option = f"{prefix}{name} ({cli_flag(name)})"
         if name in DURATION_OPTIONS:
             value = parse_duration(value, option)
         elif name == "image_size":
@@ -234,6 +234,12 @@ def parse_options(options: Mapping[str, Any], where: str = "") -> dict[str, Any]
             value = _coerce(value, OPTION_KINDS[name], option)
         values[name] = value
     return values
+
+
+def cli_flag(name: str) -> str:
+    """An option's name on the command line: ``--time-budget`` for ``time_budget``, ``--plugin`` for ``plugins``."""
+    flag = Experiment.__dataclass_fields__[name].metadata.get("flag")
+    return flag.split("/")[0] if flag else f"--{name.replace('_', '-')}"
 
 
 DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
