@@ -145,7 +145,11 @@ def _write_arrays(path: Path, x: Any, y: Any, target: str | None, validation_dat
     arrays = {"x": np.concatenate(xs), "y": np.concatenate(ys)}
     if len(parts) > 1:
         arrays["split"] = np.concatenate(codes)
-    _write_once(path, arrays, lambda tmp: np.savez(tmp, **arrays), _same_arrays)
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    _write_once(path, buffer.getvalue(), lambda held: _same_arrays(held, arrays))
 
 
 def _same_arrays(path: Path, arrays: dict[str, np.ndarray]) -> bool:
@@ -183,27 +187,22 @@ def _write_frame(path: Path, frame: Any, y: Any, target: str | None, validation_
         parts.append(given.assign(**{SPLIT_COLUMN: name}))
     table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else frame
     text = table.to_csv(index=False)
-    _write_once(path, text, lambda tmp: Path(tmp).write_text(text), lambda p, t: p.read_text() == t)
+    _write_once(path, text.encode("utf-8"), lambda held: held.read_text(encoding="utf-8") == text)
     return target
 
 
-def _write_once(path: Path, content: Any, write, same) -> None:
+def _write_once(path: Path, data: bytes, same) -> None:
     """Write the run's data file atomically; an existing one must hold the same data (the run is resumed)."""
-    import os
-    import tempfile
+    from automl.io import atomic_write_bytes
 
     if path.exists():
-        if not same(path, content):
+        if not same(path):
             raise RunDirectoryError(f"{path.parent} holds a different experiment: its {path.name} holds other data "
                                     "than the ones given now. Pass the same data to resume it, or a new out= for "
                                     "a new search.")
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-        os.close(handle)
-        write(tmp)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data)
     except OSError as exc:
         raise RunDirectoryError(f"cannot write the data into the run directory {path.parent}: {exc.strerror}; pass "
                                 "an out= folder you can write to.") from None

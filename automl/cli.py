@@ -65,12 +65,6 @@ def _load_experiment_file(path: Path) -> dict:
     return parse_options(data, where=str(path))
 
 
-def _parse_image_size(text: str | None) -> tuple[int, int] | None:
-    from automl.search_engine import parse_image_size
-
-    return parse_image_size(text)
-
-
 def _echo_json(value) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
@@ -456,11 +450,12 @@ def benchmark_optimizers(
 ) -> None:
     """Train every optimizer × seed on fixed architectures; table with significance tests, plots and a report."""
     from automl.benchmarking import OptimizerBenchmark, parse_lr_grid, parse_names, run_optimizer_benchmark
+    from automl.search_engine import parse_image_size
 
     bench = OptimizerBenchmark(
         data=data, out=out, architectures=parse_names(architectures), optimizers=parse_names(optimizers),
         seeds=seeds, epochs=epochs, batch_size=batch_size, patience=patience, metric=metric, test=test,
-        lr_grid=parse_lr_grid(lr_grid), target=target, image_size=_parse_image_size(image_size),
+        lr_grid=parse_lr_grid(lr_grid), target=target, image_size=parse_image_size(image_size),
         plugins_dir=str(plugins_dir) if plugins_dir else None)
     outcome = run_optimizer_benchmark(bench, quiet=quiet)
     for architecture, rows in outcome.tables.items():
@@ -495,12 +490,12 @@ def benchmark_samplers(
 ) -> None:
     """Run the same short search with each sampler; best-so-far vs wall-time curves, table and report."""
     from automl.benchmarking import SamplerBenchmark, parse_names, run_sampler_benchmark
-    from automl.search_engine import parse_duration
+    from automl.search_engine import parse_duration, parse_image_size
 
     bench = SamplerBenchmark(
         data=data, out=out, samplers=parse_names(samplers), seeds=seeds, trials=trials,
         time_budget=parse_duration(time_budget), space=space, pruner=pruner, test=test, target=target,
-        image_size=_parse_image_size(image_size), plugins_dir=str(plugins_dir) if plugins_dir else None)
+        image_size=parse_image_size(image_size), plugins_dir=str(plugins_dir) if plugins_dir else None)
     outcome = run_sampler_benchmark(bench, quiet=quiet)
     _print_benchmark_table(f"samplers: final best over {seeds} seed(s), p-values: {test}", outcome.table,
                            ["rank", "sampler", "n", "mean ± std", "median", "p vs best", "p (Holm)",
