@@ -44,6 +44,9 @@ class Plugin:
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]] = TASKS
     description: ClassVar[str] = ""
+    # Short names of hyperparameters that do not change what build() / layers() returns because only the
+    # training loop reads them; the contract kit expects every other one to change the built object.
+    training_only: ClassVar[tuple[str, ...]] = ()
 
     def space(self, hp: PluginHP) -> dict[str, Any]:
         """Declare this plugin's hyperparameters with ``hp.int`` / ``hp.float`` / ``hp.choice`` and
@@ -60,10 +63,14 @@ class Architecture(Plugin):
     family = "architecture"
 
     def build(self, inputs: keras.KerasTensor, params: dict[str, Any], context: BuildContext) -> keras.KerasTensor:
-        """Return a feature tensor computed from ``inputs`` (any rank; automl flattens it for the head).
+        """Return a ``(batch, features)`` tensor computed from ``inputs``; automl adds the classifier head.
 
-        ``inputs`` are already scaled (images to [0, 1], tabular features standardised) and augmented.
-        Use only serialisable Keras layers (no ``Lambda``) so the model exports and reloads safely.
+        ``inputs`` are already scaled (images to [0, 1], tabular features standardised) and augmented; an image
+        arrives as ``(batch, height, width, channels)``, a table row as ``(batch, features)``. End an image
+        network with global pooling or a ``Flatten`` (automl flattens a higher rank, but the contract kit flags
+        it: a forgotten pooling layer makes the head grow with the input). Draw every choice from ``params``,
+        pass ``seed=context.seed`` to random layers (``Dropout``), and use only serialisable Keras layers (no
+        ``Lambda``) so the model exports and reloads safely.
         """
         raise NotImplementedError
 
