@@ -72,6 +72,11 @@ class PluginEntry:
     def name(self) -> str:
         return self.plugin.name
 
+    @property
+    def provenance(self) -> str:
+        """Where the plugin comes from, with its version once: ``automl-sepnet==0.3.0``, ``built-in 0.1.0``."""
+        return self.source if self.source.endswith(f"=={self.version}") else f"{self.source} {self.version}"
+
 
 @dataclass(frozen=True)
 class LoadProblem:

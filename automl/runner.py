@@ -53,7 +53,7 @@ class RunContext:
         return self.dataset if self.sized is None else self.sized.for_candidate(candidate)
 
     def plugin_versions(self) -> dict[str, str]:
-        return {e.name: f"{e.source} {e.version}" for e in self.registry.all_entries()}
+        return {e.name: e.provenance for e in self.registry.all_entries()}
 
 
 class TrialRunner:
