@@ -408,6 +408,33 @@ def spaces(
         typer.echo(f"{row['name']:<16} {row['description']}")
 
 
+@app.command("new-plugin")
+def new_plugin(
+    family: Annotated[str, typer.Argument(help="architecture | augmentation | optimizer | logger",
+                                          show_default=False)],
+    name: Annotated[str, typer.Argument(help="The plugin's name: lowercase letters, digits and underscores.",
+                                        show_default=False)],
+    directory: Annotated[Optional[Path], typer.Option(
+        "--dir", help="Folder to create (new or empty).  [default: ./NAME]", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the folder, files and next steps as JSON.")] = False,
+) -> None:
+    """Write a plugin package to start from: pyproject.toml with its entry point, a working plugin, its contract
+    test, a README and (for searched families) a search space that uses it."""
+    from automl.scaffold import new_plugin as write_package
+
+    scaffold = write_package(family, name, directory)
+    if as_json:
+        _echo_json({"folder": str(scaffold.folder), "distribution": scaffold.distribution,
+                    "package": scaffold.package, "files": list(scaffold.files), "next": scaffold.next_steps()})
+        return
+    typer.echo(f"wrote {scaffold.distribution} ({family} plugin {name!r}) in {scaffold.folder}:")
+    for file in scaffold.files:
+        typer.echo(f"  {file}")
+    typer.echo("next:")
+    for step in scaffold.next_steps():
+        typer.echo(f"  {step}")
+
+
 benchmark_app = typer.Typer(
     help="Measured comparisons: optimizer plugins on fixed architectures, samplers on one search.",
     no_args_is_help=True,
