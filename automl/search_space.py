@@ -14,6 +14,7 @@ A search space is data (YAML, or the same structure as a dict)::
       patience: 3
       first_rung: 2                  # the first epoch the pruner may stop a trial at (default 2, 1 below 6 epochs)
       continue_best: 0.4             # with --time-budget: its last 40 % continues the best trial (optuna backend)
+      early_stopping: {monitor: val_accuracy, from_epoch: 20}   # default: val_loss, from epoch 0
       learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
       image_size: [48, 64, 96]       # images only: the long side in pixels, one size or a list to choose from
     initial_trials:                  # known-good configurations, tried first (optuna backend)
@@ -63,6 +64,41 @@ def default_space_name(task: str, input_shape: Sequence[int]) -> str:
 
 
 @dataclass(frozen=True)
+class EarlyStoppingRule:
+    """What early stopping watches in every trial (``training.early_stopping``).
+
+    ``monitor`` is ``val_loss`` (the default) or ``val_accuracy``, and early stopping neither stops a trial nor
+    picks its best epoch before epoch ``from_epoch`` (0-based, Keras' ``start_from_epoch``). The best epoch
+    is the one whose weights the trial keeps and whose scores its row shows. A photo network's validation
+    loss often reaches its minimum while its accuracy is still at chance, and climbs while the accuracy
+    does: watching the loss there keeps the weights of a network that has learnt nothing.
+    """
+
+    monitor: str = "val_loss"
+    from_epoch: int = 0
+
+    @property
+    def mode(self) -> str:
+        return "min" if self.monitor == "val_loss" else "max"
+
+    def best_epoch(self, history: Mapping[str, Sequence[float]], epochs: int | None = None) -> int:
+        """The 0-based epoch whose weights a trial holds after the first ``epochs`` of ``history`` (all by
+        default), as Keras' EarlyStopping restores them: the first best value at or after ``from_epoch``, or
+        the last epoch when the trial ended before ``from_epoch`` (nothing was restored)."""
+        values = list(history[self.monitor])[:epochs]
+        if len(values) <= self.from_epoch:
+            return len(values) - 1
+        pick = min if self.mode == "min" else max
+        return pick(range(self.from_epoch, len(values)), key=values.__getitem__)
+
+    def describe(self) -> str:
+        return self.monitor + (f" from epoch {self.from_epoch + 1}" if self.from_epoch else "")
+
+
+EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One point of the joint space, independent of the backend that sampled it."""
 
@@ -106,6 +142,10 @@ class SearchSpace:
     @property
     def direction(self) -> str:
         return OBJECTIVES[self.objective]
+
+    @property
+    def early_stopping(self) -> EarlyStoppingRule:
+        return EarlyStoppingRule(**(self.training.get("early_stopping") or {}))
 
     # --- construction --------------------------------------------------------------------------------
     @classmethod
@@ -320,7 +360,7 @@ def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
 def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
-    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best"}
+    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping"}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -349,6 +389,16 @@ def _training(value: Any, where: str) -> dict[str, Any]:
     if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1):
         raise SearchSpaceError(f"{where}.continue_best: expected the share of a --time-budget that goes to "
                                f"continuing the best trial, a number between 0 and 1 (e.g. 0.4); got {share!r}.")
+    stopping = training.get("early_stopping")
+    if stopping is not None:
+        expected = (f"expected {{monitor: {' or '.join(EARLY_STOPPING_MONITORS)}, from_epoch: N}} with N the first "
+                    f"epoch (0-based, below max_epochs {training['max_epochs']}) at which early stopping may judge")
+        if not isinstance(stopping, Mapping) or set(stopping) - {"monitor", "from_epoch"}:
+            raise SearchSpaceError(f"{where}.early_stopping: {expected}; got {stopping!r}.")
+        from_epoch = stopping.get("from_epoch", 0)
+        if stopping.get("monitor", "val_loss") not in EARLY_STOPPING_MONITORS or isinstance(from_epoch, bool) \
+                or not isinstance(from_epoch, int) or not 0 <= from_epoch < training["max_epochs"]:
+            raise SearchSpaceError(f"{where}.early_stopping: {expected}; got {dict(stopping)!r}.")
     lr = training.get("learning_rate")
     if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
         raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from automl.model import build_model, compile_model, input_scaling
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
-from automl.search_space import Candidate
+from automl.search_space import Candidate, EarlyStoppingRule
 
 if TYPE_CHECKING:
     import keras
@@ -147,6 +147,7 @@ def train_candidate(
     deadline: float | None = None,
     checkpoint: Checkpointing | None = None,
     warm_start: WarmStart | None = None,
+    early_stopping: EarlyStoppingRule | None = None,
 ) -> TrialResult:
     """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault.
 
@@ -157,7 +158,11 @@ def train_candidate(
     With ``warm_start`` (a Hyperband promotion), training continues from the best weights of an earlier,
     shorter trial of the same candidate, from its epoch count up to ``candidate.max_epochs``, with a fresh
     optimizer whose schedule spans the remaining epochs; early stopping starts from that trial's best
-    ``val_loss``, so the promoted trial never reports less than the trial it continues.
+    value, so the promoted trial never reports less than the trial it continues.
+
+    ``early_stopping`` (the space's ``training.early_stopping``; default: ``val_loss`` from the first epoch)
+    says what early stopping watches; the trial keeps the weights of that rule's best epoch and its row shows
+    that epoch's scores.
     """
     import keras
 
@@ -183,13 +188,14 @@ def train_candidate(
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
 
+    rule = early_stopping or EarlyStoppingRule()
     monitor = _monitor_class()(reporter, objective, on_epoch, deadline)
-    stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model) if warm else None)
-    early_stopping = _early_stopping_class()(candidate.patience, stopping_state)
-    callbacks = [early_stopping, monitor]
+    stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model, rule) if warm else None)
+    stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
+    callbacks = [stopper, monitor]
     previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
-        callbacks.append(_checkpoint_class()(checkpoint, candidate, early_stopping, previous))
+        callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
     initial_epoch = resumed.epoch if resumed else (warm.epoch if warm else 0)
     monitor.epochs = initial_epoch
     try:
@@ -221,7 +227,7 @@ def train_candidate(
     if not val_loss:
         result.status, result.reason, result.model = FAILED, "no epoch finished", None
         return result
-    best = min(range(len(val_loss)), key=val_loss.__getitem__)
+    best = rule.best_epoch(history)  # the epoch whose weights early stopping restored
     result.best_epoch = best + 1
     result.val_loss = val_loss[best]
     result.val_accuracy = history["val_accuracy"][best]
@@ -234,8 +240,8 @@ def train_candidate(
     elif monitor.out_of_time:
         stopped = f"stopped by the time budget after epoch {monitor.epochs}"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
-    elif early_stopping.stopped_epoch:  # said, so a row that ended on a plateau is not mistaken for a finished one
-        stopped = f"early-stopped at epoch {monitor.epochs} (best val_loss at epoch {best + 1})"
+    elif stopper.stopped_epoch:  # said, so a row that ended on a plateau is not mistaken for a finished one
+        stopped = f"early-stopped at epoch {monitor.epochs} (best {rule.monitor} at epoch {best + 1})"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
     return result
 
@@ -313,11 +319,12 @@ class WarmStart:
     epoch: int
     history: dict[str, list[float]]
 
-    def early_stopping(self, model) -> dict[str, Any]:
-        """Early stopping's state at the end of that trial: its best val_loss, whose weights ``model`` holds."""
-        val_loss = self.history["val_loss"][: self.epoch]
-        best = min(range(len(val_loss)), key=val_loss.__getitem__)
-        return {"wait": 0, "best": val_loss[best], "best_epoch": best, "best_weights": model.get_weights()}
+    def early_stopping(self, model, rule: EarlyStoppingRule) -> dict[str, Any]:
+        """Early stopping's state at the end of that trial: its best value by ``rule``, whose weights ``model``
+        holds."""
+        best = rule.best_epoch(self.history, self.epoch)
+        return {"wait": 0, "best": self.history[rule.monitor][best], "best_epoch": best,
+                "best_weights": model.get_weights()}
 
 
 # A trained model must come back from its .keras file as it went in: the end of the search, every export and
@@ -433,10 +440,12 @@ def _early_stopping_class():
     import keras
 
     class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-        """Early stopping on val_loss (best weights restored) that can continue from a checkpointed state."""
+        """Early stopping by an :class:`EarlyStoppingRule` (best weights restored) that can continue from a
+        checkpointed state."""
 
-        def __init__(self, patience: int, state: dict[str, Any] | None):
-            super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+        def __init__(self, patience: int, state: dict[str, Any] | None, rule: EarlyStoppingRule):
+            super().__init__(monitor=rule.monitor, mode=rule.mode, patience=patience, restore_best_weights=True,
+                             start_from_epoch=rule.from_epoch)
             self.resume_state = state
 
         def on_train_begin(self, logs=None):

@@ -26,3 +26,55 @@ def test_a_trial_ended_by_early_stopping_says_so_and_where_its_best_epoch_was():
                                           result.reason).groups())
     assert stopped == result.epochs and best == result.best_epoch and stopped - best == 2
     assert result.val_loss == min(result.history["val_loss"])
+
+
+def test_early_stopping_can_watch_validation_accuracy_from_a_later_epoch():
+    """training.early_stopping: the trial is not judged before from_epoch, keeps the weights of its best
+    val_accuracy epoch, and its row shows that epoch's scores."""
+    import numpy as np
+
+    registry = build_registry(autoload=False)
+    space = SearchSpace.from_dict({"architectures": {"mlp": {"layers": 1, "units": 32, "dropout": 0.0}},
+                                   "augmentations": ["none"],
+                                   "optimizers": {"adam": {"learning_rate": 0.01, "schedule": "constant"}},
+                                   "training": {"batch_size": 32, "max_epochs": 40, "patience": 2,
+                                                "early_stopping": {"monitor": "val_accuracy", "from_epoch": 6}}},
+                                  registry)
+    rule = space.early_stopping
+    assert (rule.monitor, rule.mode, rule.from_epoch) == ("val_accuracy", "max", 6)
+    candidate = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
+                                         fill_defaults=True), registry, "image")
+    dataset = load_dataset("builtin:digits", seed=0)
+    result = train_candidate(dataset, candidate, registry, seed=0, early_stopping=rule)
+    accuracy = result.history["val_accuracy"]
+    assert result.status == COMPLETE and result.epochs >= 6 + 2 + 1
+    assert result.best_epoch - 1 == max(range(6, len(accuracy)), key=accuracy.__getitem__)
+    assert result.val_accuracy == accuracy[result.best_epoch - 1] == max(accuracy[6:])
+    if result.epochs < 40:
+        assert re.fullmatch(r"early-stopped at epoch \d+ \(best val_accuracy at epoch \d+\)", result.reason)
+    predicted = np.argmax(result.model.predict(np.asarray(dataset.x_val), verbose=0), axis=1)
+    assert abs(float(np.mean(predicted == np.asarray(dataset.y_val))) - result.val_accuracy) < 1e-6  # those weights
+
+
+def test_early_stopping_rule_picks_the_epoch_keras_restores():
+    from automl.search_space import EarlyStoppingRule
+
+    history = {"val_loss": [1.0, 0.5, 0.7, 0.5, 0.9], "val_accuracy": [0.2, 0.3, 0.6, 0.6, 0.4]}
+    assert EarlyStoppingRule().best_epoch(history) == 1  # the first of two equal minima
+    assert EarlyStoppingRule("val_accuracy").best_epoch(history) == 2
+    assert EarlyStoppingRule("val_loss", from_epoch=2).best_epoch(history) == 3
+    assert EarlyStoppingRule("val_accuracy", from_epoch=3).best_epoch(history) == 3
+    assert EarlyStoppingRule("val_accuracy", from_epoch=3).best_epoch(history, epochs=3) == 2  # ended before it
+    assert EarlyStoppingRule("val_accuracy", from_epoch=9).best_epoch(history) == 4
+
+
+def test_a_wrong_early_stopping_setting_names_the_rule():
+    import pytest
+
+    from automl.errors import SearchSpaceError
+
+    registry = build_registry(autoload=False)
+    for setting in ({"monitor": "accuracy"}, {"from_epoch": 20}, {"from_epoch": -1}, {"patience": 3}, "val_loss"):
+        with pytest.raises(SearchSpaceError, match=r"training\.early_stopping: expected \{monitor: val_loss or "
+                                                    r"val_accuracy, from_epoch: N\}.*max_epochs 20"):
+            SearchSpace.from_dict({"architectures": ["mlp"], "training": {"early_stopping": setting}}, registry)
