@@ -452,13 +452,14 @@ def _early_stopping_class():
             super().on_train_begin(logs)  # resets the counters; put the interrupted attempt's back
             if self.resume_state:
                 self.wait = int(self.resume_state["wait"])
-                self.best = float(self.resume_state["best"])
+                best = self.resume_state["best"]  # None: nothing judged yet (before the rule's from_epoch)
+                self.best = None if best is None else float(best)
                 self.best_epoch = int(self.resume_state["best_epoch"])
                 self.best_weights = self.resume_state.get("best_weights")
 
         def state(self) -> dict[str, Any]:
-            return {"wait": int(self.wait), "best": float(self.best), "best_epoch": int(self.best_epoch),
-                    "best_weights": self.best_weights}
+            return {"wait": int(self.wait), "best": None if self.best is None else float(self.best),
+                    "best_epoch": int(self.best_epoch), "best_weights": self.best_weights}
 
     return ResumableEarlyStopping
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 
 from automl.data import load_dataset
 from automl.hp import FixedDriver
 from automl.plugin_manager import build_registry
 from automl.search_space import SearchSpace
-from automl.trainer import COMPLETE, train_candidate
+from automl.trainer import COMPLETE, Checkpointing, train_candidate
 
 
 def test_a_trial_ended_by_early_stopping_says_so_and_where_its_best_epoch_was():
@@ -28,7 +30,7 @@ def test_a_trial_ended_by_early_stopping_says_so_and_where_its_best_epoch_was():
     assert result.val_loss == min(result.history["val_loss"])
 
 
-def test_early_stopping_can_watch_validation_accuracy_from_a_later_epoch():
+def test_early_stopping_can_watch_validation_accuracy_from_a_later_epoch(tmp_path):
     """training.early_stopping: the trial is not judged before from_epoch, keeps the weights of its best
     val_accuracy epoch, and its row shows that epoch's scores."""
     import numpy as np
@@ -45,7 +47,9 @@ def test_early_stopping_can_watch_validation_accuracy_from_a_later_epoch():
     candidate = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
                                          fill_defaults=True), registry, "image")
     dataset = load_dataset("builtin:digits", seed=0)
-    result = train_candidate(dataset, candidate, registry, seed=0, early_stopping=rule)
+    # Checkpointed after every epoch: before from_epoch early stopping has judged nothing yet (best is None).
+    checkpoint = Checkpointing(tmp_path / "checkpoint", every_seconds=0.0)
+    result = train_candidate(dataset, candidate, registry, seed=0, early_stopping=rule, checkpoint=checkpoint)
     accuracy = result.history["val_accuracy"]
     assert result.status == COMPLETE and result.epochs >= 6 + 2 + 1
     assert result.best_epoch - 1 == max(range(6, len(accuracy)), key=accuracy.__getitem__)
@@ -54,6 +58,15 @@ def test_early_stopping_can_watch_validation_accuracy_from_a_later_epoch():
         assert re.fullmatch(r"early-stopped at epoch \d+ \(best val_accuracy at epoch \d+\)", result.reason)
     predicted = np.argmax(result.model.predict(np.asarray(dataset.x_val), verbose=0), axis=1)
     assert abs(float(np.mean(predicted == np.asarray(dataset.y_val))) - result.val_accuracy) < 1e-6  # those weights
+
+    # A trial that ends before from_epoch leaves a checkpoint whose early stopping has judged nothing yet.
+    early = Checkpointing(tmp_path / "early", every_seconds=0.0)
+    short = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
+                                     fill_defaults=True), registry, "image")
+    interrupted = train_candidate(dataset, replace(short, max_epochs=3), registry, seed=0, early_stopping=rule,
+                                  checkpoint=early)
+    assert interrupted.status == COMPLETE and json.loads((tmp_path / "early" / "state.json").read_text())[
+        "early_stopping"]["best"] is None
 
 
 def test_early_stopping_rule_picks_the_epoch_keras_restores():
