@@ -281,59 +281,37 @@ def $hook():
 ''',
 }
 
-SPACE = {
-    "architecture": """\
-description: $name beside the built-in mlp, on a short schedule.
+# The space a scaffold ships: its plugin beside a built-in of the same family, on a short schedule, and tried
+# first at its defaults.
+_SPACE = """\
+description: $$name beside $beside, on a short schedule.
 objective: val_accuracy
 architectures:
-  $name: {}
-  mlp: {layers: [1, 2]}
+  $architectures
 augmentations:
-  none: {}
+  $augmentations
 optimizers:
-  adam: {}
+  $optimizers
 training:
   batch_size: 32
   max_epochs: 10
   patience: 3
 initial_trials:  # the first trial tries the plugin at its defaults
-  - {architecture: $name, augmentation: none, optimizer: adam}
-""",
-    "augmentation": """\
-description: $name beside no augmentation, on a small CNN and a short schedule.
-objective: val_accuracy
-architectures:
-  cnn: {blocks: [1, 2], batch_norm: false}
-augmentations:
-  $name: {}
-  none: {}
-optimizers:
-  adam: {}
-training:
-  batch_size: 32
-  max_epochs: 10
-  patience: 3
-initial_trials:  # the first trial tries the plugin at its defaults
-  - {architecture: cnn, augmentation: $name, optimizer: adam}
-""",
-    "optimizer": """\
-description: $name beside adam, on a small CNN and a short schedule.
-objective: val_accuracy
-architectures:
-  cnn: {blocks: [1, 2], batch_norm: false}
-augmentations:
-  none: {}
-optimizers:
-  $name: {}
-  adam: {}
-training:
-  batch_size: 32
-  max_epochs: 10
-  patience: 3
-initial_trials:  # the first trial tries the plugin at its defaults
-  - {architecture: cnn, augmentation: none, optimizer: $name}
-""",
+  - {architecture: $first_architecture, augmentation: $first_augmentation, optimizer: $first_optimizer}
+"""
+_CNN = "cnn: {blocks: [1, 2], batch_norm: false}"
+_SPACE_PARTS = {
+    "architecture": {"beside": "the built-in mlp", "architectures": "$name: {}\n  mlp: {layers: [1, 2]}",
+                     "augmentations": "none: {}", "optimizers": "adam: {}", "first_architecture": "$name",
+                     "first_augmentation": "none", "first_optimizer": "adam"},
+    "augmentation": {"beside": "no augmentation, on a small CNN", "architectures": _CNN,
+                     "augmentations": "$name: {}\n  none: {}", "optimizers": "adam: {}", "first_architecture": "cnn",
+                     "first_augmentation": "$name", "first_optimizer": "adam"},
+    "optimizer": {"beside": "adam, on a small CNN", "architectures": _CNN, "augmentations": "none: {}",
+                  "optimizers": "$name: {}\n  adam: {}", "first_architecture": "cnn", "first_augmentation": "none",
+                  "first_optimizer": "$name"},
 }
+SPACE = {family: Template(_SPACE).substitute(parts) for family, parts in _SPACE_PARTS.items()}
 
 _README_HEAD = """\
 # $distribution

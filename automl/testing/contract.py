@@ -248,6 +248,12 @@ class PluginContract:
             f"{'layers()' if isinstance(self.plugin, Augmentation) else 'build()'}, remove it from space(), or, if "
             "only the training loop reads it, list its short name in the plugin's training_only.")
 
+    def assert_seeded(self, layers, values: dict[str, Any], what: str) -> None:
+        unseeded = unseeded_layers(layers)
+        assert not unseeded, (
+            f"{self.who}: layer(s) {', '.join(unseeded)} were built with seed=None (configuration {values}); "
+            f"pass seed=context.seed so a trial's {what} reproducible.")
+
     def _declared(self, values: dict[str, Any]) -> list[Param]:
         driver = DefaultsDriver()
         self.plugin.space(PluginHP(self.plugin.name, _Recording(FixedDriver(values, fill_defaults=True), driver)))
@@ -364,10 +370,7 @@ class ArchitectureContract(PluginContract):
     def test_random_layers_are_seeded(self):
         task = self.plugin.tasks[0]
         for values in self.configurations():
-            unseeded = unseeded_layers(self._network(task, values))
-            assert not unseeded, (
-                f"{self.who}: layer(s) {', '.join(unseeded)} were built with seed=None (configuration {values}); "
-                "pass seed=context.seed so a trial's dropout and noise are reproducible.")
+            self.assert_seeded(self._network(task, values), values, "dropout and noise are")
 
     def test_trained_model_saves_and_reloads_in_safe_mode(self, tmp_path):
         import keras
@@ -424,10 +427,7 @@ class AugmentationContract(PluginContract):
 
     def test_random_layers_are_seeded(self):
         for values in self.configurations():
-            unseeded = unseeded_layers(self._layers(values, self.plugin.tasks[0]))
-            assert not unseeded, (
-                f"{self.who}: layer(s) {', '.join(unseeded)} were built with seed=None (configuration {values}); "
-                "pass seed=context.seed so a trial's augmentation is reproducible.")
+            self.assert_seeded(self._layers(values, self.plugin.tasks[0]), values, "augmentation is")
 
     def test_seeded_training_output_is_deterministic(self):
         import keras
