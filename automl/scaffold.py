@@ -145,7 +145,7 @@ __version__ = "0.1.0"
 class $class_name(Architecture):
     name = "$name"
     tasks = ("image", "tabular")
-    description = "A conv stem with global pooling for images, then dense layers with dropout."
+    description = "Dense layers with dropout, after a conv stem for images (pooled on photos, flattened below 32 px)."
 
     def space(self, hp):
         # Every hyperparameter is used by build(): the contract kit checks that each one changes the network.
