@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -22,13 +23,25 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The signals that arrived inside stop_on_signals. Kept because Python swallows an exception raised while a
 # finalizer (``__del__``, e.g. TensorFlow's) or a C callback runs ("Exception ignored in ..."): the loops of
 # long work (epochs' batches, trials, workers, export formats) call raise_if_interrupted(), so a stop that was
-# swallowed is raised again there instead of being lost.
+# swallowed is raised again there instead of being lost, and the traceback Python would print for it is not
+# shown (a user who pressed Ctrl+C would read it as a crash).
 _received: list[int] = []
 
 
 def _raise_interrupted(signum, frame) -> None:
     _received.append(signum)
     raise Interrupted(signum)
+
+
+def _quiet_unraisable(previous):
+    """A ``sys.unraisablehook`` that drops our own stop (recorded in ``_received``, raised again at the next
+    ``raise_if_interrupted``) instead of printing "Exception ignored in …" and a traceback."""
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, Interrupted):
+            previous(unraisable)
+
+    return hook
 
 
 def raise_if_interrupted() -> None:
@@ -50,9 +63,11 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     previous = {number: signal.signal(number, _raise_interrupted) for number in STOP_SIGNALS}
+    unraisable_hook, sys.unraisablehook = sys.unraisablehook, _quiet_unraisable(sys.unraisablehook)
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        sys.unraisablehook = unraisable_hook
         _received.clear()
