@@ -91,9 +91,6 @@ class EarlyStoppingRule:
         pick = min if self.mode == "min" else max
         return pick(range(self.from_epoch, len(values)), key=values.__getitem__)
 
-    def describe(self) -> str:
-        return self.monitor + (f" from epoch {self.from_epoch + 1}" if self.from_epoch else "")
-
 
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")
 
