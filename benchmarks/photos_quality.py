@@ -25,7 +25,8 @@ The key ``photos_test_accuracy_margin`` is automl's mean held-out accuracy minus
 finished trial and to its first trial at twice chance on the validation split, and the trials that ended
 at chance without a pruning reason. Every finished run is appended to
 ``benchmarks/out/photos_quality-<budget>s-d<difficulty>-n<per class>.jsonl`` as it finishes; a rerun with the same budget skips the
-runs found there (``--fresh`` starts over).
+runs found there (``--fresh`` starts over). The margin is stored in ``results.json`` only for three seeds or more;
+a run of fewer (a probe) and ``--quick`` store into ``results-quick.json``.
 
     python benchmarks/photos_quality.py [--seeds 3] [--budget 600] [--difficulty 0.5] [--tools ...]
         [--quick] [--fresh]
@@ -273,7 +274,9 @@ def main() -> None:
         first_trial_seconds=[r["first_trial_seconds"] for r in automl_runs],
         first_useful_seconds=[r["first_useful_seconds"] for r in automl_runs],
         unexplained_at_chance=[r["unexplained_at_chance"] for r in automl_runs],
-        best=[r["best"] for r in automl_runs])}, quick=args.quick)
+        best=[r["best"] for r in automl_runs])},
+        # A run of fewer seeds than the three is a probe: it goes to the smoke file, not over the record.
+        quick=args.quick or args.seeds < 3)
 
 
 if __name__ == "__main__":
