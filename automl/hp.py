@@ -282,17 +282,20 @@ class FixedDriver(Driver):
 
 
 class RecordingDriver(Driver):
-    """Asks ``inner`` and remembers each answer: ``asked`` holds every parameter name, ``sampled`` the
-    values a backend would sample (fixed parameters left out), e.g. to queue a known configuration."""
+    """Asks ``inner`` and remembers each answer: ``asked`` holds every parameter name, ``declared`` every
+    declaration, ``sampled`` the values a backend would sample (fixed parameters left out), e.g. to queue a
+    known configuration."""
 
     def __init__(self, inner: Driver) -> None:
         self.inner = inner
         self.asked: list[str] = []
+        self.declared: list[Param] = []
         self.sampled: dict[str, Any] = {}
 
     def suggest(self, param: Param, condition: tuple[str, str] | None) -> Any:
         value = self.inner.suggest(param, condition)
         self.asked.append(param.name)
+        self.declared.append(param)
         if not isinstance(param, FixedParam):
             self.sampled[param.name] = param.validate(value)  # a filled-in default must obey the range too
         return value

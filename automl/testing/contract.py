@@ -42,8 +42,8 @@ import numpy as np
 import pytest
 
 from automl.errors import HyperparameterError, PluginError
-from automl.hp import (ChoiceParam, DefaultsDriver, Driver, FixedDriver, FixedParam, FloatParam, IntParam, Param,
-                       PluginHP, RandomDriver, declared_params)
+from automl.hp import (ChoiceParam, DefaultsDriver, FixedDriver, FixedParam, FloatParam, IntParam, Param, PluginHP,
+                       RandomDriver, RecordingDriver, declared_params)
 from automl.plugin import Architecture, Augmentation, BuildContext, Logger, Optimizer, Plugin
 from automl.plugin_manager import PLUGIN_NAME_RE
 
@@ -255,8 +255,8 @@ class PluginContract:
             f"pass seed=context.seed so a trial's {what} reproducible.")
 
     def _declared(self, values: dict[str, Any]) -> list[Param]:
-        driver = DefaultsDriver()
-        self.plugin.space(PluginHP(self.plugin.name, _Recording(FixedDriver(values, fill_defaults=True), driver)))
+        driver = RecordingDriver(FixedDriver(values, fill_defaults=True))
+        self.plugin.space(PluginHP(self.plugin.name, driver))
         return driver.declared
 
     def _sweepable(self, configurations: list[dict[str, Any]]) -> dict[str, Param]:
@@ -267,17 +267,6 @@ class PluginContract:
                 if not isinstance(param, FixedParam) and short not in self.plugin.training_only:
                     found.setdefault(param.name, param)
         return found
-
-
-class _Recording(Driver):
-    """Answers like ``inner`` and keeps every declaration in ``record.declared``."""
-
-    def __init__(self, inner: Driver, record: DefaultsDriver) -> None:
-        self.inner, self.record = inner, record
-
-    def suggest(self, param: Param, condition: tuple[str, str] | None) -> Any:
-        self.record.declared.append(param)
-        return self.inner.suggest(param, condition)
 
 
 class ArchitectureContract(PluginContract):
