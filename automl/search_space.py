@@ -72,24 +72,53 @@ class EarlyStoppingRule:
     is the one whose weights the trial keeps and whose scores its row shows. A photo network's validation
     loss often reaches its minimum while its accuracy is still at chance, and climbs while the accuracy
     does: watching the loss there keeps the weights of a network that has learnt nothing.
+
+    ``chance`` (set by the trainer from the validation split's labels: see :func:`chance_level`)
+    goes further: nothing is judged before the first epoch whose ``val_accuracy`` is above it. A photo
+    network can sit at chance for 30 to 80 epochs before it starts to learn (benchmarks/RESULTS.md), and
+    patience counted on that plateau stops it just before; a trial that never leaves it says so in its row.
     """
 
     monitor: str = "val_loss"
     from_epoch: int = 0
+    chance: float | None = None
 
     @property
     def mode(self) -> str:
         return "min" if self.monitor == "val_loss" else "max"
 
+    def left_chance(self, history: Mapping[str, Sequence[float]], epochs: int | None = None) -> int | None:
+        """The first 0-based epoch whose ``val_accuracy`` is above ``chance`` (0 without a chance level), or
+        None while the trial is still at chance."""
+        if self.chance is None:
+            return 0
+        accuracy = list(history.get("val_accuracy", []))[:epochs]
+        return next((epoch for epoch, value in enumerate(accuracy) if value > self.chance), None)
+
     def best_epoch(self, history: Mapping[str, Sequence[float]], epochs: int | None = None) -> int:
         """The 0-based epoch whose weights a trial holds after the first ``epochs`` of ``history`` (all by
-        default), as Keras' EarlyStopping restores them: the first best value at or after ``from_epoch``, or
-        the last epoch when the trial ended before ``from_epoch`` (nothing was restored)."""
+        default), as early stopping restores them: the first best value at or after ``from_epoch`` and the
+        epoch it left chance, or the last epoch when the trial ended before both (nothing was restored)."""
         values = list(history[self.monitor])[:epochs]
-        if len(values) <= self.from_epoch:
+        left = self.left_chance(history, epochs)
+        start = max(self.from_epoch, len(values) if left is None else left)
+        if len(values) <= start:
             return len(values) - 1
         pick = min if self.mode == "min" else max
-        return pick(range(self.from_epoch, len(values)), key=values.__getitem__)
+        return pick(range(start, len(values)), key=values.__getitem__)
+
+
+def chance_level(labels: Sequence[int], classes: int) -> float:
+    """The validation accuracy a classifier that has learnt nothing can reach: the majority class's share of
+    ``labels``, plus three standard errors of that share so an epoch is not "above chance" by luck (0.35 for
+    180 labels of four balanced classes), but never more than halfway from that share to 1 (a small split)."""
+    import numpy as np
+
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    if labels.size == 0:
+        return 1.0
+    share = float(np.bincount(labels, minlength=classes).max() / labels.size)
+    return min(share + 3.0 * float(np.sqrt(share * (1.0 - share) / labels.size)), (1.0 + share) / 2)
 
 
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from automl.model import build_model, compile_model, input_scaling
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
-from automl.search_space import Candidate, EarlyStoppingRule
+from automl.search_space import Candidate, EarlyStoppingRule, chance_level
 
 if TYPE_CHECKING:
     import keras
@@ -189,6 +189,8 @@ def train_candidate(
                            train_seconds=time.perf_counter() - started)
 
     rule = early_stopping or EarlyStoppingRule()
+    if rule.chance is None:  # every data set is a classification one: its chance level is that of its labels
+        rule = replace(rule, chance=chance_level(dataset.y_val, dataset.num_classes))
     monitor = _monitor_class()(reporter, objective, on_epoch, deadline)
     stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model, rule) if warm else None)
     stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
@@ -243,6 +245,9 @@ def train_candidate(
     elif stopper.stopped_epoch:  # said, so a row that ended on a plateau is not mistaken for a finished one
         stopped = f"early-stopped at epoch {monitor.epochs} (best {rule.monitor} at epoch {best + 1})"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
+    if rule.left_chance(history) is None:
+        at_chance = f"never left chance level (val_accuracy at most {rule.chance:.3f}) in {monitor.epochs} epochs"
+        result.reason = f"{result.reason}; {at_chance}" if result.reason else at_chance
     return result
 
 
@@ -323,8 +328,10 @@ class WarmStart:
         """Early stopping's state at the end of that trial: its best value by ``rule``, whose weights ``model``
         holds."""
         best = rule.best_epoch(self.history, self.epoch)
-        return {"wait": 0, "best": self.history[rule.monitor][best], "best_epoch": best,
-                "best_weights": model.get_weights()}
+        left = rule.left_chance(self.history, self.epoch)
+        judged = left is not None and best >= max(left, rule.from_epoch)
+        return {"wait": 0, "best": self.history[rule.monitor][best] if judged else None, "best_epoch": best,
+                "best_weights": model.get_weights() if judged else None, "left_chance": left}
 
 
 # A trained model must come back from its .keras file as it went in: the end of the search, every export and
@@ -440,13 +447,22 @@ def _early_stopping_class():
     import keras
 
     class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-        """Early stopping by an :class:`EarlyStoppingRule` (best weights restored) that can continue from a
-        checkpointed state."""
+        """Early stopping by an :class:`EarlyStoppingRule` (best weights restored, nothing judged while the
+        validation accuracy is at the rule's chance level) that can continue from a checkpointed state."""
 
         def __init__(self, patience: int, state: dict[str, Any] | None, rule: EarlyStoppingRule):
             super().__init__(monitor=rule.monitor, mode=rule.mode, patience=patience, restore_best_weights=True,
                              start_from_epoch=rule.from_epoch)
-            self.resume_state = state
+            self.resume_state, self.chance = state, rule.chance
+            self.left_chance: int | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.left_chance is None:
+                accuracy = (logs or {}).get("val_accuracy")
+                if self.chance is not None and (accuracy is None or float(accuracy) <= self.chance):
+                    return  # still on the plateau: patience does not run, no best is picked
+                self.left_chance = epoch
+            super().on_epoch_end(epoch, logs)
 
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)  # resets the counters; put the interrupted attempt's back
@@ -456,10 +472,12 @@ def _early_stopping_class():
                 self.best = None if best is None else float(best)
                 self.best_epoch = int(self.resume_state["best_epoch"])
                 self.best_weights = self.resume_state.get("best_weights")
+                self.left_chance = self.resume_state.get("left_chance", 0)
 
         def state(self) -> dict[str, Any]:
             return {"wait": int(self.wait), "best": None if self.best is None else float(self.best),
-                    "best_epoch": int(self.best_epoch), "best_weights": self.best_weights}
+                    "best_epoch": int(self.best_epoch), "best_weights": self.best_weights,
+                    "left_chance": self.left_chance}
 
     return ResumableEarlyStopping
 

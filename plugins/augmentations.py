@@ -1,9 +1,20 @@
 """Built-in augmentations. Keras' random preprocessing layers act only when ``training=True``, so the
-exported model applies none of them at prediction time."""
+exported model applies none of them at prediction time.
+
+The geometric ones fill the pixels they uncover with black (``constant``, right for digits on a black
+ground) or with the image mirrored at its edge (``reflect``, the tutorials' choice for photos, where a black
+corner would be a strong edge that is not part of the scene): their ``fill_mode`` parameter.
+"""
 
 from __future__ import annotations
 
 from automl import Augmentation, hookimpl
+
+FILL_MODES = ["constant", "reflect"]
+
+
+def fill_mode(hp):
+    return hp.choice("fill_mode", FILL_MODES, default="constant")
 
 
 class NoAugmentation(Augmentation):
@@ -33,12 +44,12 @@ class Rotation(Augmentation):
     description = "Random rotation by up to ±factor × 360°."
 
     def space(self, hp):
-        return {"factor": hp.float("factor", 0.01, 0.2, default=0.05)}
+        return {"factor": hp.float("factor", 0.01, 0.2, default=0.05), "fill_mode": fill_mode(hp)}
 
     def layers(self, params, context):
         from keras import layers
 
-        return [layers.RandomRotation(params["factor"], fill_mode="constant", seed=context.seed)]
+        return [layers.RandomRotation(params["factor"], fill_mode=params["fill_mode"], seed=context.seed)]
 
 
 class Zoom(Augmentation):
@@ -46,12 +57,12 @@ class Zoom(Augmentation):
     description = "Random zoom in/out by up to ±factor."
 
     def space(self, hp):
-        return {"factor": hp.float("factor", 0.02, 0.3, default=0.1)}
+        return {"factor": hp.float("factor", 0.02, 0.3, default=0.1), "fill_mode": fill_mode(hp)}
 
     def layers(self, params, context):
         from keras import layers
 
-        return [layers.RandomZoom(params["factor"], fill_mode="constant", seed=context.seed)]
+        return [layers.RandomZoom(params["factor"], fill_mode=params["fill_mode"], seed=context.seed)]
 
 
 class Translation(Augmentation):
@@ -59,13 +70,13 @@ class Translation(Augmentation):
     description = "Random shift by up to ±factor of the height and width."
 
     def space(self, hp):
-        return {"factor": hp.float("factor", 0.02, 0.2, default=0.1)}
+        return {"factor": hp.float("factor", 0.02, 0.2, default=0.1), "fill_mode": fill_mode(hp)}
 
     def layers(self, params, context):
         from keras import layers
 
         f = params["factor"]
-        return [layers.RandomTranslation(f, f, fill_mode="constant", seed=context.seed)]
+        return [layers.RandomTranslation(f, f, fill_mode=params["fill_mode"], seed=context.seed)]
 
 
 class Contrast(Augmentation):
@@ -92,16 +103,17 @@ class Mixed(Augmentation):
         return {
             "strength": hp.float("strength", 0.02, 0.2, default=0.1),
             "flip": hp.choice("flip", [False, True], default=False),
+            "fill_mode": fill_mode(hp),
         }
 
     def layers(self, params, context):
         from keras import layers
 
-        s, seed = params["strength"], context.seed
+        s, seed, fill = params["strength"], context.seed, params["fill_mode"]
         stack = [
-            layers.RandomRotation(s / 2, fill_mode="constant", seed=seed),
-            layers.RandomTranslation(s, s, fill_mode="constant", seed=seed + 1),
-            layers.RandomZoom(s, fill_mode="constant", seed=seed + 2),
+            layers.RandomRotation(s / 2, fill_mode=fill, seed=seed),
+            layers.RandomTranslation(s, s, fill_mode=fill, seed=seed + 1),
+            layers.RandomZoom(s, fill_mode=fill, seed=seed + 2),
         ]
         if params["flip"]:
             stack.append(layers.RandomFlip("horizontal", seed=seed + 3))

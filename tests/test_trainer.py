@@ -91,3 +91,38 @@ def test_a_wrong_early_stopping_setting_names_the_rule():
         with pytest.raises(SearchSpaceError, match=r"training\.early_stopping: expected \{monitor: val_loss or "
                                                     r"val_accuracy, from_epoch: N\}.*max_epochs 20"):
             SearchSpace.from_dict({"architectures": ["mlp"], "training": {"early_stopping": setting}}, registry)
+
+
+def test_early_stopping_judges_nothing_before_validation_accuracy_leaves_chance():
+    from automl.search_space import EarlyStoppingRule, chance_level
+
+    assert abs(chance_level([0, 1, 2, 3] * 45, 4) - 0.3468) < 1e-4  # 0.25 + 3 standard errors of 180 labels
+    assert chance_level([0] * 9 + [1], 2) == 0.95  # a small split: halfway from the majority share to 1
+    history = {"val_loss": [0.9, 0.8, 1.2, 1.1, 1.0], "val_accuracy": [0.25, 0.3, 0.4, 0.5, 0.45]}
+    rule = EarlyStoppingRule(chance=0.35)
+    assert rule.left_chance(history) == 2 and rule.left_chance(history, epochs=2) is None
+    # The loss's minimum on the plateau (epoch 1) is not the weights kept: the best after leaving it is.
+    assert rule.best_epoch(history) == 4 and EarlyStoppingRule().best_epoch(history) == 1
+    assert rule.best_epoch(history, epochs=2) == 1  # still at chance: nothing restored, the last epoch's weights
+    assert EarlyStoppingRule("val_accuracy", chance=0.35).best_epoch(history) == 3
+
+
+def test_a_trial_at_chance_is_not_early_stopped_on_the_plateau_and_its_row_says_it_never_left_it():
+    """Labels shuffled against the images: validation accuracy stays at chance. Patience 2 on val_loss alone
+    would stop the trial within a few epochs; it runs its epochs and its row says why its score is chance."""
+    import numpy as np
+
+    registry = build_registry(autoload=False)
+    space = SearchSpace.from_dict({"architectures": {"mlp": {"layers": 1, "units": 32, "dropout": 0.0}},
+                                   "augmentations": ["none"],
+                                   "optimizers": {"adam": {"learning_rate": 0.01, "schedule": "constant"}},
+                                   "training": {"batch_size": 64, "max_epochs": 8, "patience": 2}}, registry)
+    candidate = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
+                                         fill_defaults=True), registry, "image")
+    dataset = load_dataset("builtin:digits", seed=0)
+    shuffled = replace(dataset, y_train=np.random.default_rng(0).permutation(dataset.y_train),
+                       y_val=np.random.default_rng(1).permutation(dataset.y_val))
+    result = train_candidate(shuffled, candidate, registry, seed=0)
+    assert result.status == COMPLETE and result.epochs == 8, result.reason
+    assert re.fullmatch(r"never left chance level \(val_accuracy at most 0\.\d{3}\) in 8 epochs", result.reason)
+    assert max(result.history["val_accuracy"]) <= 0.2
