@@ -72,7 +72,7 @@ def _interactive() -> bool:
 
         console = Console(stderr=True)
         return console.is_jupyter or console.is_terminal
-    except Exception:  # noqa: BLE001 - a display question must never stop a search
+    except Exception:  # a display question must never stop a search
         return sys.stderr.isatty()
 
 

@@ -169,8 +169,14 @@ class _Display:
         if quiet:
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -500,8 +506,17 @@ def _write_optimizer_report(outcome: OptimizerOutcome, bench: OptimizerBenchmark
     import csv
     import io
 
-    from automl.benchmark_report import (ALPHA, TESTS, Document, format_mean_std, format_number, format_p, json_safe,
-                                         plot_learning_curves, plot_scores)
+    from automl.benchmark_report import (
+        ALPHA,
+        TESTS,
+        Document,
+        format_mean_std,
+        format_number,
+        format_p,
+        json_safe,
+        plot_learning_curves,
+        plot_scores,
+    )
 
     out = outcome.out
     metric, early = bench.metric, bench.patience is not None
@@ -877,8 +892,16 @@ def _write_sampler_report(outcome: SamplerOutcome, bench: SamplerBenchmark, spac
     import csv
     import io
 
-    from automl.benchmark_report import (ALPHA, TESTS, Document, format_mean_std, format_number, format_p, json_safe,
-                                         plot_best_so_far)
+    from automl.benchmark_report import (
+        ALPHA,
+        TESTS,
+        Document,
+        format_mean_std,
+        format_number,
+        format_p,
+        json_safe,
+        plot_best_so_far,
+    )
 
     out = outcome.out
     objective = space.objective

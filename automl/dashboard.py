@@ -65,7 +65,7 @@ def serve_dashboard(run_dir: str | Path, *, host: str = "127.0.0.1", port: int =
     def serve() -> None:
         try:
             optuna_dashboard.run_server(storage, host=host, port=port)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread below
+        except BaseException as exc:  # handed to the main thread below
             failures.append(exc)
         finally:
             ended.set()

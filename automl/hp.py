@@ -473,7 +473,8 @@ class RandomDriver(Driver):
             return rng.choice(param.options)
         if isinstance(param, IntParam):
             if param.log:
-                return param.validate(min(param.high, int(round(math.exp(rng.uniform(math.log(param.low), math.log(param.high)))))))
+                drawn = math.exp(rng.uniform(math.log(param.low), math.log(param.high)))
+                return param.validate(min(param.high, int(round(drawn))))
             return rng.randrange(param.low, param.high + 1, param.step)
         if isinstance(param, FloatParam):
             if param.log:

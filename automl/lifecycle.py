@@ -57,7 +57,7 @@ def select_loggers(registry: Registry, names: Sequence[str]) -> list[PluginEntry
             entry.plugin.check()
         except AutomlError:
             raise
-        except Exception as exc:  # noqa: BLE001 - plugin code: name the logger rather than show a traceback
+        except Exception as exc:  # plugin code: name the logger rather than show a traceback
             raise PluginError(f"logger {entry.name!r} ({entry.source}) cannot start: {type(exc).__name__}: {exc}") \
                 from None
     return entries
@@ -104,7 +104,7 @@ class LifecycleHooks:
             # Each logger gets its own copy: one that edits a record cannot change what the next one sees.
             try:
                 impl.function(**{name: copy.deepcopy(arguments[name]) for name in impl.argnames})
-            except Exception as exc:  # noqa: BLE001 - a logger must never stop the search
+            except Exception as exc:  # a logger must never stop the search
                 self.switched_off.add(entry.name)
                 self.report(f"warning: logger {entry.name!r} ({entry.source}) raised in {hook_name}"
                             f"{_trial_of(arguments)}: {type(exc).__name__}: {exc}{_where(exc)}; it is switched off "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 # How often --quiet reports a long stage (decoding a large image folder) while it runs.
 QUIET_STAGE_INTERVAL = 10.0
@@ -94,8 +95,14 @@ class RichProgress(QuietProgress):
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = Console(stderr=True)
         super().__init__(self.console.file)
@@ -159,8 +166,15 @@ class RichProgress(QuietProgress):
     @contextmanager
     def stage(self, description: str, total: int) -> Iterator[Any]:
         """A bar with files/s and ETA for a long step before the trials (checking or decoding images)."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, \
-            TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         from rich.text import Text
 
         class FilesPerSecond(ProgressColumn):

@@ -600,7 +600,7 @@ class _Search:
         if number not in self._models:
             try:
                 self._models[number] = load_keras_model(trial_model_path(run_dir, number))
-            except Exception as exc:  # noqa: BLE001 - Keras' reason goes into the warning
+            except Exception as exc:  # Keras' reason goes into the warning
                 self._models[number] = None
                 self.progress.message(f"warning: trial {number}'s kept model cannot be loaded ({type(exc).__name__}: "
                                       f"{str(exc).strip()[:300]}); it is left out of the test evaluation and best/")
@@ -636,8 +636,17 @@ class _Search:
     def _export_best(self, run_dir: Path, records, direction, skip: frozenset[int] = frozenset()) -> None:
         """Export the best trial — or the average of the best ``ensemble`` trials — to best/ (verified .keras +
         SavedModel) unless it is already there."""
-        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, ensemble_members,
-                                   ensemble_shortfall, export_model, exported_trials, read_card)
+        from automl.export import (
+            CARD_FILE,
+            FORMATS,
+            SEARCH_FORMATS,
+            combine,
+            ensemble_members,
+            ensemble_shortfall,
+            export_model,
+            exported_trials,
+            read_card,
+        )
         from automl.runner import trial_model_path
         from automl.search_space import Candidate
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass

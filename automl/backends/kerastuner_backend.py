@@ -281,7 +281,7 @@ def declare_space(space: SearchSpace, registry: Registry, task: str):
         for name in names[family]:
             try:
                 space.sample(_DeclaringDriver(hp, {family: name}), registry, task)
-            except Exception:  # noqa: BLE001, S112 - a plugin's space() raised: the trial that picks it records why
+            except Exception:  # a plugin's space() raised: the trial that picks it records why
                 continue
     return hp
 

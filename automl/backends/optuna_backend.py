@@ -18,9 +18,9 @@ from automl.backends import SAMPLERS as _SAMPLERS
 from automl.backends import SamplingFailed
 from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import OptunaDriver
-from automl.storage import JOURNAL_FILE, StorageSpec
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
+from automl.storage import JOURNAL_FILE, StorageSpec
 from automl.trainer import COMPLETE, FAILED, INTERRUPTED, PRUNED, TrialResult
 
 STORAGE_FILE = JOURNAL_FILE
@@ -147,7 +147,7 @@ class _Heartbeat:
             while not self._stop.wait(interval):
                 try:
                     storage.record_heartbeat(trial_id)
-                except Exception:  # noqa: BLE001 - a lost beat is retried next time; never kill the trial
+                except Exception:  # a lost beat is retried next time; never kill the trial
                     pass
 
         self._thread = threading.Thread(target=beat, name=f"automl-heartbeat-{trial_id}", daemon=True)

@@ -14,11 +14,12 @@ import math
 import os
 import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def read_and_decode(path: Path, size: tuple[int, int], color_mode: str) -> tuple
             if header.error:
                 return header, None
             return header, _decode_opened(img, size, color_mode, header.orientation)
-    except Exception as exc:  # noqa: BLE001 - a file that fails to decode is unusable, whatever the reason
+    except Exception as exc:  # a file that fails to decode is unusable, whatever the reason
         return Header(error=short_reason(exc)), None
 
 
@@ -443,7 +444,7 @@ def _decode_into_cache(
             try:
                 pixels[row] = decode_image(paths[row], size, decode_mode, headers[row].orientation)
                 return ""
-            except Exception as exc:  # noqa: BLE001 - any decoder failure makes the file unusable
+            except Exception as exc:  # any decoder failure makes the file unusable
                 return short_reason(exc)
 
         what = "checking and decoding" if headers is None else "decoding"
@@ -529,7 +530,7 @@ def load_images(paths: Sequence[Path | str], preprocessing: dict, progress: Any 
         try:
             x[index] = decode_image(paths[index], (height, width), color_mode)
             return ""
-        except Exception as exc:  # noqa: BLE001 - PIL raises many types (OSError, SyntaxError, ValueError, ...)
+        except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
             return f"{paths[index]} ({short_reason(exc)})"
 
     corrupt = [c for c in parallel_map(decode_into, range(len(paths)), progress, f"decoding {len(paths)} images") if c]

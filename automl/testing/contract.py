@@ -42,8 +42,19 @@ import numpy as np
 import pytest
 
 from automl.errors import HyperparameterError, PluginError
-from automl.hp import (ChoiceParam, DefaultsDriver, FixedDriver, FixedParam, FloatParam, IntParam, Param, PluginHP,
-                       RandomDriver, RecordingDriver, declared_params)
+from automl.hp import (
+    ChoiceParam,
+    DefaultsDriver,
+    FixedDriver,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    Param,
+    PluginHP,
+    RandomDriver,
+    RecordingDriver,
+    declared_params,
+)
 from automl.plugin import Architecture, Augmentation, BuildContext, Logger, Optimizer, Plugin
 from automl.plugin_manager import PLUGIN_NAME_RE
 
@@ -373,7 +384,7 @@ class ArchitectureContract(PluginContract):
         model.save(path)
         try:
             reloaded = keras.saving.load_model(path, safe_mode=True)
-        except Exception as exc:  # noqa: BLE001 - any failure here is the finding
+        except Exception as exc:  # any failure here is the finding
             pytest.fail(f"{self.who}: the trained model does not reload in safe mode ({type(exc).__name__}: {exc}); "
                         "use serialisable Keras layers (no Lambda) or register your own with "
                         "@keras.saving.register_keras_serializable.")
@@ -556,7 +567,7 @@ class LoggerContract(PluginContract):
             self.plugin.check()
         except PluginError as exc:
             assert str(exc), f"{self.who}: check() raised a PluginError without a message"
-        except Exception as exc:  # noqa: BLE001 - the finding
+        except Exception as exc:  # the finding
             pytest.fail(f"{self.who}: check() raised {type(exc).__name__}: {exc}; raise automl.errors.PluginError "
                         "with a message that says how to fix it")
 
