@@ -44,6 +44,8 @@ _DRIVERS = {
     "mysql": (("mysql+pymysql", "pymysql", "PyMySQL"), ("mysql+mysqldb", "MySQLdb", "mysqlclient")),
 }
 _ALIASES = {"postgres": "postgresql"}  # Heroku-style URLs; SQLAlchemy itself refuses the name
+# The extra of automl that installs a dialect's preferred driver (a plain search needs none).
+_EXTRAS = {"postgresql": "automl[postgres]"}
 
 
 def redact(url: str | None) -> str | None:
@@ -170,9 +172,11 @@ def engine_url(url: str) -> str:
     for name, module, _package in options:
         if _installed(module):
             return f"{name}://{rest}"
-    packages = " or ".join(repr(package) for _name, _module, package in _DRIVERS[dialect])
+    packages = [repr(package) for _name, _module, package in _DRIVERS[dialect]]
+    if dialect in _EXTRAS:
+        packages.insert(0, repr(_EXTRAS[dialect]))
     raise StorageError(f"--storage {redact(url)!r} needs a {dialect} driver and none is installed: pip install "
-                       f"{packages}.")
+                       f"{' or '.join(packages)}.")
 
 
 def _installed(module: str) -> bool:
