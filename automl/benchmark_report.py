@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ALPHA = 0.05
 TESTS = {
@@ -146,8 +146,11 @@ def _save_figure(figure, path: Path) -> None:
 def colors_for(names: Sequence[str]) -> dict[str, Any]:
     """One stable colour per name (sorted), so an optimizer has the same colour in every plot."""
     from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
-    palette = colormaps["tab10"].colors
+    tab10 = colormaps["tab10"]
+    assert isinstance(tab10, ListedColormap)  # a qualitative map, whose colours are ten RGB tuples
+    palette = cast("Sequence[tuple[float, float, float]]", tab10.colors)
     return {name: palette[i % len(palette)] for i, name in enumerate(sorted(names))}
 
 

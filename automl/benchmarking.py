@@ -402,6 +402,7 @@ class _CellRunner:
         try:
             for number, (path, spec, candidate, stored) in enumerate(jobs, start=1):
                 if stored is None:
+                    assert display is not None  # there is one whenever a cell is missing
                     stored = self._train(path, spec, candidate, display, f"{number}/{len(jobs)}")
                     self.trained += 1
                 else:
@@ -823,6 +824,7 @@ def _run_searches(out: Path, bench: SamplerBenchmark, pairs: list[tuple[str, str
                 runs.append(stored["result"])
                 reused += 1
                 continue
+            assert display is not None  # there is one whenever a search is missing
             run_dir = out / "runs" / name
             # A search interrupted earlier cannot be timed from its start any more: it runs again from scratch.
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,6 +79,9 @@ def _search_parameters() -> list[inspect.Parameter]:
     parameters = []
     for spec in fields(Experiment):
         meta = spec.metadata
+        # Annotations built at run time for typer to read: values, not types mypy could check.
+        kind: Any
+        annotation: Any
         if spec.name == "data":
             annotation = Annotated[str | None, typer.Argument(help=meta["help"], show_default=False)]
         else:
@@ -161,7 +164,8 @@ def search(*, config: Path | None = None, quiet: bool = False, as_json: bool = F
         raise typer.Exit(1)
 
 
-search.__signature__ = inspect.Signature(_search_parameters())
+# typer reads the options from the signature; a function's __signature__ is not declared to mypy.
+search.__signature__ = inspect.Signature(_search_parameters())  # type: ignore[attr-defined]
 app.command()(search)
 
 
@@ -365,7 +369,7 @@ def plugins(
     from automl.plugin_manager import build_registry
 
     registry = build_registry(plugins_dir=plugins_dir, strict=strict_plugins)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in registry.all_entries() + registry.logger_entries():
         params = declared_params(entry.plugin)
         rows.append({
@@ -599,11 +603,12 @@ def _interruption(exc: BaseException):
     from automl.errors import Interrupted
 
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, Interrupted):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc  # along the chain of causes and contexts
+    while link is not None and id(link) not in seen:
+        if isinstance(link, Interrupted):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 

@@ -34,7 +34,7 @@ import json
 import math
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -274,9 +274,9 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray,
 
 
 # --- export --------------------------------------------------------------------------------------------
-def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, record: dict[str, Any],
+def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, record: Mapping[str, Any],
                  formats: str | Sequence[str] | None = SEARCH_FORMATS, refit: bool = False,
-                 ensemble: Sequence[dict[str, Any]] | None = None,
+                 ensemble: Sequence[Mapping[str, Any]] | None = None,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write ``model`` in ``formats`` to ``out_dir``, verify each, and write the model card; return the card.
 
@@ -470,6 +470,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     ranked = leaderboard.ranked(records, direction)
     if not ranked:
         raise RunDirectoryError(f"{run_dir} has no completed trial yet; nothing to export.")
+    record: Mapping[str, Any] | None
     if trial is None:
         record = ranked[0]
     else:
@@ -531,7 +532,7 @@ OLD_IMAGE_RUN_HINT = (" This run was made by an earlier automl version, whose im
                       "version for it, or search again into a new folder.")
 
 
-def ensemble_members(ranked: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+def ensemble_members(ranked: Sequence[Mapping[str, Any]], k: int) -> list[Mapping[str, Any]]:
     """The trials an ensemble of the best ``k`` averages: those of them trained at the best trial's input size
     (``training.image_size``; one model takes one input size), not continued by another of them, and within
     ``ENSEMBLE_MAX_ACCURACY_GAP`` of the best's validation accuracy. Only the best ``k`` are candidates, since
@@ -552,20 +553,20 @@ def ensemble_members(ranked: Sequence[dict[str, Any]], k: int) -> list[dict[str,
 ENSEMBLE_MAX_ACCURACY_GAP = 0.05
 
 
-def _far_behind(record: dict[str, Any], best: dict[str, Any]) -> bool:
+def _far_behind(record: Mapping[str, Any], best: Mapping[str, Any]) -> bool:
     accuracy, best_accuracy = record.get("val_accuracy"), best.get("val_accuracy")
     if not isinstance(accuracy, (int, float)) or not isinstance(best_accuracy, (int, float)):
         return False
     return accuracy < best_accuracy - ENSEMBLE_MAX_ACCURACY_GAP
 
 
-def ensemble_shortfall(ranked: Sequence[dict[str, Any]], members: Sequence[dict[str, Any]], k: int) -> str:
+def ensemble_shortfall(ranked: Sequence[Mapping[str, Any]], members: Sequence[Mapping[str, Any]], k: int) -> str:
     """Says why an ensemble of the best ``k`` averages fewer trials, naming each trial left out and why."""
     size = (members[0].get("candidate") or {}).get("image_size")
     continued_by = {r.get("continued_from"): r["trial"] for r in ranked[:k] if r.get("continued_from") is not None}
     kept = {m["trial"] for m in members}
 
-    def reason(record: dict[str, Any]) -> str:
+    def reason(record: Mapping[str, Any]) -> str:
         if record["trial"] in continued_by:
             return f"trial {record['trial']} is continued by trial {continued_by[record['trial']]}"
         if _far_behind(record, ranked[0]):
@@ -579,7 +580,7 @@ def ensemble_shortfall(ranked: Sequence[dict[str, Any]], members: Sequence[dict[
             f"{', '.join(str(m['trial']) for m in members)}: {'; '.join(reasons)}")
 
 
-def combine(models: list[keras.Model], members: Sequence[dict[str, Any]]) -> keras.Model:
+def combine(models: list[keras.Model], members: Sequence[Mapping[str, Any]]) -> keras.Model:
     """The one model to export: the trial's own, or the average of several trials' (named after them)."""
     from automl.model import average_ensemble
 
@@ -615,6 +616,7 @@ def _export_run_in_tensorflow(run_dir: Path, progress: Callable[[str], None] | N
     with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: TensorFlow's chatter cannot block the child
         child = subprocess.Popen([sys.executable, "-c", "from automl.export import _export_child; _export_child()"],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        assert child.stdin is not None and child.stdout is not None  # both are pipes
         child.stdin.write(request)
         child.stdin.close()
         for line in child.stdout:

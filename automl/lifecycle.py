@@ -15,10 +15,10 @@ import copy
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from automl.errors import AutomlError, ConfigError, PluginError, UnknownPluginError
-from automl.plugin import LOGGER
+from automl.plugin import LOGGER, Logger
 from automl.plugin_manager import PluginEntry, Registry, logger_plugin_manager
 
 NO_LOGGERS = "none"  # `--log none`: no logger, not even the ones a resumed run had
@@ -54,7 +54,7 @@ def select_loggers(registry: Registry, names: Sequence[str]) -> list[PluginEntry
     entries = [installed[name] for name in names]
     for entry in entries:
         try:
-            entry.plugin.check()
+            cast(Logger, entry.plugin).check()  # the registry holds only Logger objects in this family
         except AutomlError:
             raise
         except Exception as exc:  # plugin code: name the logger rather than show a traceback

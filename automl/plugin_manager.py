@@ -434,6 +434,7 @@ def plugin_reference(obj: Any) -> tuple[str | None, str]:
         if attribute is None:
             return None, (f"{what} is neither held by a name in {module.__name__} nor an object its class makes "
                           "without arguments, so another process cannot rebuild it")
+    assert module.__file__ is not None  # a module without a file returned above
     top = module.__name__.split(".")[0]
     installed = bool(metadata.packages_distributions().get(top))
     base = module.__name__ if installed else str(Path(module.__file__).resolve())

@@ -6,7 +6,10 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 # How often --quiet reports a long stage (decoding a large image folder) while it runs.
 QUIET_STAGE_INTERVAL = 10.0
@@ -110,7 +113,7 @@ class RichProgress(QuietProgress):
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
         )
-        self.search_task = None
+        self.search_task: TaskID | None = None  # the search's own bar, added by start()
         self.trial_tasks: dict[int | None, Any] = {}  # one bar per running trial: with workers, several at once
         self.best: float | None = None
         self.budget: float | None = None
@@ -146,6 +149,7 @@ class RichProgress(QuietProgress):
         self.best = best
         self._drop_trial(record["trial"])
         info = f"best {_fmt_metric(best)}"
+        assert self.search_task is not None  # trials finish only after start()
         if self.total is None and self.budget:
             self.progress.update(self.search_task, info=info)
             self._tick_budget()
@@ -158,6 +162,7 @@ class RichProgress(QuietProgress):
 
     def _tick_budget(self) -> None:
         if self.total is None and self.budget:
+            assert self.search_task is not None  # a budget is known only after start()
             self.progress.update(self.search_task, completed=min(self.budget, time.monotonic() - self.started))
 
     def message(self, text: str) -> None:

@@ -35,6 +35,8 @@ from automl.io import atomic_write_bytes, atomic_write_text
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from automl.search_space import Direction
+
 DEFAULT_TOP = 5
 REPORT_DIR = "report"
 HTML_FILE = "report.html"
@@ -200,7 +202,7 @@ class Importance:
     conditional: list[str]  # parameters left out because not every complete trial has them
 
 
-def param_importances(records: Sequence[Mapping[str, Any]], direction: str,
+def param_importances(records: Sequence[Mapping[str, Any]], direction: Direction,
                       known: Mapping[str, Any] | None = None) -> Importance:
     """fANOVA importances (Optuna's evaluator, seeded) over the complete trials of either backend.
 
@@ -272,6 +274,7 @@ def _png(figure: Figure) -> bytes:
 def plot_optimization_history(records: Sequence[Mapping[str, Any]], direction: str, objective: str) -> Figure:
     """Objective per trial number; the best complete trial so far as a step line; pruned trials as grey
     crosses at the objective they had when stopped; failed trials as red triangles along the bottom."""
+    from matplotlib.ticker import MaxNLocator
     from matplotlib.transforms import blended_transform_factory
 
     figure = _figure(8, 4.5)
@@ -286,7 +289,8 @@ def plot_optimization_history(records: Sequence[Mapping[str, Any]], direction: s
             failed.append(record["trial"])
     complete, pruned = by_status["complete"], by_status["pruned"]
     if complete:
-        ax.scatter(*zip(*complete), color="tab:blue", s=28, zorder=3, label="complete")
+        numbers, values = zip(*complete)
+        ax.scatter(numbers, values, color="tab:blue", s=28, zorder=3, label="complete")
         best, steps = None, []
         for number, value in complete:
             best = value if best is None else (max(best, value) if direction == "maximize" else min(best, value))
@@ -295,7 +299,8 @@ def plot_optimization_history(records: Sequence[Mapping[str, Any]], direction: s
         steps.append((last, steps[-1][1]))
         ax.step(*zip(*steps), where="post", color="tab:orange", linewidth=2, label="best so far")
     if pruned:
-        ax.scatter(*zip(*pruned), color="grey", marker="x", s=32, zorder=3, label="pruned (objective when stopped)")
+        numbers, values = zip(*pruned)
+        ax.scatter(numbers, values, color="grey", marker="x", s=32, zorder=3, label="pruned (objective when stopped)")
     if failed:
         bottom = blended_transform_factory(ax.transData, ax.transAxes)
         ax.scatter(failed, [0.03] * len(failed), transform=bottom, color="tab:red", marker="v", s=40, zorder=3,
@@ -304,7 +309,9 @@ def plot_optimization_history(records: Sequence[Mapping[str, Any]], direction: s
     ax.set_ylabel(f"{objective} ({direction})")
     ax.set_title("Optimization history")
     ax.grid(alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    locator = ax.xaxis.get_major_locator()
+    assert isinstance(locator, MaxNLocator)  # a linear axis's default AutoLocator is one
+    locator.set_params(integer=True)
     ax.legend(loc="best", fontsize=8)
     return figure
 
@@ -533,8 +540,8 @@ def _page(title: str, summary: list[tuple[str, str]], plots: Mapping[str, Path],
 """
 
 
-def _trial_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    counts = {"complete": 0, "pruned": 0, "failed": 0}
+def _trial_counts(records: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
+    counts: dict[str | None, int] = {"complete": 0, "pruned": 0, "failed": 0}  # None: a record without a status
     for record in records:
         status = record.get("status")
         counts[status] = counts.get(status, 0) + 1

@@ -34,7 +34,9 @@ class SearchResult:
 
     @property
     def best_trial_(self) -> int | None:
-        ranked = self.leaderboard_[self.leaderboard_["rank"] == 1] if "rank" in self.leaderboard_ else []
+        if "rank" not in self.leaderboard_:
+            return None
+        ranked = self.leaderboard_[self.leaderboard_["rank"] == 1]
         return None if len(ranked) == 0 else int(ranked["trial"].iloc[0])
 
     @property

@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsInt, cast
 
 import yaml
 
@@ -40,7 +40,7 @@ from automl.run_config import CONFIG_FILE, TEST_METRICS_FILE, read_config, read_
 if TYPE_CHECKING:
     import pandas as pd
 
-    from automl.data import Dataset
+    from automl.data import Dataset, DatasetsBySize
 
 DEFAULT_TRIALS = 20
 # best/ averages this many of the best trials unless --ensemble says otherwise (at most --top-k): on
@@ -279,9 +279,10 @@ def _coerce(value: Any, kind: type, option: str) -> Any:
         raise ConfigError(f"{option} takes {'a number' if kind is float else 'a whole number'}; got {value!r} "
                           f"({type(value).__name__}).")
     if kind is int:
-        if value != int(value):
+        whole = int(cast(SupportsInt, value))  # numbers.Real declares no __int__, though every real type has one
+        if value != whole:
             raise ConfigError(f"{option} takes a whole number; got {value!r}.")
-        return int(value)
+        return whole
     return float(value)
 
 
@@ -396,7 +397,7 @@ class _Search:
         self.plugin_objects = plugin_objects
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
-        self.sized = None  # the data at each size the space's training.image_size lists, set by run()
+        self.sized: DatasetsBySize | None = None  # the data at each size the space's training.image_size lists, set by run()
         self._models: dict[int, Any] = {}  # kept trial models loaded at the end (None: could not be loaded)
 
     def run(self) -> SearchResult:
@@ -412,6 +413,7 @@ class _Search:
         if exp.workers == 0 or exp.backend == "kerastuner":  # trials train in this process: before Keras loads
             from automl import keras_backend
 
+            assert exp.keras_backend is not None  # validate() resolved it
             keras_backend.activate(exp.keras_backend)
         # Cheap checks first: plugins, space, run directory — then the data preflight — then TensorFlow.
         registry = build_registry(plugins_dir=exp.plugins_dir, strict=exp.strict_plugins,
@@ -492,6 +494,7 @@ class _Search:
         from automl.backends import open_backend
 
         exp = self.experiment
+        assert exp.sampler is not None and exp.pruner is not None  # validate() filled in the backend's defaults
         return open_backend(exp.backend, run_dir, space, registry, task, sampler=exp.sampler, pruner=exp.pruner,
                             seed=exp.seed, expected_trials=exp.target_trials, storage_url=exp.storage,
                             study_name=config["study"], max_retries=exp.max_retries)
@@ -617,6 +620,7 @@ class _Search:
         metrics = read_test_metrics(run_dir)
         top = [r for r in leaderboard.ranked(records, direction)[: self.experiment.top_k]
                if r["trial"] not in metrics and trial_model_path(run_dir, r["trial"]).exists()]
+        assert self.sized is not None  # set by run() before the trials
         if top:
             self.progress.message(f"testing the top {len(top)} trial(s) on the held-out test split "
                                   f"({len(self.sized.dataset.y_test)} samples): trials "
@@ -650,6 +654,7 @@ class _Search:
         from automl.runner import trial_model_path
         from automl.search_space import Candidate
 
+        assert self.sized is not None and self.experiment.ensemble is not None  # set by run() and validate()
         ranked = leaderboard.ranked(records, direction)
         if skip:  # kept models that cannot be loaded: the best of the other kept ones
             ranked = [r for r in ranked if r["trial"] not in skip and trial_model_path(run_dir, r["trial"]).exists()]

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from automl.errors import StorageError
 
@@ -48,6 +48,10 @@ _ALIASES = {"postgres": "postgresql"}  # Heroku-style URLs; SQLAlchemy itself re
 _EXTRAS = {"postgresql": "automl[postgres]"}
 
 
+@overload
+def redact(url: str) -> str: ...
+@overload
+def redact(url: None) -> None: ...
 def redact(url: str | None) -> str | None:
     """The URL with any password replaced by ``***``."""
     return _replace_password(url, ":***")

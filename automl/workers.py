@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 # What a worker's exit status means, for the trial it was running.
-_SIGNAL_REASONS = {
+_SIGNAL_REASONS: dict[int, str] = {  # by signal number (a Signals is the int it stands for)
     signal.SIGKILL: "its worker process was killed (SIGKILL: out of memory, or killed from outside)",
     signal.SIGABRT: "its worker process aborted (SIGABRT, e.g. os.abort() or a failed allocation in native code)",
     signal.SIGSEGV: "its worker process crashed (SIGSEGV)",
@@ -354,6 +354,7 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
         from automl.backends.optuna_backend import read_shared_config
 
         study = study or config.get("study")
+        assert study is not None  # a search writes its study's name into config.yaml
         config = read_shared_config(StorageSpec.for_run(Path(run), storage), study)
     else:
         if not storage or not study:

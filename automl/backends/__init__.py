@@ -8,7 +8,7 @@ same keys whichever backend produced them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from automl.errors import ConfigError
 
@@ -44,13 +44,17 @@ class TrialHandle(Protocol):
     retry_of: int | None
 
 
-class Backend(Protocol):
+# Each backend has its own kind of handle, and takes back in tell() only the handles its ask() gave.
+HandleT = TypeVar("HandleT", bound=TrialHandle)
+
+
+class Backend(Protocol[HandleT]):
     bookkeeping_seconds: float
 
-    def ask(self) -> TrialHandle:
+    def ask(self) -> HandleT:
         """The next trial; raises :class:`SamplingFailed` (after recording the failure) if sampling failed."""
 
-    def tell(self, handle: TrialHandle, result: TrialResult, record: dict[str, Any]) -> None:
+    def tell(self, handle: HandleT, result: TrialResult, record: dict[str, Any]) -> None:
         """Store the outcome and the leaderboard record of a trial."""
 
     def records(self) -> list[dict[str, Any]]:
@@ -94,7 +98,7 @@ def check_choice(backend: str, sampler: str | None, pruner: str | None) -> tuple
 
 def open_backend(backend: str, run_dir: Path, space: SearchSpace, registry: Registry, task: str, *, sampler: str,
                  pruner: str, seed: int, expected_trials: int | None, storage_url: str | None = None,
-                 study_name: str | None = None, seed_offset: int = 0, max_retries: int = 1) -> Backend:
+                 study_name: str | None = None, seed_offset: int = 0, max_retries: int = 1) -> Backend[Any]:
     """Open (create or resume) the backend's storage: the run directory's, or ``storage_url``'s database."""
     if backend == "optuna":
         from automl.backends.optuna_backend import STUDY_NAME, OptunaBackend

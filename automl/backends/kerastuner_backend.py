@@ -171,7 +171,7 @@ def _oracle_classes() -> dict[str, type]:
         def restart_brackets(self) -> None:
             """Start again from the most aggressive bracket (after changing ``max_brackets``)."""
             self._current_bracket = self._get_num_brackets() - 1
-            self._brackets = []
+            self._brackets: list[dict[str, Any]] = []
             self._start_new_bracket()
 
         def populate_space(self, trial_id):

@@ -96,6 +96,8 @@ def finish(source: str, loaded: Loaded, val_fraction: float, test_fraction: floa
     else:
         train, val, test = explicit_split(loaded.y, loaded.split, loaded.class_names, val_fraction, test_fraction,
                                           seed)
+    x: Inputs | None
+    preprocessing: dict | None
     if loaded.fit_encoding is not None:
         x, preprocessing = loaded.fit_encoding(train)
     else:
