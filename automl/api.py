@@ -150,8 +150,8 @@ def _write_arrays(path: Path, x: Any, y: Any, target: str | None, validation_dat
     import io
 
     buffer = io.BytesIO()
-    # allow_pickle (its default) given by name, or mypy would match the arrays' ** against that bool.
-    np.savez(buffer, allow_pickle=True, **arrays)
+    # NumPy's stubs match **arrays against savez's allow_pickle (a keyword only since NumPy 2.1, so not named here).
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
     _write_once(path, buffer.getvalue(), lambda held: _same_arrays(held, arrays))
 
 
