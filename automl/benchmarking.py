@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.errors import ConfigError, RunDirectoryError, UnknownPluginError
 from automl.io import atomic_write_json, atomic_write_text, safe_name
+from automl.leaderboard import is_finite_number
 
 if TYPE_CHECKING:
     from automl.data import Dataset
@@ -367,7 +368,7 @@ class _CellRunner:
                 entry = chosen[arch][opt]
                 entry["grid"] = [{"learning_rate": c["learning_rate"], "val_accuracy": c["val_accuracy"],
                                   "val_loss": c["val_loss"], "status": c["status"]} for c in tried]
-                usable = [c for c in tried if c["status"] == "complete" and _finite(c["val_accuracy"])]
+                usable = [c for c in tried if c["status"] == "complete" and is_finite_number(c["val_accuracy"])]
                 if usable:
                     # Highest validation accuracy; ties (a saturated small split) go to the lower val_loss.
                     best = min(usable, key=lambda c: (-c["val_accuracy"], c["val_loss"]))
@@ -465,20 +466,16 @@ def _predict(model, x, batch: int = 1024):
 
 
 def _lr_text(value: Any) -> str:
-    return f"{value:.3g}" if _finite(value) else "-"
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return f"{value:.3g}" if is_finite_number(value) else "-"
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if _finite(value) else "-"
+    return f"{value:.4f}" if is_finite_number(value) else "-"
 
 
 def _metric_value(cell: dict[str, Any], metric: str) -> float | None:
     value = cell.get(metric)
-    return value if cell.get("status") == "complete" and _finite(value) else None
+    return value if cell.get("status") == "complete" and is_finite_number(value) else None
 
 
 def _optimizer_table(cells: list[dict[str, Any]], architecture: str, optimizers: list[str],
@@ -496,7 +493,7 @@ def _optimizer_table(cells: list[dict[str, Any]], architecture: str, optimizers:
         row["learning_rate"] = runs[0]["learning_rate"] if runs else None
         for measure in ("val_accuracy", "test_accuracy", "val_loss", "final_val_accuracy", "train_seconds",
                         "best_epoch"):
-            values = [c[measure] for c in runs if c["status"] == "complete" and _finite(c.get(measure))]
+            values = [c[measure] for c in runs if c["status"] == "complete" and is_finite_number(c.get(measure))]
             row[f"mean_{measure}"] = sum(values) / len(values) if values else math.nan
     return rows
 
@@ -793,7 +790,7 @@ def run_sampler_benchmark(bench: SamplerBenchmark, *, quiet: bool = False) -> Sa
             mine = [r for r in runs if r["sampler"] == row["name"]]
             for measure in ("time_to_best", "last_trial_seconds", "search_seconds", "best_test_accuracy",
                             "complete", "pruned", "failed"):
-                values = [r[measure] for r in mine if _finite(r.get(measure))]
+                values = [r[measure] for r in mine if is_finite_number(r.get(measure))]
                 row[f"mean_{measure}"] = sum(values) / len(values) if values else math.nan
         outcome.seconds = time.perf_counter() - started
         outcome.files = _write_sampler_report(outcome, bench, space, dataset, maximize)
@@ -870,14 +867,14 @@ def _summarize_run(spec: dict[str, Any], events: list[dict[str, Any]], search_se
     points, best, time_to_best = [], None, None
     for event in events:
         value = event.get("objective")
-        if event.get("status") == "complete" and _finite(value):
+        if event.get("status") == "complete" and is_finite_number(value):
             if best is None or (value > best if maximize else value < best):
                 best, time_to_best = value, event["seconds"]
             points.append([event["seconds"], value])
     test = math.nan
     if frame is not None and len(frame) and "test_accuracy" in frame:
         ranked = frame[frame["rank"] == 1]
-        if len(ranked) and _finite(ranked["test_accuracy"].iloc[0]):
+        if len(ranked) and is_finite_number(ranked["test_accuracy"].iloc[0]):
             test = float(ranked["test_accuracy"].iloc[0])
     statuses = [e.get("status") for e in events]
     return {

@@ -203,14 +203,14 @@ def _print_leaderboard(frame, limit: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from automl.leaderboard import _fmt, summary_columns
+    from automl.leaderboard import format_cell, summary_columns
 
     table = Table(title="leaderboard" + (f" (top {limit} of {len(frame)})" if limit and len(frame) > limit else ""))
     columns = summary_columns(frame)
     for column in columns:
         table.add_column(column, no_wrap=column != "reason", overflow="fold")
     for _, row in (frame.head(limit) if limit else frame).iterrows():
-        table.add_row(*(_fmt(row[c]) for c in columns))
+        table.add_row(*(format_cell(row[c]) for c in columns))
     Console(width=max(150, shutil.get_terminal_size().columns)).print(table)
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from automl import leaderboard
 from automl.errors import ConfigError, NoFinishedTrialsError
 from automl.io import atomic_write_bytes, atomic_write_text
+from automl.leaderboard import is_finite_number
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -116,10 +117,6 @@ def _study_distributions(config: dict[str, Any], run_dir: Path) -> dict[str, Any
     return distributions
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def flat_params(record: Mapping[str, Any]) -> dict[str, Any]:
     """A trial's choices under the names the Optuna backend gives them: ``architecture``, ``cnn.filters``,
     ``training.batch_size`` …; parameters of plugins the trial did not choose are absent (conditional)."""
@@ -136,7 +133,7 @@ def flat_params(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _complete(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [r for r in records if r.get("status") == "complete" and _finite(r.get("objective"))]
+    return [r for r in records if r.get("status") == "complete" and is_finite_number(r.get("objective"))]
 
 
 # --- distributions: the real study's, or inferred from the values -------------------------------------
@@ -157,7 +154,7 @@ def infer_distribution(values: Sequence[Any]):
     decades or more, as learning rates do), anything else a categorical choice."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    numbers = [v for v in values if _finite(v)]
+    numbers = [v for v in values if is_finite_number(v)]
     if values and len(numbers) == len(values):
         low, high = min(numbers), max(numbers)
         log = low > 0 and high / low >= 100
@@ -174,7 +171,7 @@ def _fits(distribution: Any, value: Any) -> bool:
     if isinstance(distribution, CategoricalDistribution):
         return _category(value) in distribution.choices
     if isinstance(distribution, (FloatDistribution, IntDistribution)):
-        return _finite(value) and distribution.low <= value <= distribution.high
+        return is_finite_number(value) and distribution.low <= value <= distribution.high
     return False
 
 
@@ -283,7 +280,7 @@ def plot_optimization_history(records: Sequence[Mapping[str, Any]], direction: s
     failed = []
     for record in sorted(records, key=lambda r: r["trial"]):
         status = record.get("status")
-        if status in by_status and _finite(record.get("objective")):
+        if status in by_status and is_finite_number(record.get("objective")):
             by_status[status].append((record["trial"], float(record["objective"])))
         elif status == "failed":
             failed.append(record["trial"])
@@ -555,7 +552,7 @@ def _describe_best(best: Mapping[str, Any] | None, tests: Mapping[int, Mapping[s
                "test_accuracy": (tests.get(best["trial"]) or {}).get("accuracy")}
     candidate = best.get("candidate") or {}
     plugins = " / ".join(str(candidate.get(f)) for f in ("architecture", "augmentation", "optimizer"))
-    shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if _finite(value))
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if is_finite_number(value))
     return f"trial {best['trial']}: {shown} ({plugins})"
 
 

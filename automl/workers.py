@@ -354,7 +354,8 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
         from automl.backends.optuna_backend import read_shared_config
 
         study = study or config.get("study")
-        assert study is not None  # a search writes its study's name into config.yaml
+        if not study:  # a search writes it; a config.yaml edited by hand may have lost it
+            raise ConfigError(f"{config_path} names no study; pass --study (the search's study name).")
         config = read_shared_config(StorageSpec.for_run(Path(run), storage), study)
     else:
         if not storage or not study:

@@ -56,6 +56,7 @@ from automl.backends import SamplingFailed
 from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import Driver, FixedParam, KerasTunerDriver, Param
 from automl.io import atomic_write_json
+from automl.leaderboard import is_finite_number
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
@@ -476,7 +477,7 @@ class KerasTunerBackend:
         started = time.perf_counter()
         self.entries[handle.number]["record"] = record
         trial = handle.trial
-        if result.status in (COMPLETE, PRUNED) and _finite(result.objective):
+        if result.status in (COMPLETE, PRUNED) and is_finite_number(result.objective):
             self.oracle.update_trial(trial.trial_id, {self.space.objective: float(result.objective)},
                                      step=max(result.best_epoch - 1, 0))
             trial.status = TrialStatus.COMPLETED
@@ -528,10 +529,6 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return value
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 @contextlib.contextmanager
