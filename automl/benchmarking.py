@@ -26,6 +26,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl.benchmark_report import (
+    ALPHA,
+    TESTS,
+    Document,
+    format_mean_std,
+    format_number,
+    format_p,
+    json_safe,
+    plot_best_so_far,
+    plot_learning_curves,
+    plot_scores,
+    summarize,
+)
 from automl.errors import ConfigError, RunDirectoryError, UnknownPluginError
 from automl.io import atomic_write_json, atomic_write_text, safe_name
 from automl.leaderboard import is_finite_number
@@ -170,19 +183,10 @@ class _Display:
         if quiet:
             return
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
 
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
-        )
+        from automl.progress import progress_bars
+
+        self.progress = progress_bars(Console(stderr=True))
         self.progress.start()
         self.outer = self.progress.add_task(unit, total=total, info="")
         self.inner = self.progress.add_task("", total=1, info="", visible=False)
@@ -235,7 +239,6 @@ class OptimizerBenchmark:
     plugins_dir: str | None = None
 
     def validate(self) -> None:
-        from automl.benchmark_report import TESTS
 
         _check_positive("--seeds", self.seeds, "--seeds 3")
         _check_positive("--epochs", self.epochs, "--epochs 20")
@@ -446,7 +449,6 @@ class _CellRunner:
             cell["test_accuracy"] = float((probabilities.argmax(axis=1) == truth).mean())
             picked = np.clip(probabilities[np.arange(len(truth)), truth], 1e-7, 1.0)
             cell["test_loss"] = float(-np.log(picked).mean())
-        from automl.benchmark_report import json_safe
 
         atomic_write_json(path, {"spec": spec, "result": json_safe(cell)})
         shown = cell["test_accuracy"] if spec["role"] == "evaluate" else cell["val_accuracy"]
@@ -481,7 +483,6 @@ def _metric_value(cell: dict[str, Any], metric: str) -> float | None:
 def _optimizer_table(cells: list[dict[str, Any]], architecture: str, optimizers: list[str],
                      bench: OptimizerBenchmark) -> list[dict[str, Any]]:
     """Summary rows for one architecture, best first, with the other measures' means alongside."""
-    from automl.benchmark_report import summarize
 
     mine = [c for c in cells if c["architecture"] == architecture]
     groups = {opt: [v for c in mine if c["optimizer"] == opt and (v := _metric_value(c, bench.metric)) is not None]
@@ -504,17 +505,6 @@ def _write_optimizer_report(outcome: OptimizerOutcome, bench: OptimizerBenchmark
     import csv
     import io
 
-    from automl.benchmark_report import (
-        ALPHA,
-        TESTS,
-        Document,
-        format_mean_std,
-        format_number,
-        format_p,
-        json_safe,
-        plot_learning_curves,
-        plot_scores,
-    )
 
     out = outcome.out
     metric, early = bench.metric, bench.patience is not None
@@ -654,7 +644,6 @@ class SamplerBenchmark:
     def validate(self) -> list[tuple[str, str]]:
         """Check the options; return the (backend, sampler) pairs."""
         from automl.backends import check_choice
-        from automl.benchmark_report import TESTS
 
         _check_positive("--seeds", self.seeds, "--seeds 3")
         _check_positive("--trials", self.trials, "--trials 12")
@@ -783,7 +772,6 @@ def run_sampler_benchmark(bench: SamplerBenchmark, *, quiet: bool = False) -> Sa
         runs, trained, reused = _run_searches(out, bench, pairs, identity, quiet)
         outcome = SamplerOutcome(out, [], runs, trained, reused)
         groups = {f"{b}:{s}": [r["final_best"] for r in runs if r["sampler"] == f"{b}:{s}"] for b, s in pairs}
-        from automl.benchmark_report import summarize
 
         outcome.table = summarize(groups, higher_is_better=maximize, test=bench.test)
         for row in outcome.table:
@@ -840,7 +828,6 @@ def _run_searches(out: Path, bench: SamplerBenchmark, pairs: list[tuple[str, str
             search_seconds = time.perf_counter() - started
             run = _summarize_run(spec, recorder.events, search_seconds, result.leaderboard_,
                                  maximize=identity["space"]["objective"] != "val_loss")
-            from automl.benchmark_report import json_safe
 
             stored = {"spec": spec, "result": json_safe(run)}
             atomic_write_json(path, stored)
@@ -891,16 +878,6 @@ def _write_sampler_report(outcome: SamplerOutcome, bench: SamplerBenchmark, spac
     import csv
     import io
 
-    from automl.benchmark_report import (
-        ALPHA,
-        TESTS,
-        Document,
-        format_mean_std,
-        format_number,
-        format_p,
-        json_safe,
-        plot_best_so_far,
-    )
 
     out = outcome.out
     objective = space.objective

@@ -93,26 +93,32 @@ class _QuietStage:
                                   f"about {(self.total - self.done) / max(rate, 1e-9):.0f} s left)")
 
 
+def progress_bars(console):
+    """The rich bars of a search and of a benchmark: what runs, n of N done, a free-text field, elapsed and ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
 class RichProgress(QuietProgress):
     """Trial i/N (or budget used) with ETA, the running trial's epoch, and the best value so far."""
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
 
         self.console = Console(stderr=True)
         super().__init__(self.console.file)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
-        )
+        self.progress = progress_bars(self.console)
         self.search_task: TaskID | None = None  # the search's own bar, added by start()
         self.trial_tasks: dict[int | None, Any] = {}  # one bar per running trial: with workers, several at once
         self.best: float | None = None
