@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from automl.errors import AutomlError, ConfigError, PluginError, UnknownPluginError
+from automl.events import TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.plugin import LOGGER, Logger
 from automl.plugin_manager import PluginEntry, Registry, logger_plugin_manager
 
@@ -79,15 +80,14 @@ class LifecycleHooks:
     def search_started(self, config: dict[str, Any]) -> None:
         self._call("automl_search_started", config=config)
 
-    def __call__(self, event: tuple) -> None:
-        """One runner event (see :mod:`automl.runner`) → the matching hook."""
-        kind = event[0]
-        if kind == "started":
-            self._call("automl_trial_started", trial=event[1], candidate=event[2])
-        elif kind == "epoch":
-            self._call("automl_trial_epoch", trial=event[1], epoch=event[2], logs=event[4])
-        elif kind == "finished":
-            self._call("automl_trial_finished", record=event[1])
+    def __call__(self, event: TrialEvent) -> None:
+        """One runner event (:mod:`automl.events`) → the matching hook."""
+        if isinstance(event, TrialStarted):
+            self._call("automl_trial_started", trial=event.trial, candidate=event.candidate)
+        elif isinstance(event, TrialEpoch):
+            self._call("automl_trial_epoch", trial=event.trial, epoch=event.epoch, logs=event.logs)
+        elif isinstance(event, TrialFinished):
+            self._call("automl_trial_finished", record=event.record)
 
     def search_finished(self, leaderboard: list[dict[str, Any]], stopped_because: str) -> None:
         self._call("automl_search_finished", leaderboard=leaderboard, stopped_because=stopped_because)

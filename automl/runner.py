@@ -5,8 +5,8 @@ The same :class:`TrialRunner` runs inside the search process (``--workers 0``), 
 storage: a shared *slot lock* makes "count the trials, then ask for one" atomic, so together they finish
 exactly ``--trials`` trials, and no two workers run the same trial number.
 
-What the runner does is reported as plain events (tuples) to an ``emit`` callable — the progress display in
-the search process, or a queue to it from a worker process.
+What the runner does is reported as events (:mod:`automl.events`) to an ``emit`` callable — the progress
+display in the search process, or the pipe to it from a worker process.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl import leaderboard
+from automl.events import Emit, Message, TrialEpoch, TrialFinished, TrialStarted
 
 if TYPE_CHECKING:
     from automl.data import Dataset, DatasetsBySize
     from automl.plugin_manager import Registry
     from automl.search_space import SearchSpace
 
-# Event kinds sent to ``emit``: ("started", number, candidate_dict), ("epoch", number, epoch, max_epochs, logs),
-# ("finished", record, finished_count), ("message", text).
-Emit = Callable[[tuple], None]
 WAIT_SECONDS = 0.5  # how often a worker with no free slot looks again
 
 
@@ -96,8 +94,8 @@ class TrialRunner:
         if ctx.deadline is not None and time.time() >= ctx.deadline:
             return "deadline"
         for number in getattr(self.backend, "fail_stale_trials", list)():
-            self.emit(("message", f"trial {number}: its worker stopped sending heartbeats; failed, and queued again "
-                                  "if it has retries left"))
+            self.emit(Message(f"trial {number}: its worker stopped sending heartbeats; failed, and queued again if it "
+                              "has retries left"))
         try:
             with self.backend.slot_lock():
                 finished, running = self.backend.counts()
@@ -111,10 +109,10 @@ class TrialRunner:
                 handle = handle or self.backend.ask()
         except SamplingFailed as failure:
             self.consecutive_failures += 1
-            self.emit(("finished", {"trial": failure.number, "status": "failed", "reason": failure.reason},
-                       self.backend.finished_count()))
+            self.emit(TrialFinished({"trial": failure.number, "status": "failed", "reason": failure.reason},
+                                    self.backend.finished_count()))
             return "ran"
-        self.emit(("started", handle.number, handle.candidate.to_dict()))
+        self.emit(TrialStarted(handle.number, handle.candidate.to_dict()))
         trial_seed = ctx.seed * 100_003 + handle.number
         max_epochs = handle.candidate.max_epochs
         deadline = None if ctx.deadline is None else time.monotonic() + (ctx.deadline - time.time())
@@ -140,7 +138,7 @@ class TrialRunner:
                 dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
                 reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
                 early_stopping=ctx.space.early_stopping,
-                on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
+                on_epoch=lambda epoch, logs: self.emit(TrialEpoch(handle.number, epoch, max_epochs, logs)),
             )
         except KeyboardInterrupt as stop:  # Ctrl+C, SIGTERM (automl.signals), or the search process is gone
             self._interrupted(handle, stop)
@@ -163,13 +161,13 @@ class TrialRunner:
             try:
                 save_warm_start(result.model, warm_start_path(ctx.run_dir, handle.number))
             except OSError as exc:  # a promotion of this trial then trains from scratch
-                self.emit(("message", f"trial {handle.number}: its weights for a Hyperband promotion were not "
-                                      f"saved ({exc}); a promotion of it will train from scratch"))
+                self.emit(Message(f"trial {handle.number}: its weights for a Hyperband promotion were not saved "
+                                  f"({exc}); a promotion of it will train from scratch"))
         if warm is not None and warm.weights == warm_start_path(ctx.run_dir, warm.trial):
             warm.weights.unlink(missing_ok=True)  # a trial is promoted once: its weights are used up
         if saved is not None:
             keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number, saved)
-        self.emit(("finished", record, self.backend.finished_count()))
+        self.emit(TrialFinished(record, self.backend.finished_count()))
         return "ran"
 
     def _saved_model(self, number: int, result, dataset):
@@ -189,8 +187,8 @@ class TrialRunner:
             return replace(result, status=FAILED, reason=str(exc), model=None), None
         except OSError as exc:  # a full disk is not the trial's fault: its result stands, its model is not kept
             path.unlink(missing_ok=True)
-            self.emit(("message", f"trial {number}: its model could not be saved ({exc.strerror or exc}); it cannot "
-                                  "be exported without --refit"))
+            self.emit(Message(f"trial {number}: its model could not be saved ({exc.strerror or exc}); it cannot be "
+                              "exported without --refit"))
             return result, None
         return result, path
 
@@ -202,8 +200,8 @@ class TrialRunner:
         reason = f"interrupted by {why}; queued again: it runs when the search is resumed"
         if self.backend.fail_trial(handle.number, reason, retry=True, interrupted=True):
             try:
-                self.emit(("finished", {"trial": handle.number, "status": "interrupted", "reason": reason},
-                           self.backend.finished_count()))
+                self.emit(TrialFinished({"trial": handle.number, "status": "interrupted", "reason": reason},
+                                        self.backend.finished_count()))
             except (OSError, EOFError, KeyboardInterrupt):  # nobody is listening any more
                 pass
 

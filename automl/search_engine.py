@@ -33,6 +33,7 @@ import yaml
 
 from automl import leaderboard
 from automl.errors import ConfigError, RunDirectoryError
+from automl.events import Message, TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
 from automl.result import SearchResult, load_run  # noqa: F401 - load_run: also importable from here
 from automl.run_config import CONFIG_FILE, TEST_METRICS_FILE, read_config, read_test_metrics
@@ -722,24 +723,23 @@ class _EventSink:
         # A progress object written before epoch_end said which trial (with workers, several run at once).
         self._epoch_takes_trial = "trial" in inspect.signature(progress.epoch_end).parameters
 
-    def __call__(self, event: tuple) -> None:
+    def __call__(self, event: TrialEvent) -> None:
         from automl.search_space import Candidate
 
-        kind = event[0]
-        if kind == "started":
-            self.progress.trial_started(event[1], Candidate.from_dict(event[2]), None)
-        elif kind == "epoch":
-            extra = {"trial": event[1]} if self._epoch_takes_trial else {}
-            self.progress.epoch_end(event[2], event[3], event[4], **extra)
-        elif kind == "finished":
-            record, finished = event[1], event[2]
-            self.consecutive_failures = self.consecutive_failures + 1 if record["status"] == "failed" else 0
+        if isinstance(event, TrialStarted):
+            self.progress.trial_started(event.trial, Candidate.from_dict(event.candidate), None)
+        elif isinstance(event, TrialEpoch):
+            extra = {"trial": event.trial} if self._epoch_takes_trial else {}
+            self.progress.epoch_end(event.epoch, event.max_epochs, event.logs, **extra)
+        elif isinstance(event, TrialFinished):
+            failed = event.record["status"] == "failed"
+            self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
             records = self.backend.records()
             _write_leaderboard(self.run_dir, records, self.space.direction)
             top = leaderboard.ranked(records, self.space.direction)
-            self.progress.trial_finished(record, finished, top[0]["val_accuracy"] if top else None)
-        elif kind == "message":
-            self.progress.message(event[1])
+            self.progress.trial_finished(event.record, event.finished, top[0]["val_accuracy"] if top else None)
+        elif isinstance(event, Message):
+            self.progress.message(event.text)
         if self.hooks is not None:
             self.hooks(event)
 

@@ -573,6 +573,7 @@ class LoggerContract(PluginContract):
 
     def test_receives_a_whole_run(self, tmp_path):
         """Two trials' events, as a search sends them; no hook may raise (a raising logger is switched off)."""
+        from automl.events import TrialEpoch, TrialFinished, TrialStarted
         from automl.lifecycle import LifecycleHooks
         from automl.plugin_manager import PluginEntry
 
@@ -589,19 +590,19 @@ class LoggerContract(PluginContract):
             candidate = {"architecture": "mlp", "augmentation": "none", "optimizer": "adam",
                          "params": {"mlp.units": 64, "adam.learning_rate": 1e-3}, "batch_size": 32, "max_epochs": 2,
                          "patience": 1}
-            hooks(("started", trial, candidate))
+            hooks(TrialStarted(trial, candidate))
             history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
             for epoch in range(2):
                 logs = {"loss": 1.0 / (epoch + 1), "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.5,
                         "learning_rate": 1e-3}
                 for key in history:
                     history[key].append(logs[key])
-                hooks(("epoch", trial, epoch, 2, logs))
+                hooks(TrialEpoch(trial, epoch, 2, logs))
             record = {"trial": trial, "status": status, "reason": "" if status == "complete" else "pruned at epoch 2",
                       "objective": 0.5, "val_accuracy": 0.5, "val_loss": 1.1, "epochs": 2, "best_epoch": 1,
                       "train_seconds": 0.1, "param_count": 100, "history": history, "candidate": candidate}
-            hooks(("finished", record))
+            hooks(TrialFinished(record, trial + 1))
             rows.append({**record, "rank": 1 if status == "complete" else None})
-        hooks(("finished", {"trial": 2, "status": "failed", "reason": "worker died"}))
+        hooks(TrialFinished({"trial": 2, "status": "failed", "reason": "worker died"}, 3))
         hooks.search_finished(rows, "trials reached")
         assert not reported, f"{self.who}: " + "; ".join(reported)
