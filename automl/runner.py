@@ -104,6 +104,7 @@ class TrialRunner:
                 if ctx.target is not None and finished + running >= ctx.target:
                     return "wait"
                 handle = self._continuation()
+                continues_best = handle is not None
                 if handle is None and not self._new_trial_fits():
                     return "deadline"
                 handle = handle or self.backend.ask()
@@ -131,7 +132,7 @@ class TrialRunner:
                 weights = trial_model_path(ctx.run_dir, source)
             past = next((r for r in self.backend.records() if r["trial"] == source), None)
             if weights.is_file() and past is not None and past.get("history"):
-                warm = WarmStart(source, weights, past["epochs"], past["history"])
+                warm = WarmStart(source, weights, past["epochs"], past["history"], anneal=continues_best)
         dataset = ctx.dataset_for(handle.candidate)
         try:
             result = train_candidate(
@@ -238,13 +239,16 @@ class TrialRunner:
             return None
         done = [r for r in self.backend.records() if r.get("status") == "complete" and r.get("history")
                 and r.get("epochs") and trial_model_path(ctx.run_dir, r["trial"]).is_file()]
-        if not done:
+        # Only a network that has started to learn is worth the rest of the budget; while none has, new trials
+        # (another initial configuration) get the time. A record from before this field counts as one that did.
+        learnt = [r for r in done if r.get("left_chance_epoch", 0) is not None]
+        if not learnt:
             return None
         left = ctx.deadline - time.time()
         typical = statistics.median(r["train_seconds"] for r in done)
         if left - typical > share * ctx.budget:
             return None  # another trial fits before the share
-        best = leaderboard.ranked(done, ctx.space.direction)[0]
+        best = leaderboard.ranked(learnt, ctx.space.direction)[0]
         seconds_per_epoch = best["train_seconds"] / best["epochs"]
         # What the final evaluation and export take is not known here: leave a tenth of the time left for it.
         extra = int(0.9 * left / seconds_per_epoch)

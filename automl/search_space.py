@@ -80,12 +80,14 @@ class EarlyStoppingRule:
     ``chance`` (set by the trainer from the validation split's labels: see :func:`chance_level`)
     goes further: nothing is judged before the first epoch whose ``val_accuracy`` is above it. A photo
     network can sit at chance for 30 to 80 epochs before it starts to learn (benchmarks/RESULTS.md), and
-    patience counted on that plateau stops it just before; a trial that never leaves it says so in its row.
+    patience counted on that plateau stops it just before. A trial still at chance after ``chance_patience``
+    epochs stops; one that never leaves chance says so in its row.
     """
 
     monitor: str = "val_loss"
     from_epoch: int = 0
     chance: float | None = None
+    chance_patience: int | None = None
 
     @property
     def mode(self) -> str:

@@ -22,6 +22,10 @@ from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, EarlyStoppingRule, chance_level
 
+# A trial whose validation accuracy is still at chance after this many times its patience stops: the plateau
+# can last 30-80 epochs on photos, so it is given long, but not the whole search's time.
+CHANCE_PATIENCE_FACTOR = 3
+
 if TYPE_CHECKING:
     import keras
 
@@ -56,6 +60,8 @@ class TrialResult:
     train_seconds: float = 0.0
     param_count: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
+    # The first epoch (1-based) whose val_accuracy was above chance; None: the trial never left chance.
+    left_chance_epoch: int | None = None
     traceback: str = ""
     model: keras.Model | None = field(default=None, repr=False)
 
@@ -181,7 +187,8 @@ def train_candidate(
             model = resumed.model
         else:
             model = build_model(candidate, registry, context, _scaling(dataset))
-            compile_model(model, candidate, registry, context)
+            compile_model(model, annealed(candidate) if warm is not None and warm.anneal else candidate, registry,
+                          context)
             if warm is not None:
                 model.load_weights(warm.weights)
     except Exception as exc:  # plugin code: the trial fails, the search goes on
@@ -190,7 +197,8 @@ def train_candidate(
 
     rule = early_stopping or EarlyStoppingRule()
     if rule.chance is None:  # every data set is a classification one: its chance level is that of its labels
-        rule = replace(rule, chance=chance_level(dataset.y_val, dataset.num_classes))
+        rule = replace(rule, chance=chance_level(dataset.y_val, dataset.num_classes),
+                       chance_patience=CHANCE_PATIENCE_FACTOR * candidate.patience)
     monitor = _monitor_class()(reporter, objective, on_epoch, deadline)
     stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model, rule) if warm else None)
     stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
@@ -222,6 +230,8 @@ def train_candidate(
         result.reason = f"resumed from epoch {resumed.epoch} of an interrupted attempt"
     elif warm is not None:
         result.reason = f"continued from epoch {warm.epoch} of trial {warm.trial}"
+        if warm.anneal and annealed(candidate) != candidate:
+            result.reason += ", its constant learning rate decayed over the continuation (cosine)"
     if monitor.non_finite is not None:
         result.status, result.reason, result.model = FAILED, monitor.non_finite, None
         return result
@@ -242,12 +252,17 @@ def train_candidate(
     elif monitor.out_of_time:
         stopped = f"stopped by the time budget after epoch {monitor.epochs}"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
-    elif stopper.stopped_epoch:  # said, so a row that ended on a plateau is not mistaken for a finished one
+    left = rule.left_chance(history)
+    result.left_chance_epoch = None if left is None else left + 1
+    if left is None:  # said, so a row at chance is not mistaken for a network that learnt what it could
+        at_chance = f"never left chance level (val_accuracy at most {rule.chance:.3f}) in {monitor.epochs} epochs"
+        if stopper.stopped_epoch and not (monitor.pruned or monitor.out_of_time):
+            at_chance += f": stopped after {rule.chance_patience} ({CHANCE_PATIENCE_FACTOR} x patience)"
+        result.reason = f"{result.reason}; {at_chance}" if result.reason else at_chance
+    elif stopper.stopped_epoch and not (monitor.pruned or monitor.out_of_time):
+        # said, so a row that ended on a plateau is not mistaken for a finished one
         stopped = f"early-stopped at epoch {monitor.epochs} (best {rule.monitor} at epoch {best + 1})"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
-    if rule.left_chance(history) is None:
-        at_chance = f"never left chance level (val_accuracy at most {rule.chance:.3f}) in {monitor.epochs} epochs"
-        result.reason = f"{result.reason}; {at_chance}" if result.reason else at_chance
     return result
 
 
@@ -283,6 +298,20 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
         raise ExportError(f"refit on train + validation diverged (training losses {losses}); export the searched "
                           "model instead (leave out --refit).")
     return model
+
+
+def annealed(candidate: Candidate) -> Candidate:
+    """``candidate`` with a constant learning rate turned into a cosine decay from the same rate.
+
+    For the continuation of the best trial: at a constant rate a photo network's validation accuracy swings by
+    several points from epoch to epoch, and a decay to the end settles it (as the tutorials' fine-tuning
+    lowers the rate). Optimizers that declare their schedule through ``learning_rate_space`` have a
+    ``schedule`` parameter; others are left as they are.
+    """
+    key = f"{candidate.optimizer}.schedule"
+    if candidate.params.get(key) != "constant":
+        return candidate
+    return replace(candidate, params={**candidate.params, key: "cosine"})
 
 
 @functools.cache
@@ -323,6 +352,9 @@ class WarmStart:
     weights: Path  # written by save_warm_start
     epoch: int
     history: dict[str, list[float]]
+    # The continuation of the best trial (training.continue_best) ends in a decay: a constant learning rate
+    # becomes a cosine decay over its epochs (see annealed).
+    anneal: bool = False
 
     def early_stopping(self, model, rule: EarlyStoppingRule) -> dict[str, Any]:
         """Early stopping's state at the end of that trial: its best value by ``rule``, whose weights ``model``
@@ -453,14 +485,17 @@ def _early_stopping_class():
         def __init__(self, patience: int, state: dict[str, Any] | None, rule: EarlyStoppingRule):
             super().__init__(monitor=rule.monitor, mode=rule.mode, patience=patience, restore_best_weights=True,
                              start_from_epoch=rule.from_epoch)
-            self.resume_state, self.chance = state, rule.chance
+            self.resume_state, self.chance, self.chance_patience = state, rule.chance, rule.chance_patience
             self.left_chance: int | None = None
 
         def on_epoch_end(self, epoch, logs=None):
             if self.left_chance is None:
                 accuracy = (logs or {}).get("val_accuracy")
                 if self.chance is not None and (accuracy is None or float(accuracy) <= self.chance):
-                    return  # still on the plateau: patience does not run, no best is picked
+                    # Still on the plateau: patience does not run and no best is picked, up to chance_patience.
+                    if self.chance_patience and epoch + 1 >= self.chance_patience:
+                        self.stopped_epoch, self.model.stop_training = epoch, True
+                    return
                 self.left_chance = epoch
             super().on_epoch_end(epoch, logs)
 

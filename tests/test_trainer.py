@@ -107,22 +107,40 @@ def test_early_stopping_judges_nothing_before_validation_accuracy_leaves_chance(
     assert EarlyStoppingRule("val_accuracy", chance=0.35).best_epoch(history) == 3
 
 
-def test_a_trial_at_chance_is_not_early_stopped_on_the_plateau_and_its_row_says_it_never_left_it():
+def test_a_trial_at_chance_is_given_three_times_its_patience_and_its_row_says_it_never_left_chance():
     """Labels shuffled against the images: validation accuracy stays at chance. Patience 2 on val_loss alone
-    would stop the trial within a few epochs; it runs its epochs and its row says why its score is chance."""
+    would stop the trial within a few epochs; it runs 3 x patience epochs, then stops, and its row says why its
+    score is chance."""
     import numpy as np
 
     registry = build_registry(autoload=False)
     space = SearchSpace.from_dict({"architectures": {"mlp": {"layers": 1, "units": 32, "dropout": 0.0}},
                                    "augmentations": ["none"],
                                    "optimizers": {"adam": {"learning_rate": 0.01, "schedule": "constant"}},
-                                   "training": {"batch_size": 64, "max_epochs": 8, "patience": 2}}, registry)
+                                   "training": {"batch_size": 64, "max_epochs": 12, "patience": 2}}, registry)
     candidate = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
                                          fill_defaults=True), registry, "image")
     dataset = load_dataset("builtin:digits", seed=0)
     shuffled = replace(dataset, y_train=np.random.default_rng(0).permutation(dataset.y_train),
                        y_val=np.random.default_rng(1).permutation(dataset.y_val))
     result = train_candidate(shuffled, candidate, registry, seed=0)
-    assert result.status == COMPLETE and result.epochs == 8, result.reason
-    assert re.fullmatch(r"never left chance level \(val_accuracy at most 0\.\d{3}\) in 8 epochs", result.reason)
-    assert max(result.history["val_accuracy"]) <= 0.2
+    assert result.status == COMPLETE and result.epochs == 6, result.reason
+    assert re.fullmatch(r"never left chance level \(val_accuracy at most 0\.\d{3}\) in 6 epochs: stopped after 6 "
+                        r"\(3 x patience\)", result.reason), result.reason
+    assert max(result.history["val_accuracy"]) <= 0.2 and result.left_chance_epoch is None
+    # A trial that learns records the epoch it left chance (the first, on digits).
+    learnt = train_candidate(dataset, replace(candidate, max_epochs=2), registry, seed=0)
+    assert learnt.left_chance_epoch == 1 and "chance" not in learnt.reason
+
+
+def test_the_continuation_of_the_best_trial_decays_a_constant_learning_rate():
+    from automl.search_space import Candidate
+    from automl.trainer import annealed
+
+    constant = Candidate("cnn", "none", "adam", {"adam.learning_rate": 1e-3, "adam.schedule": "constant"}, 32, 10, 3)
+    assert annealed(constant).params == {"adam.learning_rate": 1e-3, "adam.schedule": "cosine"}
+    assert constant.params["adam.schedule"] == "constant"  # the trial's own candidate is left alone
+    warm = replace(constant, params={**constant.params, "adam.schedule": "warmup_cosine"})
+    assert annealed(warm) is warm  # already ends in a decay
+    third_party = Candidate("cnn", "none", "mine", {"mine.rate": 0.1}, 32, 10, 3)
+    assert annealed(third_party) is third_party  # no schedule parameter to change
