@@ -136,7 +136,9 @@ def search(*, config: Path | None = None, quiet: bool = False, as_json: bool = F
     result = run_search(experiment=Experiment.from_options(options), quiet=quiet)
     frame = result.leaderboard_
     completed = int((frame["status"] == "complete").sum()) if len(frame) else 0
-    best = result.run_dir / "best"
+    from automl.run_dir import RunDirectory
+
+    best = RunDirectory(result.run_dir).best
     card = None
     if (best / "model.keras").exists():
         from automl.export import read_card
@@ -178,6 +180,7 @@ def _search_summary(result, card: dict | None, completed: int) -> dict:
     """What `automl search --json` prints: where the run is, its best trial and model, and why it stopped."""
     from automl.export import exported_trials
     from automl.leaderboard import to_records
+    from automl.run_dir import RunDirectory
 
     rows = to_records(result.leaderboard_)
     best = next((row for row in rows if row.get("rank") == 1), None)
@@ -191,7 +194,7 @@ def _search_summary(result, card: dict | None, completed: int) -> dict:
         "completed": completed,
         "best_trial": best,
         "best_model": None if card is None else {
-            "path": str(result.run_dir / "best" / "model.keras"),
+            "path": str(RunDirectory(result.run_dir).best / "model.keras"),
             "trials": exported_trials(card),
             "test_metrics": card.get("metrics", {}).get("test"),
             "formats": sorted(card.get("formats", {})),

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.errors import ConfigError, DataError, ExportError, RunDirectoryError, UnsafeModelError
 from automl.io import atomic_directory, atomic_write_json, check_writable_folder, recover_directory
-from automl.runner import trial_model_path  # where the search keeps a top-k trial's model
+from automl.run_dir import RunDirectory
 from automl.signals import raise_if_interrupted
 
 if TYPE_CHECKING:
@@ -446,7 +446,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     from automl.backends import read_records
     from automl.data import DatasetsBySize, load_run_data
     from automl.plugin_manager import build_registry
-    from automl.run_config import read_config
+    from automl.run_dir import read_config
     from automl.search_space import OBJECTIVES, Candidate
     from automl.trainer import refit_candidate
 
@@ -484,18 +484,18 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
         progress(ensemble_shortfall(ranked, members, ensemble))
     number = int(record["trial"])
     for member in members:
-        if not refit and not trial_model_path(run_dir, member["trial"]).is_file():
-            kept = sorted(int(p.parent.name) for p in (run_dir / "trials").glob("*/model.keras"))
+        if not refit and not RunDirectory(run_dir).trial_model(member["trial"]).is_file():
+            kept = RunDirectory(run_dir).kept_trials()
             raise ConfigError(f"trial {member['trial']}'s model was not kept (automl keeps the top-k trials' models: "
                               f"{kept}); pass --refit to retrain it on train + validation, or export one of those.")
     if out is None:
         # best/ belongs to the search (re-written when a resumed search finds a better trial); anything else,
         # a refit included, gets a folder of its own so no export overwrites another.
         if number == ranked[0]["trial"] and ensemble == searched_ensemble and not refit:
-            out = run_dir / "best"
+            out = RunDirectory(run_dir).best
         else:
             name = f"trial_{number:04d}" if len(members) == 1 else f"ensemble_top{len(members)}"
-            out = run_dir / "exports" / f"{name}{'_refit' if refit else ''}"
+            out = RunDirectory(run_dir).exports / f"{name}{'_refit' if refit else ''}"
     # Before the data are loaded or a model retrained: the folder the export is written beside.
     check_writable_folder(Path(out).expanduser().parent, f"the export (--out {str(out)!r}) into its folder",
                           ExportError)
@@ -503,7 +503,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     dataset = load_run_data(config, source)
     if config.get("data_fingerprint") and dataset.fingerprint != config["data_fingerprint"]:
         raise DataError(f"the data at {source!r} are not the data this run searched on (their fingerprint differs "
-                        f"from the one in {run_dir / 'config.yaml'}); pass --data with the original data."
+                        f"from the one in {RunDirectory(run_dir).config}); pass --data with the original data."
                         + OLD_IMAGE_RUN_HINT * (dataset.task == "image" and "data_image_size" not in config))
     dataset = DatasetsBySize(config, dataset, source).for_candidate(Candidate.from_dict(record["candidate"]))
     from automl.keras_backend import import_tensorflow_quietly
@@ -521,7 +521,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             models.append(refit_candidate(dataset, candidate, registry, epochs=epochs,
                                           seed=int(member.get("seed") or 0)))
         else:
-            models.append(load_keras_model(trial_model_path(run_dir, member["trial"])))
+            models.append(load_keras_model(RunDirectory(run_dir).trial_model(member["trial"])))
     card = export_model(combine(models, members), dataset, out, record=record, formats=[f.name for f in chosen],
                         refit=refit, ensemble=members if len(members) > 1 else None, progress=progress)
     return Path(out), card

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.io import atomic_write_text
+from automl.run_dir import RunDirectory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,8 +103,9 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def write(frame: pd.DataFrame, run_dir: Path) -> None:
     """Rewrite ``leaderboard.csv`` and ``leaderboard.md`` atomically."""
-    atomic_write_text(run_dir / "leaderboard.csv", frame.to_csv(index=False))
-    atomic_write_text(run_dir / "leaderboard.md", to_markdown(frame))
+    layout = RunDirectory(run_dir)
+    atomic_write_text(layout.leaderboard_csv, frame.to_csv(index=False))
+    atomic_write_text(layout.leaderboard_md, to_markdown(frame))
 
 
 def summary_columns(frame: pd.DataFrame) -> list[str]:

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from automl.search_space import Direction
 
 DEFAULT_TOP = 5
-REPORT_DIR = "report"
 HTML_FILE = "report.html"
 # Page order; a plot that cannot be drawn is left out and its note says why.
 PLOTS = {
@@ -73,7 +72,7 @@ class Report:
 def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
     """The run's config, its trial records, and where they were read from (never showing a password)."""
     from automl.backends import read_records
-    from automl.run_config import read_config
+    from automl.run_dir import read_config
     from automl.storage import StorageSpec
 
     config = read_config(run_dir)
@@ -563,14 +562,14 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
     Raises :class:`~automl.errors.RunDirectoryError` when ``run_dir`` is not a run, and
     :class:`~automl.errors.NoFinishedTrialsError` when it has no complete or pruned trial yet.
     """
-    from automl.run_config import read_test_metrics
+    from automl.run_dir import REPORT_DIR, RunDirectory, read_test_metrics
     from automl.search_space import OBJECTIVES
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"--top is the number of best trials whose learning curves are drawn; it must be at "
                           f"least 1, got {top!r}.")
     run_dir = Path(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir / REPORT_DIR
+    out = Path(out_dir) if out_dir is not None else RunDirectory(run_dir).report
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; pass a folder for the report (default: RUN/{REPORT_DIR}).")
     config, records, source = _read_run(run_dir)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from automl import leaderboard
 from automl.events import Emit, Message, TrialEpoch, TrialFinished, TrialStarted
+from automl.run_dir import RunDirectory
 
 if TYPE_CHECKING:
     from automl.data import Dataset, DatasetsBySize
@@ -46,6 +47,10 @@ class RunContext:
     # The data at the other input sizes the space lists (training.image_size); None: every trial uses dataset.
     sized: DatasetsBySize | None = None
     budget: float | None = None  # the search's --time-budget in seconds (training.continue_best shares it)
+
+    @property
+    def layout(self) -> RunDirectory:
+        return RunDirectory(self.run_dir)
 
     def dataset_for(self, candidate) -> Dataset:
         return self.dataset if self.sized is None else self.sized.for_candidate(candidate)
@@ -121,15 +126,15 @@ class TrialRunner:
         if ctx.checkpoint_every is not None:
             # A retry shares the checkpoint of the attempt it retries, and so continues from its last epoch.
             root = handle.retry_of if handle.retry_of is not None else handle.number
-            checkpoint = Checkpointing(ctx.run_dir / "checkpoints" / f"{root:04d}", ctx.checkpoint_every)
+            checkpoint = Checkpointing(ctx.layout.checkpoint(root), ctx.checkpoint_every)
         warm = None
         # A Hyperband promotion or the continuation of the best trial: the trial number it continues, from the
         # weights saved for a promotion or, for the best trial, from its kept model.
         source = getattr(handle, "continues", None)
         if source is not None:
-            weights = warm_start_path(ctx.run_dir, source)
+            weights = ctx.layout.warm_start(source)
             if not weights.is_file():
-                weights = trial_model_path(ctx.run_dir, source)
+                weights = ctx.layout.trial_model(source)
             past = next((r for r in self.backend.records() if r["trial"] == source), None)
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"], anneal=continues_best)
@@ -160,11 +165,11 @@ class TrialRunner:
         self.consecutive_failures = self.consecutive_failures + 1 if result.status == "failed" else 0
         if result.status == COMPLETE and getattr(handle, "may_be_continued", False):
             try:
-                save_warm_start(result.model, warm_start_path(ctx.run_dir, handle.number))
+                save_warm_start(result.model, ctx.layout.warm_start(handle.number))
             except OSError as exc:  # a promotion of this trial then trains from scratch
                 self.emit(Message(f"trial {handle.number}: its weights for a Hyperband promotion were not saved "
                                   f"({exc}); a promotion of it will train from scratch"))
-        if warm is not None and warm.weights == warm_start_path(ctx.run_dir, warm.trial):
+        if warm is not None and warm.weights == ctx.layout.warm_start(warm.trial):
             warm.weights.unlink(missing_ok=True)  # a trial is promoted once: its weights are used up
         if saved is not None:
             keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number, saved)
@@ -181,7 +186,7 @@ class TrialRunner:
 
         if result.status != COMPLETE or result.model is None:
             return result, None
-        path = pending_model_path(self.context.run_dir, number)
+        path = self.context.layout.pending_model(number)
         try:
             save_reloadable(result.model, path, dataset.x_val)
         except ModelReloadError as exc:
@@ -238,7 +243,7 @@ class TrialRunner:
         if not share or ctx.deadline is None or not ctx.budget or not hasattr(self.backend, "ask_continuation"):
             return None
         done = [r for r in self.backend.records() if r.get("status") == "complete" and r.get("history")
-                and r.get("epochs") and trial_model_path(ctx.run_dir, r["trial"]).is_file()]
+                and r.get("epochs") and ctx.layout.trial_model(r["trial"]).is_file()]
         # Only a network that has started to learn is worth the rest of the budget; while none has, new trials
         # (another initial configuration) get the time. A record from before this field counts as one that did.
         learnt = [r for r in done if r.get("left_chance_epoch", 0) is not None]
@@ -262,39 +267,24 @@ class TrialRunner:
         return self.backend.ask_continuation(best, best["epochs"] + extra, extra)
 
 
-def trial_model_path(run_dir: Path, number: int) -> Path:
-    """Where a search keeps a top-k trial's model (:func:`keep_top_models`)."""
-    return Path(run_dir) / "trials" / f"{int(number):04d}" / "model.keras"
-
-
-def pending_model_path(run_dir: Path, number: int) -> Path:
-    """Where a finished trial's model waits, saved and checked, until :func:`keep_top_models` keeps or drops it.
-    Not in its trial's folder: another worker's clean-up removes the folders of trials outside the top-k."""
-    return Path(run_dir) / "trials" / ".pending" / f"{int(number):04d}.{os.getpid()}.keras"
-
-
-def warm_start_path(run_dir: Path, number: int) -> Path:
-    """The saved weights of trial ``number``, which a Hyperband promotion may continue from."""
-    return run_dir / "checkpoints" / "warm" / f"{number:04d}.weights.h5"
-
-
 def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: str, top_k: int, number: int,
                     saved: Path) -> None:
     """Keep model files for the current top-k only: trial ``number``'s, ``saved`` at its
-    :func:`pending_model_path`, is moved in place if it is among them, else deleted.
+    :meth:`RunDirectory.pending_model`, is moved in place if it is among them, else deleted.
 
     Under a lock, because several workers finish trials at once; the new file is in place (renamed) before
     any other is deleted, so a crash never leaves the top-k without a model.
     """
     from filelock import FileLock
 
-    trials_dir = run_dir / "trials"
+    layout = RunDirectory(run_dir)
+    trials_dir = layout.trials
     trials_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(str(run_dir / ".trials.lock")):
+        with FileLock(str(layout.trials_lock)):
             top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
             if number in top:
-                path = trial_model_path(run_dir, number)
+                path = layout.trial_model(number)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(saved, path)
             for folder in trials_dir.iterdir():

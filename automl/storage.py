@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any, overload
 
 from automl.errors import StorageError
+from automl.run_dir import RunDirectory
 
-JOURNAL_FILE = "study.journal"
-RUN_LOCK_FILE = ".lock"  # held by the search of a run directory for as long as it runs
 PASSWORD_ENV = "AUTOML_STORAGE_PASSWORD"
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
@@ -113,7 +112,7 @@ class StorageSpec:
     @classmethod
     def for_run(cls, run_dir: Path, url: str | None) -> StorageSpec:
         if url is None:
-            return cls(None, Path(run_dir) / JOURNAL_FILE)
+            return cls(None, RunDirectory(run_dir).journal)
         match = _URL.match(url)
         if not match or match.group("scheme").lower() not in _SCHEMES:
             raise StorageError(f"--storage {redact(url)!r} is not a database URL automl can use; expected e.g. "
@@ -250,7 +249,7 @@ def _repair_if_idle(journal: Path) -> None:
         return
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(journal.parent / RUN_LOCK_FILE))
+    lock = FileLock(str(RunDirectory(journal.parent).lock))
     try:
         lock.acquire(timeout=0)
     except (Timeout, OSError):  # a running search owns the file; a read-only folder cannot be repaired

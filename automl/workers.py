@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from automl.events import Message, TrialEvent, TrialFinished, TrialStarted
+from automl.run_dir import RunDirectory
 
 
 # What a worker process says on its pipe besides the trial events: why it stopped, or what it raised.
@@ -357,9 +358,10 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
     if study is not None and safe_name(study) != study:  # it names a folder: runs/<study>
         raise ConfigError(f"--study may hold letters, digits, '.', '_' and '-' only; got {study!r}.")
     if run is not None:
-        config_path = Path(run) / "config.yaml"
+        config_path = RunDirectory(run).config
         if not config_path.is_file():
-            raise ConfigError(f"{run} has no config.yaml; pass the search's run directory, or --storage and --study.")
+            raise ConfigError(f"{run} has no {config_path.name}; pass the search's run directory, or --storage and "
+                              "--study.")
         config = read_yaml_file(config_path, "the run's experiment file", ConfigError) or {}
         storage = storage or config.get("storage")
         if not storage:

@@ -20,10 +20,9 @@ from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import OptunaDriver
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
-from automl.storage import JOURNAL_FILE, StorageSpec
+from automl.storage import StorageSpec
 from automl.trainer import COMPLETE, FAILED, INTERRUPTED, PRUNED, TrialResult
 
-STORAGE_FILE = JOURNAL_FILE
 STUDY_NAME = "automl"
 RECORD_ATTR = "automl"
 CONFIG_ATTR = "automl_config"
