@@ -98,7 +98,7 @@ class TrialRunner:
             return "stopped"
         if ctx.deadline is not None and time.time() >= ctx.deadline:
             return "deadline"
-        for number in getattr(self.backend, "fail_stale_trials", list)():
+        for number in self.backend.fail_stale_trials():
             self.emit(Message(f"trial {number}: its worker stopped sending heartbeats; failed, and queued again if it "
                               "has retries left"))
         try:
@@ -240,7 +240,7 @@ class TrialRunner:
 
         ctx = self.context
         share = ctx.space.training.get("continue_best")
-        if not share or ctx.deadline is None or not ctx.budget or not hasattr(self.backend, "ask_continuation"):
+        if not share or ctx.deadline is None or not ctx.budget:
             return None
         done = [r for r in self.backend.records() if r.get("status") == "complete" and r.get("history")
                 and r.get("epochs") and ctx.layout.trial_model(r["trial"]).is_file()]

@@ -510,8 +510,7 @@ class _Search:
         self._queue_initial(backend)
         deadline = time.time() + exp.time_budget if exp.time_budget else None
         shared_config = {**config, "target_trials": exp.target_trials, "deadline": deadline, "study": study_name}
-        if hasattr(backend, "share_config"):
-            backend.share_config(shared_config)  # `automl worker --storage URL --study NAME` reads it
+        backend.share_config(shared_config)  # `automl worker --storage URL --study NAME` reads it
         hooks = LifecycleHooks(self.loggers, run_dir, progress.message)
         hooks.search_started(shared_config)
         sink = _EventSink(progress, run_dir, space, backend, exp.max_consecutive_failures, hooks)
@@ -550,7 +549,7 @@ class _Search:
     def _queue_initial(self, backend) -> None:
         if not self.initial:
             return
-        if not hasattr(backend, "enqueue_initial"):
+        if not backend.queues_initial_trials:
             self.progress.message(f"note: the {self.experiment.backend} backend cannot queue given configurations; "
                                   f"the space's {len(self.initial)} initial trial(s) are left to its sampler")
             return

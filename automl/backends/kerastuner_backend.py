@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.backends import SAMPLERS as _SAMPLERS
-from automl.backends import SamplingFailed
+from automl.backends import Backend, SamplingFailed
 from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import Driver, FixedParam, KerasTunerDriver, Param
 from automl.io import atomic_write_json
@@ -299,7 +299,7 @@ class KerasTunerTrial:
     may_be_continued: bool = False  # Hyperband: a round that is not its bracket's last (keep the weights)
 
 
-class KerasTunerBackend:
+class KerasTunerBackend(Backend[KerasTunerTrial]):
     """Ask / tell over a KerasTuner oracle; state in ``RUN/kerastuner/state.json`` (see the module doc)."""
 
     def __init__(self, run_dir: Path, space: SearchSpace, registry: Registry, task: str, *,

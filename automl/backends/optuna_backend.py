@@ -15,7 +15,7 @@ from typing import Any
 
 from automl.backends import PRUNERS as _PRUNERS
 from automl.backends import SAMPLERS as _SAMPLERS
-from automl.backends import SamplingFailed
+from automl.backends import Backend, SamplingFailed
 from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import OptunaDriver
 from automl.plugin_manager import Registry
@@ -167,8 +167,10 @@ class OptunaTrial:
     continues: int | None = None  # the trial whose best weights this one continues (training.continue_best)
 
 
-class OptunaBackend:
+class OptunaBackend(Backend[OptunaTrial]):
     """Ask / tell over an Optuna study in a Journal file or a database (see :mod:`automl.storage`)."""
+
+    queues_initial_trials = True  # study.enqueue_trial
 
     def __init__(self, storage: StorageSpec, space: SearchSpace, registry: Registry, task: str, *,
                  study_name: str = STUDY_NAME, sampler: str = "tpe", pruner: str = "hyperband", seed: int = 0,
