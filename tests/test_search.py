@@ -310,6 +310,25 @@ def test_the_end_of_a_time_budget_continues_the_best_trial(tmp_path):
     assert row["adam.learning_rate"] == source_row["adam.learning_rate"]
     # It starts from the source's best weights and early stopping from its best val_loss: never worse.
     assert row["val_loss"] <= source_row["val_loss"] + 1e-9
+    # The space's constant learning rate becomes a decay over the continuation.
+    assert "its constant learning rate decayed over the continuation (cosine)" in row["reason"], row["reason"]
+
+
+def test_a_trial_that_never_left_chance_is_not_continued(tmp_path):
+    """Digits with their labels shuffled: no network can leave chance, so the end of the budget goes to new
+    trials, not to training one of them further; every row says it never left chance."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    data = tmp_path / "shuffled.npz"
+    np.savez(data, x=digits.images.astype("float32"), y=np.random.default_rng(0).permutation(digits.target))
+    space = write_space(tmp_path / "space.yaml", CONTINUED_SPACE)
+    run_dir = tmp_path / "run"
+    proc = run_cli("search", data, "--space", space, "--time-budget", "25s", "--out", run_dir, "--quiet", check=False)
+    rows = [r for r in leaderboard_rows(run_dir) if r["status"] in ("complete", "pruned")]
+    assert rows, proc.stderr
+    assert not [r for r in rows if "continued from" in (r["reason"] or "")], [(r["trial"], r["reason"]) for r in rows]
+    assert all("never left chance level" in (r["reason"] or "") for r in rows), [r["reason"] for r in rows]
 
 
 # --- initial trials -------------------------------------------------------------------------------------
