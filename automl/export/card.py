@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from automl.errors import RunDirectoryError
 
 if TYPE_CHECKING:
-
     pass
 
 CARD_FILE = "model_card.json"

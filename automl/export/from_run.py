@@ -17,7 +17,6 @@ from automl.io import check_writable_folder
 from automl.run_dir import RunDirectory
 
 if TYPE_CHECKING:
-
     pass
 
 # --- exporting from a run directory --------------------------------------------------------------------
