@@ -484,7 +484,7 @@ def benchmark_optimizers(
     quiet: BenchmarkQuiet = False,
 ) -> None:
     """Train every optimizer × seed on fixed architectures; table with significance tests, plots and a report."""
-    from automl.benchmarking import OptimizerBenchmark, parse_lr_grid, parse_names, run_optimizer_benchmark
+    from automl.benchmark import OptimizerBenchmark, parse_lr_grid, parse_names, run_optimizer_benchmark
     from automl.search_engine import parse_image_size
 
     bench = OptimizerBenchmark(
@@ -524,7 +524,7 @@ def benchmark_samplers(
     quiet: BenchmarkQuiet = False,
 ) -> None:
     """Run the same short search with each sampler; best-so-far vs wall-time curves, table and report."""
-    from automl.benchmarking import SamplerBenchmark, parse_names, run_sampler_benchmark
+    from automl.benchmark import SamplerBenchmark, parse_names, run_sampler_benchmark
     from automl.search_engine import parse_duration, parse_image_size
 
     bench = SamplerBenchmark(
@@ -544,7 +544,7 @@ def _print_benchmark_table(title: str, rows: list[dict], columns: list[str], bef
     from rich.console import Console
     from rich.table import Table
 
-    from automl.benchmark_report import format_mean_std, format_number, format_p
+    from automl.benchmark.document import format_mean_std, format_number, format_p
 
     table = Table(title=title)
     for column in columns:
