@@ -72,7 +72,7 @@ def _interactive() -> bool:
 
         console = Console(stderr=True)
         return console.is_jupyter or console.is_terminal
-    except Exception:  # noqa: BLE001 - a display question must never stop a search
+    except Exception:  # a display question must never stop a search
         return sys.stderr.isatty()
 
 
@@ -126,7 +126,9 @@ def _write_arrays(path: Path, x: Any, y: Any, target: str | None, validation_dat
     for given, code, what in ((validation_data, 1, "validation_data"), (test_data, 2, "test_data")):
         if given is not None:
             parts.append((*_pair(given, what), what, code))
-    xs, ys, codes = [], [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
     for x_part, y_part, what, code in parts:
         x_part = np.asarray(x_part)
         if x_part.dtype.kind not in "biuf":
@@ -148,7 +150,8 @@ def _write_arrays(path: Path, x: Any, y: Any, target: str | None, validation_dat
     import io
 
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    # NumPy's stubs match **arrays against savez's allow_pickle (a keyword only since NumPy 2.1, so not named here).
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
     _write_once(path, buffer.getvalue(), lambda held: _same_arrays(held, arrays))
 
 

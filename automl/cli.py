@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -48,7 +48,7 @@ def _main_options(
 ) -> None:
     """Plugin-based AutoML search for Keras."""
 
-PluginsDir = Annotated[Optional[Path], typer.Option(
+PluginsDir = Annotated[Path | None, typer.Option(
     "--plugins-dir", help="Folder of .py plugin files to load.  [default: $AUTOML_PLUGINS_DIR, else none]",
     show_default=False)]
 StrictPlugins = Annotated[bool, typer.Option(
@@ -79,17 +79,20 @@ def _search_parameters() -> list[inspect.Parameter]:
     parameters = []
     for spec in fields(Experiment):
         meta = spec.metadata
+        # Annotations built at run time for typer to read: values, not types mypy could check.
+        kind: Any
+        annotation: Any
         if spec.name == "data":
-            annotation = Annotated[Optional[str], typer.Argument(help=meta["help"], show_default=False)]
+            annotation = Annotated[str | None, typer.Argument(help=meta["help"], show_default=False)]
         else:
             if spec.name in ("log", "plugins"):
-                kind = Optional[list[str]]
+                kind = list[str] | None
             elif meta.get("path"):
-                kind = Optional[Path]
+                kind = Path | None
             elif spec.name in DURATION_OPTIONS or spec.name == "image_size":
-                kind = Optional[str]  # parse_options reads "10m" / "64x64"
+                kind = str | None  # parse_options reads "10m" / "64x64"
             else:
-                kind = Optional[OPTION_KINDS[spec.name]]
+                kind = OPTION_KINDS[spec.name] | None
             shown = meta.get("shown")
             if shown is None:
                 shown = "none" if spec.default in (None, MISSING) else str(spec.default)
@@ -100,7 +103,7 @@ def _search_parameters() -> list[inspect.Parameter]:
                                             annotation=annotation))
     parameters += [
         inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-            Optional[Path], typer.Option(help="YAML experiment file (keys as these options); options typed here "
+            Path | None, typer.Option(help="YAML experiment file (keys as these options); options typed here "
                                          "override it.  [default: none]", show_default=False)]),
         inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
             bool, typer.Option("--quiet", "-q", help="No live display: one log line per trial.")]),
@@ -111,13 +114,14 @@ def _search_parameters() -> list[inspect.Parameter]:
     return parameters
 
 
-def search(*, config: Optional[Path] = None, quiet: bool = False, as_json: bool = False, **typed) -> None:
+def search(*, config: Path | None = None, quiet: bool = False, as_json: bool = False, **typed) -> None:
     """Search architectures, augmentations and optimizers on DATA; re-run the same command to resume.
 
     Exits 1 when the search ended without a completed trial (every trial failed or was pruned), or stopped at
     --max-consecutive-failures.
     """
-    from automl.search_engine import Experiment, parse_options, search as run_search
+    from automl.search_engine import Experiment, parse_options
+    from automl.search_engine import search as run_search
 
     options = _load_experiment_file(config) if config else {}
     typed["log"] = typed.get("log") or None  # typer gives [] for a repeatable option not typed
@@ -132,7 +136,9 @@ def search(*, config: Optional[Path] = None, quiet: bool = False, as_json: bool 
     result = run_search(experiment=Experiment.from_options(options), quiet=quiet)
     frame = result.leaderboard_
     completed = int((frame["status"] == "complete").sum()) if len(frame) else 0
-    best = result.run_dir / "best"
+    from automl.run_dir import RunDirectory
+
+    best = RunDirectory(result.run_dir).best
     card = None
     if (best / "model.keras").exists():
         from automl.export import read_card
@@ -160,7 +166,8 @@ def search(*, config: Optional[Path] = None, quiet: bool = False, as_json: bool 
         raise typer.Exit(1)
 
 
-search.__signature__ = inspect.Signature(_search_parameters())
+# typer reads the options from the signature; a function's __signature__ is not declared to mypy.
+search.__signature__ = inspect.Signature(_search_parameters())  # type: ignore[attr-defined]
 app.command()(search)
 
 
@@ -173,6 +180,7 @@ def _search_summary(result, card: dict | None, completed: int) -> dict:
     """What `automl search --json` prints: where the run is, its best trial and model, and why it stopped."""
     from automl.export import exported_trials
     from automl.leaderboard import to_records
+    from automl.run_dir import RunDirectory
 
     rows = to_records(result.leaderboard_)
     best = next((row for row in rows if row.get("rank") == 1), None)
@@ -186,7 +194,7 @@ def _search_summary(result, card: dict | None, completed: int) -> dict:
         "completed": completed,
         "best_trial": best,
         "best_model": None if card is None else {
-            "path": str(result.run_dir / "best" / "model.keras"),
+            "path": str(RunDirectory(result.run_dir).best / "model.keras"),
             "trials": exported_trials(card),
             "test_metrics": card.get("metrics", {}).get("test"),
             "formats": sorted(card.get("formats", {})),
@@ -198,14 +206,14 @@ def _print_leaderboard(frame, limit: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from automl.leaderboard import _fmt, summary_columns
+    from automl.leaderboard import format_cell, summary_columns
 
     table = Table(title="leaderboard" + (f" (top {limit} of {len(frame)})" if limit and len(frame) > limit else ""))
     columns = summary_columns(frame)
     for column in columns:
         table.add_column(column, no_wrap=column != "reason", overflow="fold")
     for _, row in (frame.head(limit) if limit else frame).iterrows():
-        table.add_row(*(_fmt(row[c]) for c in columns))
+        table.add_row(*(format_cell(row[c]) for c in columns))
     Console(width=max(150, shutil.get_terminal_size().columns)).print(table)
 
 
@@ -213,8 +221,8 @@ def _print_leaderboard(frame, limit: int | None = None) -> None:
 def leaderboard(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of row objects.")] = False,
-    top: Annotated[Optional[int], typer.Option(help="Show only the N best trials.  [default: all]")] = None,
-    limit: Annotated[Optional[int], typer.Option(hidden=True, help="Old name of --top.")] = None,
+    top: Annotated[int | None, typer.Option(help="Show only the N best trials.  [default: all]")] = None,
+    limit: Annotated[int | None, typer.Option(hidden=True, help="Old name of --top.")] = None,
 ) -> None:
     """Print the leaderboard of a run (rebuilt from its study storage, so it is exact even mid-run)."""
     from automl.leaderboard import to_records
@@ -233,7 +241,7 @@ def leaderboard(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search (finished or running).")],
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the report.  [default: RUN_DIR/report]")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the report.  [default: RUN_DIR/report]")] = None,
     top: Annotated[int, typer.Option(help="Best trials whose learning curves are drawn.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
@@ -267,18 +275,18 @@ def dashboard(
 
 @app.command()
 def worker(
-    run: Annotated[Optional[Path], typer.Argument(
+    run: Annotated[Path | None, typer.Argument(
         help="The run directory (shared, or a copy of its config.yaml); or leave out and give --storage and "
              "--study.", show_default=False)] = None,
-    storage: Annotated[Optional[str], typer.Option(
+    storage: Annotated[str | None, typer.Option(
         help="The search's database URL (password in $AUTOML_STORAGE_PASSWORD).")] = None,
-    study: Annotated[Optional[str], typer.Option(help="The study name (see the search's config.yaml).")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    study: Annotated[str | None, typer.Option(help="The study name (see the search's config.yaml).")] = None,
+    out: Annotated[Path | None, typer.Option(
         help="Where this worker keeps the models of top trials.  [default: RUN, or runs/<study>]")] = None,
-    trials: Annotated[Optional[int], typer.Option(
+    trials: Annotated[int | None, typer.Option(
         help="Leave after this many trials.  [default: when the search has its trials]")] = None,
-    max_trials: Annotated[Optional[int], typer.Option(hidden=True, help="Old name of --trials.")] = None,
-    log: Annotated[Optional[list[str]], typer.Option(
+    max_trials: Annotated[int | None, typer.Option(hidden=True, help="Old name of --trials.")] = None,
+    log: Annotated[list[str] | None, typer.Option(
         "--log", metavar="NAME", help="Logger plugin for this worker's trials, writing under --out (repeatable; "
         "none = no logger). Default: the search's loggers.", show_default=False)] = None,
 ) -> None:
@@ -291,16 +299,16 @@ def worker(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by automl search.")],
-    format: Annotated[Optional[str], typer.Option(
+    format: Annotated[str | None, typer.Option(
         "--format", help="Comma-separated: keras, saved_model, litert, onnx.  [default: all four]")] = None,
-    trial: Annotated[Optional[int], typer.Option(help="Trial number to export.  [default: the best]")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    trial: Annotated[int | None, typer.Option(help="Trial number to export.  [default: the best]")] = None,
+    out: Annotated[Path | None, typer.Option(
         help="Export folder.  [default: RUN_DIR/best, or RUN_DIR/exports/trial_NNNN[_refit]]")] = None,
     refit: Annotated[bool, typer.Option(
         "--refit", help="Retrain the trial on train + validation for its best epoch count first.")] = False,
-    data: Annotated[Optional[str], typer.Option(
+    data: Annotated[str | None, typer.Option(
         help="Where the run's data are now, if they moved (they must be the same data).")] = None,
-    ensemble: Annotated[Optional[int], typer.Option(
+    ensemble: Annotated[int | None, typer.Option(
         help="Export the average of the best K trials' class probabilities.  [default: the search's --ensemble]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the export folder, formats and checks as JSON.")]
     = False,
@@ -329,12 +337,12 @@ def predict(
     model: Annotated[Path, typer.Argument(help="A run directory (uses its best/) or an export folder.")],
     inputs: Annotated[list[Path], typer.Argument(
         help="Image files or folders (searched recursively), or a .csv / .npz file.", show_default=False)],
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the predictions to this CSV instead of printing them.  [default: print them]")]
     = None,
     top_classes: Annotated[int, typer.Option(help="Also give the 2nd..K-th most likely classes.")] = 1,
-    output: Annotated[Optional[Path], typer.Option("--output", hidden=True, help="Old name of --out.")] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", hidden=True, help="Old name of --top-classes.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", hidden=True, help="Old name of --out.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", hidden=True, help="Old name of --top-classes.")] = None,
     format: Annotated[str, typer.Option(
         "--format", help="Which exported format runs the prediction: keras, saved_model, litert, onnx.")] = "keras",
 ) -> None:
@@ -364,7 +372,7 @@ def plugins(
     from automl.plugin_manager import build_registry
 
     registry = build_registry(plugins_dir=plugins_dir, strict=strict_plugins)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in registry.all_entries() + registry.logger_entries():
         params = declared_params(entry.plugin)
         rows.append({
@@ -414,7 +422,7 @@ def new_plugin(
                                           show_default=False)],
     name: Annotated[str, typer.Argument(help="The plugin's name: lowercase letters, digits and underscores.",
                                         show_default=False)],
-    directory: Annotated[Optional[Path], typer.Option(
+    directory: Annotated[Path | None, typer.Option(
         "--dir", help="Folder to create (new or empty).  [default: ./NAME]", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the folder, files and next steps as JSON.")] = False,
 ) -> None:
@@ -444,30 +452,30 @@ BenchmarkSeeds = Annotated[int, typer.Option(help="Runs per optimizer / sampler,
 BenchmarkTest = Annotated[str, typer.Option(
     "--test", help="Significance test against the best: welch (Welch's t-test) | mannwhitney.")]
 BenchmarkQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="No live display: one log line per run.")]
-BenchmarkTarget = Annotated[Optional[str], typer.Option(help="Target column of a CSV.")]
-BenchmarkImageSize = Annotated[Optional[str], typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")]
+BenchmarkTarget = Annotated[str | None, typer.Option(help="Target column of a CSV.")]
+BenchmarkImageSize = Annotated[str | None, typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")]
 
 
 @benchmark_app.command("optimizers")
 def benchmark_optimizers(
     data: Annotated[str, typer.Argument(help="builtin:digits | an image folder | a .csv | a .npz", show_default=False)],
-    architectures: Annotated[Optional[str], typer.Option(
+    architectures: Annotated[str | None, typer.Option(
         help="Comma-separated architectures, each at its default hyperparameters. (default: cnn,mlp for images, "
              "mlp for tables)")] = None,
-    optimizers: Annotated[Optional[str], typer.Option(
+    optimizers: Annotated[str | None, typer.Option(
         help="Comma-separated optimizer plugins. (default: every installed one)")] = None,
     seeds: BenchmarkSeeds = 3,
     epochs: Annotated[int, typer.Option(help="Epochs per run.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Batch size of every run.")] = 64,
-    patience: Annotated[Optional[int], typer.Option(
+    patience: Annotated[int | None, typer.Option(
         help="Early stopping patience on val_loss. (default: off, every run trains all epochs)")] = None,
     metric: Annotated[str, typer.Option(
         help="Ranking metric: test_accuracy | val_accuracy | final_val_accuracy | val_loss.")] = "test_accuracy",
     test: BenchmarkTest = "welch",
-    lr_grid: Annotated[Optional[str], typer.Option(
+    lr_grid: Annotated[str | None, typer.Option(
         help="Tune each learning rate over these multipliers of its default, e.g. 0.3,1,3 (on validation "
              "accuracy, with a separate seed). (default: the plugin's default learning rate)")] = None,
-    out: Annotated[Optional[str], typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="Output folder; re-running the same command continues it. (default: runs/benchmark-optimizers-<data>)")]
     = None,
     target: BenchmarkTarget = None,
@@ -476,7 +484,7 @@ def benchmark_optimizers(
     quiet: BenchmarkQuiet = False,
 ) -> None:
     """Train every optimizer × seed on fixed architectures; table with significance tests, plots and a report."""
-    from automl.benchmarking import OptimizerBenchmark, parse_lr_grid, parse_names, run_optimizer_benchmark
+    from automl.benchmark import OptimizerBenchmark, parse_lr_grid, parse_names, run_optimizer_benchmark
     from automl.search_engine import parse_image_size
 
     bench = OptimizerBenchmark(
@@ -496,18 +504,18 @@ def benchmark_optimizers(
 @benchmark_app.command("samplers")
 def benchmark_samplers(
     data: Annotated[str, typer.Argument(help="builtin:digits | an image folder | a .csv | a .npz", show_default=False)],
-    samplers: Annotated[Optional[str], typer.Option(
+    samplers: Annotated[str | None, typer.Option(
         help="Comma-separated backend:sampler names. (default: optuna:tpe,optuna:random,optuna:cmaes,"
              "kerastuner:hyperband,kerastuner:bayesian)")] = None,
     seeds: BenchmarkSeeds = 3,
-    trials: Annotated[Optional[int], typer.Option(
+    trials: Annotated[int | None, typer.Option(
         help="Finished trials per search. (default: 12, or unlimited with --time-budget)")] = None,
-    time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock budget per search, e.g. 90s, 5m.")] = None,
+    time_budget: Annotated[str | None, typer.Option(help="Wall-clock budget per search, e.g. 90s, 5m.")] = None,
     space: Annotated[str, typer.Option(help="quick | image_default | photo_default | tabular_default | a .yaml path.")] = "quick",
-    pruner: Annotated[Optional[str], typer.Option(
+    pruner: Annotated[str | None, typer.Option(
         help="Pruner of the Optuna samplers. (default: hyperband)")] = None,
     test: BenchmarkTest = "welch",
-    out: Annotated[Optional[str], typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="Output folder; re-running the same command continues it. (default: runs/benchmark-samplers-<data>)")]
     = None,
     target: BenchmarkTarget = None,
@@ -516,7 +524,7 @@ def benchmark_samplers(
     quiet: BenchmarkQuiet = False,
 ) -> None:
     """Run the same short search with each sampler; best-so-far vs wall-time curves, table and report."""
-    from automl.benchmarking import SamplerBenchmark, parse_names, run_sampler_benchmark
+    from automl.benchmark import SamplerBenchmark, parse_names, run_sampler_benchmark
     from automl.search_engine import parse_duration, parse_image_size
 
     bench = SamplerBenchmark(
@@ -536,7 +544,7 @@ def _print_benchmark_table(title: str, rows: list[dict], columns: list[str], bef
     from rich.console import Console
     from rich.table import Table
 
-    from automl.benchmark_report import format_mean_std, format_number, format_p
+    from automl.benchmark.document import format_mean_std, format_number, format_p
 
     table = Table(title=title)
     for column in columns:
@@ -598,11 +606,12 @@ def _interruption(exc: BaseException):
     from automl.errors import Interrupted
 
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, Interrupted):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc  # along the chain of causes and contexts
+    while link is not None and id(link) not in seen:
+        if isinstance(link, Interrupted):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 

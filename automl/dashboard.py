@@ -23,7 +23,7 @@ def serve_dashboard(run_dir: str | Path, *, host: str = "127.0.0.1", port: int =
                     announce: Callable[[str], None] = print) -> None:
     """Serve optuna-dashboard on the run's study until interrupted (Ctrl+C returns normally)."""
     from automl.backends.optuna_backend import STUDY_NAME
-    from automl.run_config import read_config
+    from automl.run_dir import read_config
     from automl.storage import StorageSpec
 
     run_dir = Path(run_dir)
@@ -65,7 +65,7 @@ def serve_dashboard(run_dir: str | Path, *, host: str = "127.0.0.1", port: int =
     def serve() -> None:
         try:
             optuna_dashboard.run_server(storage, host=host, port=port)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread below
+        except BaseException as exc:  # handed to the main thread below
             failures.append(exc)
         finally:
             ended.set()

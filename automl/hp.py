@@ -43,6 +43,11 @@ class Param(ABC):
     def describe(self) -> str:
         """A short human description, e.g. ``int [1, 3]`` or ``float [1e-4, 1e-2] log``."""
 
+    @property
+    @abstractmethod
+    def initial(self) -> Any:
+        """The value a trial takes when nothing samples this parameter: the default, else a middle value."""
+
     def validate_override(self, value: Any, where: str) -> Any:
         """:meth:`validate`, with the search-space location prefixed to the error."""
         try:
@@ -65,6 +70,7 @@ class _RangeParam(Param):
 
     def narrow(self, override: Any, where: str) -> Param:
         if isinstance(override, Mapping):
+            assert isinstance(self, (IntParam, FloatParam))  # the only two range kinds
             return _narrow_range(self, override, where, int if isinstance(self, IntParam) else float)
         if isinstance(override, Sequence) and not isinstance(override, str):
             return ChoiceParam(self.name, tuple(self.validate_override(v, where) for v in override))
@@ -473,7 +479,8 @@ class RandomDriver(Driver):
             return rng.choice(param.options)
         if isinstance(param, IntParam):
             if param.log:
-                return param.validate(min(param.high, int(round(math.exp(rng.uniform(math.log(param.low), math.log(param.high)))))))
+                drawn = math.exp(rng.uniform(math.log(param.low), math.log(param.high)))
+                return param.validate(min(param.high, int(round(drawn))))
             return rng.randrange(param.low, param.high + 1, param.step)
         if isinstance(param, FloatParam):
             if param.log:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.io import atomic_write_text
+from automl.run_dir import RunDirectory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,16 +29,17 @@ INT_COLUMNS = ("rank", "trial", "epochs", "best_epoch", "param_count", "batch_si
 FLOAT_COLUMNS = ("objective", "val_accuracy", "val_loss", "test_accuracy", "train_seconds")
 
 
-def _finite(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """A real score: an int or float (not a bool) that is neither NaN nor infinite."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def ranked(records: Iterable[Mapping[str, Any]], direction: str) -> list[Mapping[str, Any]]:
     """The rankable records, best first."""
     sign = -1.0 if direction == "maximize" else 1.0
-    pool = [r for r in records if r.get("status") == "complete" and _finite(r.get("objective"))]
+    pool = [r for r in records if r.get("status") == "complete" and is_finite_number(r.get("objective"))]
     return sorted(pool, key=lambda r: (sign * r["objective"],
-                                       r["val_loss"] if _finite(r.get("val_loss")) else math.inf, r["trial"]))
+                                       r["val_loss"] if is_finite_number(r.get("val_loss")) else math.inf, r["trial"]))
 
 
 def build(records: Iterable[Mapping[str, Any]], direction: str,
@@ -101,8 +103,9 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def write(frame: pd.DataFrame, run_dir: Path) -> None:
     """Rewrite ``leaderboard.csv`` and ``leaderboard.md`` atomically."""
-    atomic_write_text(run_dir / "leaderboard.csv", frame.to_csv(index=False))
-    atomic_write_text(run_dir / "leaderboard.md", to_markdown(frame))
+    layout = RunDirectory(run_dir)
+    atomic_write_text(layout.leaderboard_csv, frame.to_csv(index=False))
+    atomic_write_text(layout.leaderboard_md, to_markdown(frame))
 
 
 def summary_columns(frame: pd.DataFrame) -> list[str]:
@@ -115,11 +118,12 @@ def to_markdown(frame: pd.DataFrame, limit: int | None = None) -> str:
     shown = frame[columns].head(limit) if limit else frame[columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in shown.iterrows():
-        lines.append("| " + " | ".join(_fmt(row[c]) for c in columns) + " |")
+        lines.append("| " + " | ".join(format_cell(row[c]) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: Any) -> str:
+def format_cell(value: Any) -> str:
+    """A leaderboard cell as text: 4 decimals for floats, empty for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     try:

@@ -15,10 +15,11 @@ import copy
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from automl.errors import AutomlError, ConfigError, PluginError, UnknownPluginError
-from automl.plugin import LOGGER
+from automl.events import TrialEpoch, TrialEvent, TrialFinished, TrialStarted
+from automl.plugin import LOGGER, Logger
 from automl.plugin_manager import PluginEntry, Registry, logger_plugin_manager
 
 NO_LOGGERS = "none"  # `--log none`: no logger, not even the ones a resumed run had
@@ -54,10 +55,10 @@ def select_loggers(registry: Registry, names: Sequence[str]) -> list[PluginEntry
     entries = [installed[name] for name in names]
     for entry in entries:
         try:
-            entry.plugin.check()
+            cast(Logger, entry.plugin).check()  # the registry holds only Logger objects in this family
         except AutomlError:
             raise
-        except Exception as exc:  # noqa: BLE001 - plugin code: name the logger rather than show a traceback
+        except Exception as exc:  # plugin code: name the logger rather than show a traceback
             raise PluginError(f"logger {entry.name!r} ({entry.source}) cannot start: {type(exc).__name__}: {exc}") \
                 from None
     return entries
@@ -79,15 +80,14 @@ class LifecycleHooks:
     def search_started(self, config: dict[str, Any]) -> None:
         self._call("automl_search_started", config=config)
 
-    def __call__(self, event: tuple) -> None:
-        """One runner event (see :mod:`automl.runner`) → the matching hook."""
-        kind = event[0]
-        if kind == "started":
-            self._call("automl_trial_started", trial=event[1], candidate=event[2])
-        elif kind == "epoch":
-            self._call("automl_trial_epoch", trial=event[1], epoch=event[2], logs=event[4])
-        elif kind == "finished":
-            self._call("automl_trial_finished", record=event[1])
+    def __call__(self, event: TrialEvent) -> None:
+        """One runner event (:mod:`automl.events`) → the matching hook."""
+        if isinstance(event, TrialStarted):
+            self._call("automl_trial_started", trial=event.trial, candidate=event.candidate)
+        elif isinstance(event, TrialEpoch):
+            self._call("automl_trial_epoch", trial=event.trial, epoch=event.epoch, logs=event.logs)
+        elif isinstance(event, TrialFinished):
+            self._call("automl_trial_finished", record=event.record)
 
     def search_finished(self, leaderboard: list[dict[str, Any]], stopped_because: str) -> None:
         self._call("automl_search_finished", leaderboard=leaderboard, stopped_because=stopped_because)
@@ -104,7 +104,7 @@ class LifecycleHooks:
             # Each logger gets its own copy: one that edits a record cannot change what the next one sees.
             try:
                 impl.function(**{name: copy.deepcopy(arguments[name]) for name in impl.argnames})
-            except Exception as exc:  # noqa: BLE001 - a logger must never stop the search
+            except Exception as exc:  # a logger must never stop the search
                 self.switched_off.add(entry.name)
                 self.report(f"warning: logger {entry.name!r} ({entry.source}) raised in {hook_name}"
                             f"{_trial_of(arguments)}: {type(exc).__name__}: {exc}{_where(exc)}; it is switched off "

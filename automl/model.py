@@ -6,28 +6,30 @@ takes raw pixels or raw encoded features and prediction never has to re-guess th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from automl.hp import FixedDriver, PluginHP
-from automl.plugin import BuildContext
+from automl.plugin import Architecture, Augmentation, BuildContext, Optimizer
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate
 
 if TYPE_CHECKING:
     import keras
-    import numpy as np
+
+    from automl.data.dataset import Inputs
 
 AUGMENTATION_PART = "augmentation"
 NETWORK_PART = "network"
 
 
-def input_scaling(task: str, preprocessing: dict[str, Any], x_train: np.ndarray | None = None) -> dict[str, Any]:
+def input_scaling(task: str, preprocessing: dict[str, Any], x_train: Inputs | None = None) -> dict[str, Any]:
     """The JSON-able description of the first layer: image scale, or tabular mean/variance."""
     if task == "image":
         return {"scale": float(preprocessing.get("scale", 1 / 255))}
     import numpy as np
 
-    assert x_train is not None, "tabular scaling needs the training features"
+    # Tabular features are an array: only image folders are held in an image cache (CachedImages).
+    assert isinstance(x_train, np.ndarray), "tabular scaling needs the training features"
     mean = x_train.mean(axis=0)
     variance = np.maximum(x_train.var(axis=0), 1e-12)  # constant columns would divide by zero
     return {"mean": mean.astype(float).tolist(), "variance": variance.astype(float).tolist()}
@@ -63,13 +65,14 @@ def build_model(candidate: Candidate, registry: Registry, context: BuildContext,
         std = np.sqrt(np.asarray(scaling["variance"], dtype=np.float64))
         scale, offset = 1.0 / std, -np.asarray(scaling["mean"], dtype=np.float64) / std
         x = layers.Rescaling(scale.tolist(), offset=offset.tolist(), name="scaling")(inputs)
-    augmentation = registry.get("augmentation", candidate.augmentation).plugin
+    # The registry checked each plugin's class when it loaded it.
+    augmentation = cast(Augmentation, registry.get("augmentation", candidate.augmentation).plugin)
     augmentation_layers = list(augmentation.layers(plugin_values(candidate, "augmentation", registry), context))
     if augmentation_layers:
         x = keras.Sequential(augmentation_layers, name=AUGMENTATION_PART)(x)
 
     network_inputs = keras.Input(shape=tuple(x.shape[1:]), name="scaled_inputs")
-    architecture = registry.get("architecture", candidate.architecture).plugin
+    architecture = cast(Architecture, registry.get("architecture", candidate.architecture).plugin)
     features = architecture.build(network_inputs, plugin_values(candidate, "architecture", registry), context)
     if len(features.shape) > 2:
         features = layers.Flatten()(features)
@@ -113,7 +116,7 @@ def average_ensemble(models: list[keras.Model], names: list[str]) -> keras.Model
 
 def compile_model(model: keras.Model, candidate: Candidate, registry: Registry, context: BuildContext) -> None:
     """Compile with the candidate's optimizer; one execution runs a whole (small) epoch."""
-    optimizer = registry.get("optimizer", candidate.optimizer).plugin
+    optimizer = cast(Optimizer, registry.get("optimizer", candidate.optimizer).plugin)  # checked when loaded
     model.compile(
         optimizer=optimizer.build(plugin_values(candidate, "optimizer", registry), context),
         loss="sparse_categorical_crossentropy",

@@ -181,7 +181,7 @@ def _build_registry(plugins_dir, autoload, disabled, strict, plugins) -> Registr
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any import error is the plugin's problem, reported
+            except Exception as exc:  # any import error is the plugin's problem, reported
                 problem(ep.name, _describe(exc))
                 continue
             dist = ep.dist
@@ -222,7 +222,7 @@ def _build_registry(plugins_dir, autoload, disabled, strict, plugins) -> Registr
             try:
                 returned = impl.function()
                 objects = _check_objects(returned, family, hook_name)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 problem(impl.plugin_name, _describe(exc))
                 continue
             for obj in objects:
@@ -281,7 +281,7 @@ def _load_directory(directory: Path, pm: pluggy.PluginManager, problem) -> list[
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             sys.modules.pop(module_name, None)
             problem(name, _describe(exc))
             continue
@@ -385,7 +385,7 @@ def _instance(found: Any) -> Any:
     if inspect.isclass(found) and issubclass(found, Plugin):
         try:
             return found()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PluginError(f"plugin class {found.__qualname__} could not be created without arguments "
                               f"({_describe(exc)}); pass an object of it instead.") from None
     if isinstance(found, Plugin):
@@ -428,12 +428,13 @@ def plugin_reference(obj: Any) -> tuple[str | None, str]:
         if attribute is None and "<locals>" not in cls.__qualname__ and getattr(module, cls.__name__, None) is cls:
             try:  # the object must be what its class makes: a worker would otherwise train another plugin
                 same = inspect.isclass(obj) or bool(vars(cls()) == vars(obj))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 same = False
             attribute = cls.__name__ if same else None
         if attribute is None:
             return None, (f"{what} is neither held by a name in {module.__name__} nor an object its class makes "
                           "without arguments, so another process cannot rebuild it")
+    assert module.__file__ is not None  # a module without a file returned above
     top = module.__name__.split(".")[0]
     installed = bool(metadata.packages_distributions().get(top))
     base = module.__name__ if installed else str(Path(module.__file__).resolve())
@@ -464,7 +465,7 @@ def import_plugin(reference: str) -> Any:
             module = importlib.import_module(base)
     except PluginError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise PluginError(f"plugin {reference!r} could not be imported: {_describe(exc)}") from None
     if not attribute:
         return module

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from automl.data import IMAGE_EXTENSIONS, encode_table, image_files, load_images
 from automl.errors import ArrayFormatError, ConfigError, DataNotFoundError, FeatureColumnError, RunDirectoryError
 from automl.export import CARD_FILE, FORMATS, read_card
+from automl.run_dir import RunDirectory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,7 +75,8 @@ def load_predictor(path: str | Path, format: str = "keras") -> Predictor:
     from automl.plugin_manager import build_registry
 
     path = Path(path)
-    export_dir = path / "best" if not (path / CARD_FILE).exists() and (path / "config.yaml").exists() else path
+    run = RunDirectory(path)
+    export_dir = run.best if not (path / CARD_FILE).exists() and run.is_run() else path
     if not (export_dir / CARD_FILE).exists():
         raise RunDirectoryError(
             f"{path} holds no exported model ({CARD_FILE} not found); pass a run directory whose search finished, "

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 # How often --quiet reports a long stage (decoding a large image folder) while it runs.
 QUIET_STAGE_INTERVAL = 10.0
@@ -89,21 +93,33 @@ class _QuietStage:
                                   f"about {(self.total - self.done) / max(rate, 1e-9):.0f} s left)")
 
 
+def progress_bars(console):
+    """The rich bars of a search and of a benchmark: what runs, n of N done, a free-text field, elapsed and ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
 class RichProgress(QuietProgress):
     """Trial i/N (or budget used) with ETA, the running trial's epoch, and the best value so far."""
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
 
         self.console = Console(stderr=True)
         super().__init__(self.console.file)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
-        )
-        self.search_task = None
+        self.progress = progress_bars(self.console)
+        self.search_task: TaskID | None = None  # the search's own bar, added by start()
         self.trial_tasks: dict[int | None, Any] = {}  # one bar per running trial: with workers, several at once
         self.best: float | None = None
         self.budget: float | None = None
@@ -139,6 +155,7 @@ class RichProgress(QuietProgress):
         self.best = best
         self._drop_trial(record["trial"])
         info = f"best {_fmt_metric(best)}"
+        assert self.search_task is not None  # trials finish only after start()
         if self.total is None and self.budget:
             self.progress.update(self.search_task, info=info)
             self._tick_budget()
@@ -151,6 +168,7 @@ class RichProgress(QuietProgress):
 
     def _tick_budget(self) -> None:
         if self.total is None and self.budget:
+            assert self.search_task is not None  # a budget is known only after start()
             self.progress.update(self.search_task, completed=min(self.budget, time.monotonic() - self.started))
 
     def message(self, text: str) -> None:
@@ -159,8 +177,15 @@ class RichProgress(QuietProgress):
     @contextmanager
     def stage(self, description: str, total: int) -> Iterator[Any]:
         """A bar with files/s and ETA for a long step before the trials (checking or decoding images)."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, \
-            TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         from rich.text import Text
 
         class FilesPerSecond(ProgressColumn):

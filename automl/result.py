@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl import leaderboard
-from automl.run_config import read_config, read_test_metrics
+from automl.run_dir import RunDirectory, read_config, read_test_metrics
 
 if TYPE_CHECKING:
     import keras
@@ -34,15 +34,18 @@ class SearchResult:
 
     @property
     def best_trial_(self) -> int | None:
-        ranked = self.leaderboard_[self.leaderboard_["rank"] == 1] if "rank" in self.leaderboard_ else []
+        if "rank" not in self.leaderboard_:
+            return None
+        ranked = self.leaderboard_[self.leaderboard_["rank"] == 1]
         return None if len(ranked) == 0 else int(ranked["trial"].iloc[0])
 
     @property
     def best_model_(self) -> keras.Model | None:
-        if self._best_model is None and (self.run_dir / "best" / "model.keras").exists():
+        model = RunDirectory(self.run_dir).best / "model.keras"
+        if self._best_model is None and model.exists():
             from automl.export import load_keras_model
 
-            self._best_model = load_keras_model(self.run_dir / "best" / "model.keras")
+            self._best_model = load_keras_model(model)
         return self._best_model
 
     @property

@@ -5,8 +5,8 @@ The same :class:`TrialRunner` runs inside the search process (``--workers 0``), 
 storage: a shared *slot lock* makes "count the trials, then ask for one" atomic, so together they finish
 exactly ``--trials`` trials, and no two workers run the same trial number.
 
-What the runner does is reported as plain events (tuples) to an ``emit`` callable — the progress display in
-the search process, or a queue to it from a worker process.
+What the runner does is reported as events (:mod:`automl.events`) to an ``emit`` callable — the progress
+display in the search process, or the pipe to it from a worker process.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl import leaderboard
+from automl.events import Emit, Message, TrialEpoch, TrialFinished, TrialStarted
+from automl.run_dir import RunDirectory
 
 if TYPE_CHECKING:
     from automl.data import Dataset, DatasetsBySize
     from automl.plugin_manager import Registry
     from automl.search_space import SearchSpace
 
-# Event kinds sent to ``emit``: ("started", number, candidate_dict), ("epoch", number, epoch, max_epochs, logs),
-# ("finished", record, finished_count), ("message", text).
-Emit = Callable[[tuple], None]
 WAIT_SECONDS = 0.5  # how often a worker with no free slot looks again
 
 
@@ -48,6 +47,10 @@ class RunContext:
     # The data at the other input sizes the space lists (training.image_size); None: every trial uses dataset.
     sized: DatasetsBySize | None = None
     budget: float | None = None  # the search's --time-budget in seconds (training.continue_best shares it)
+
+    @property
+    def layout(self) -> RunDirectory:
+        return RunDirectory(self.run_dir)
 
     def dataset_for(self, candidate) -> Dataset:
         return self.dataset if self.sized is None else self.sized.for_candidate(candidate)
@@ -95,9 +98,9 @@ class TrialRunner:
             return "stopped"
         if ctx.deadline is not None and time.time() >= ctx.deadline:
             return "deadline"
-        for number in getattr(self.backend, "fail_stale_trials", list)():
-            self.emit(("message", f"trial {number}: its worker stopped sending heartbeats; failed, and queued again "
-                                  "if it has retries left"))
+        for number in self.backend.fail_stale_trials():
+            self.emit(Message(f"trial {number}: its worker stopped sending heartbeats; failed, and queued again if it "
+                              "has retries left"))
         try:
             with self.backend.slot_lock():
                 finished, running = self.backend.counts()
@@ -112,10 +115,10 @@ class TrialRunner:
                 handle = handle or self.backend.ask()
         except SamplingFailed as failure:
             self.consecutive_failures += 1
-            self.emit(("finished", {"trial": failure.number, "status": "failed", "reason": failure.reason},
-                       self.backend.finished_count()))
+            self.emit(TrialFinished({"trial": failure.number, "status": "failed", "reason": failure.reason},
+                                    self.backend.finished_count()))
             return "ran"
-        self.emit(("started", handle.number, handle.candidate.to_dict()))
+        self.emit(TrialStarted(handle.number, handle.candidate.to_dict()))
         trial_seed = ctx.seed * 100_003 + handle.number
         max_epochs = handle.candidate.max_epochs
         deadline = None if ctx.deadline is None else time.monotonic() + (ctx.deadline - time.time())
@@ -123,15 +126,15 @@ class TrialRunner:
         if ctx.checkpoint_every is not None:
             # A retry shares the checkpoint of the attempt it retries, and so continues from its last epoch.
             root = handle.retry_of if handle.retry_of is not None else handle.number
-            checkpoint = Checkpointing(ctx.run_dir / "checkpoints" / f"{root:04d}", ctx.checkpoint_every)
+            checkpoint = Checkpointing(ctx.layout.checkpoint(root), ctx.checkpoint_every)
         warm = None
         # A Hyperband promotion or the continuation of the best trial: the trial number it continues, from the
         # weights saved for a promotion or, for the best trial, from its kept model.
         source = getattr(handle, "continues", None)
         if source is not None:
-            weights = warm_start_path(ctx.run_dir, source)
+            weights = ctx.layout.warm_start(source)
             if not weights.is_file():
-                weights = trial_model_path(ctx.run_dir, source)
+                weights = ctx.layout.trial_model(source)
             past = next((r for r in self.backend.records() if r["trial"] == source), None)
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"], anneal=continues_best)
@@ -141,7 +144,7 @@ class TrialRunner:
                 dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
                 reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
                 early_stopping=ctx.space.early_stopping,
-                on_epoch=lambda epoch, logs: self.emit(("epoch", handle.number, epoch, max_epochs, logs)),
+                on_epoch=lambda epoch, logs: self.emit(TrialEpoch(handle.number, epoch, max_epochs, logs)),
             )
         except KeyboardInterrupt as stop:  # Ctrl+C, SIGTERM (automl.signals), or the search process is gone
             self._interrupted(handle, stop)
@@ -162,15 +165,15 @@ class TrialRunner:
         self.consecutive_failures = self.consecutive_failures + 1 if result.status == "failed" else 0
         if result.status == COMPLETE and getattr(handle, "may_be_continued", False):
             try:
-                save_warm_start(result.model, warm_start_path(ctx.run_dir, handle.number))
+                save_warm_start(result.model, ctx.layout.warm_start(handle.number))
             except OSError as exc:  # a promotion of this trial then trains from scratch
-                self.emit(("message", f"trial {handle.number}: its weights for a Hyperband promotion were not "
-                                      f"saved ({exc}); a promotion of it will train from scratch"))
-        if warm is not None and warm.weights == warm_start_path(ctx.run_dir, warm.trial):
+                self.emit(Message(f"trial {handle.number}: its weights for a Hyperband promotion were not saved "
+                                  f"({exc}); a promotion of it will train from scratch"))
+        if warm is not None and warm.weights == ctx.layout.warm_start(warm.trial):
             warm.weights.unlink(missing_ok=True)  # a trial is promoted once: its weights are used up
         if saved is not None:
             keep_top_models(ctx.run_dir, self.backend.records, ctx.space.direction, ctx.top_k, handle.number, saved)
-        self.emit(("finished", record, self.backend.finished_count()))
+        self.emit(TrialFinished(record, self.backend.finished_count()))
         return "ran"
 
     def _saved_model(self, number: int, result, dataset):
@@ -183,15 +186,15 @@ class TrialRunner:
 
         if result.status != COMPLETE or result.model is None:
             return result, None
-        path = pending_model_path(self.context.run_dir, number)
+        path = self.context.layout.pending_model(number)
         try:
             save_reloadable(result.model, path, dataset.x_val)
         except ModelReloadError as exc:
             return replace(result, status=FAILED, reason=str(exc), model=None), None
         except OSError as exc:  # a full disk is not the trial's fault: its result stands, its model is not kept
             path.unlink(missing_ok=True)
-            self.emit(("message", f"trial {number}: its model could not be saved ({exc.strerror or exc}); it cannot "
-                                  "be exported without --refit"))
+            self.emit(Message(f"trial {number}: its model could not be saved ({exc.strerror or exc}); it cannot be "
+                              "exported without --refit"))
             return result, None
         return result, path
 
@@ -203,8 +206,8 @@ class TrialRunner:
         reason = f"interrupted by {why}; queued again: it runs when the search is resumed"
         if self.backend.fail_trial(handle.number, reason, retry=True, interrupted=True):
             try:
-                self.emit(("finished", {"trial": handle.number, "status": "interrupted", "reason": reason},
-                           self.backend.finished_count()))
+                self.emit(TrialFinished({"trial": handle.number, "status": "interrupted", "reason": reason},
+                                        self.backend.finished_count()))
             except (OSError, EOFError, KeyboardInterrupt):  # nobody is listening any more
                 pass
 
@@ -237,10 +240,10 @@ class TrialRunner:
 
         ctx = self.context
         share = ctx.space.training.get("continue_best")
-        if not share or ctx.deadline is None or not ctx.budget or not hasattr(self.backend, "ask_continuation"):
+        if not share or ctx.deadline is None or not ctx.budget:
             return None
         done = [r for r in self.backend.records() if r.get("status") == "complete" and r.get("history")
-                and r.get("epochs") and trial_model_path(ctx.run_dir, r["trial"]).is_file()]
+                and r.get("epochs") and ctx.layout.trial_model(r["trial"]).is_file()]
         # Only a network that has started to learn is worth the rest of the budget; while none has, new trials
         # (another initial configuration) get the time. A record from before this field counts as one that did.
         learnt = [r for r in done if r.get("left_chance_epoch", 0) is not None]
@@ -264,39 +267,24 @@ class TrialRunner:
         return self.backend.ask_continuation(best, best["epochs"] + extra, extra)
 
 
-def trial_model_path(run_dir: Path, number: int) -> Path:
-    """Where a search keeps a top-k trial's model (:func:`keep_top_models`)."""
-    return Path(run_dir) / "trials" / f"{int(number):04d}" / "model.keras"
-
-
-def pending_model_path(run_dir: Path, number: int) -> Path:
-    """Where a finished trial's model waits, saved and checked, until :func:`keep_top_models` keeps or drops it.
-    Not in its trial's folder: another worker's clean-up removes the folders of trials outside the top-k."""
-    return Path(run_dir) / "trials" / ".pending" / f"{int(number):04d}.{os.getpid()}.keras"
-
-
-def warm_start_path(run_dir: Path, number: int) -> Path:
-    """The saved weights of trial ``number``, which a Hyperband promotion may continue from."""
-    return run_dir / "checkpoints" / "warm" / f"{number:04d}.weights.h5"
-
-
 def keep_top_models(run_dir: Path, read_records: Callable[[], list], direction: str, top_k: int, number: int,
                     saved: Path) -> None:
     """Keep model files for the current top-k only: trial ``number``'s, ``saved`` at its
-    :func:`pending_model_path`, is moved in place if it is among them, else deleted.
+    :meth:`RunDirectory.pending_model`, is moved in place if it is among them, else deleted.
 
     Under a lock, because several workers finish trials at once; the new file is in place (renamed) before
     any other is deleted, so a crash never leaves the top-k without a model.
     """
     from filelock import FileLock
 
-    trials_dir = run_dir / "trials"
+    layout = RunDirectory(run_dir)
+    trials_dir = layout.trials
     trials_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(str(run_dir / ".trials.lock")):
+        with FileLock(str(layout.trials_lock)):
             top = [r["trial"] for r in leaderboard.ranked(read_records(), direction)[:top_k]]
             if number in top:
-                path = trial_model_path(run_dir, number)
+                path = layout.trial_model(number)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(saved, path)
             for folder in trials_dir.iterdir():

@@ -1,17 +1,10 @@
 """One search, end to end: preflight → backend ask/train/tell loop → leaderboard → best model.
 
-The run directory holds everything needed to resume::
-
-    RUN/config.yaml        the resolved experiment (re-running with other data or space is refused)
-    RUN/study.journal      the Optuna backend's storage (Journal file: safe for several local processes)
-    RUN/kerastuner/        the KerasTuner backend's storage, instead
-    RUN/trials/NNNN/       model.keras for the current top-k trials only
-    RUN/leaderboard.csv    rewritten atomically after every trial (and leaderboard.md)
-    RUN/test_metrics.json  test-split metrics of the top-k, computed once at the end
-    RUN/best/              the best model (by default the top three trials averaged: --ensemble) exported
-                           at the end (.keras + SavedModel, verified, with its model card; see
-                           automl.export), swapped in whole
-    RUN/tensorboard/, ...  what the selected logger plugins write (``--log tensorboard``; automl.lifecycle)
+The run directory (its layout: :mod:`automl.run_dir`) holds everything needed to resume: the resolved
+experiment (re-running with other data or space is refused), the study, the top-k trials' models, the
+leaderboard rewritten after every trial, the test metrics of the top-k computed once at the end, and the best
+model (by default the top three trials averaged: --ensemble) exported at the end, verified and swapped in
+whole (automl.export); beside them, what the selected logger plugins write (automl.lifecycle).
 
 Re-running the same command continues the run: finished trials are kept, a trial interrupted by a
 killed process is failed and queued once more, and the loop stops when ``trials`` trials have finished
@@ -27,20 +20,21 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsInt, cast
 
 import yaml
 
 from automl import leaderboard
 from automl.errors import ConfigError, RunDirectoryError
+from automl.events import Message, TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
 from automl.result import SearchResult, load_run  # noqa: F401 - load_run: also importable from here
-from automl.run_config import CONFIG_FILE, TEST_METRICS_FILE, read_config, read_test_metrics
+from automl.run_dir import CONFIG_FILE, RunDirectory, read_config, read_test_metrics
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from automl.data import Dataset
+    from automl.data import Dataset, DatasetsBySize
 
 DEFAULT_TRIALS = 20
 # best/ averages this many of the best trials unless --ensemble says otherwise (at most --top-k): on
@@ -279,9 +273,10 @@ def _coerce(value: Any, kind: type, option: str) -> Any:
         raise ConfigError(f"{option} takes {'a number' if kind is float else 'a whole number'}; got {value!r} "
                           f"({type(value).__name__}).")
     if kind is int:
-        if value != int(value):
+        whole = int(cast(SupportsInt, value))  # numbers.Real declares no __int__, though every real type has one
+        if value != whole:
             raise ConfigError(f"{option} takes a whole number; got {value!r}.")
-        return int(value)
+        return whole
     return float(value)
 
 
@@ -346,7 +341,8 @@ def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str
 
 def _recorded(run_dir: Path, key: str) -> Any:
     """What a run directory's config.yaml records under ``key`` (None for a new run)."""
-    return (read_config(run_dir) if (run_dir / CONFIG_FILE).is_file() else {}).get(key)
+    layout = RunDirectory(run_dir)
+    return (layout.read_config() if layout.is_run() else {}).get(key)
 
 
 def _recorded_loggers(run_dir: Path) -> list[str]:
@@ -355,7 +351,7 @@ def _recorded_loggers(run_dir: Path) -> list[str]:
 
 
 def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
-    if not (run_dir / CONFIG_FILE).exists():
+    if not RunDirectory(run_dir).is_run():
         return
     previous = read_config(run_dir)
     changed = [k for k in IDENTITY_KEYS if previous.get(k) != config.get(k)]  # data_fingerprint: the data changed
@@ -396,7 +392,7 @@ class _Search:
         self.plugin_objects = plugin_objects
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
-        self.sized = None  # the data at each size the space's training.image_size lists, set by run()
+        self.sized: DatasetsBySize | None = None  # the data at each size the space's training.image_size lists, set by run()
         self._models: dict[int, Any] = {}  # kept trial models loaded at the end (None: could not be loaded)
 
     def run(self) -> SearchResult:
@@ -406,12 +402,13 @@ class _Search:
         from automl.lifecycle import select_loggers
         from automl.plugin_manager import build_registry
         from automl.search_space import SearchSpace, default_space_name
-        from automl.storage import JOURNAL_FILE, RUN_LOCK_FILE, repair_journal
+        from automl.storage import repair_journal
 
         exp = self.experiment
         if exp.workers == 0 or exp.backend == "kerastuner":  # trials train in this process: before Keras loads
             from automl import keras_backend
 
+            assert exp.keras_backend is not None  # validate() resolved it
             keras_backend.activate(exp.keras_backend)
         # Cheap checks first: plugins, space, run directory — then the data preflight — then TensorFlow.
         registry = build_registry(plugins_dir=exp.plugins_dir, strict=exp.strict_plugins,
@@ -457,12 +454,13 @@ class _Search:
         except OSError as exc:
             raise RunDirectoryError(f"cannot create the run directory {run_dir}: {exc.strerror}; pass an --out "
                                     "folder you can write to.") from None
-        lock = FileLock(str(run_dir / RUN_LOCK_FILE))
+        layout = RunDirectory(run_dir)
+        lock = FileLock(str(layout.lock))
         try:
             lock.acquire(timeout=0)
         except Timeout:
             raise RunDirectoryError(
-                f"another automl search is running on {run_dir} (its lock file {run_dir / RUN_LOCK_FILE} is held); "
+                f"another automl search is running on {run_dir} (its lock file {layout.lock} is held); "
                 "wait for it to finish or use another --out."
             ) from None
         except OSError as exc:
@@ -470,14 +468,14 @@ class _Search:
                                     "folder you can write to.") from None
         try:
             if not exp.storage:  # models a killed trial left waiting (a shared database's workers may own some)
-                shutil.rmtree(run_dir / "trials" / ".pending", ignore_errors=True)
+                shutil.rmtree(layout.pending, ignore_errors=True)
             if backend is None:
                 if exp.backend == "optuna":  # under the lock: no other process writes the journal now
-                    repaired = repair_journal(run_dir / JOURNAL_FILE)
+                    repaired = repair_journal(layout.journal)
                     if repaired:
                         self.progress.message(f"warning: {repaired}")
                 backend = self._open_backend(run_dir, space, registry, dataset.task, config)
-            atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+            atomic_write_text(layout.config, yaml.safe_dump(config, sort_keys=False))
             self.sized = DatasetsBySize(config, dataset)
             sizes = self.sized.sizes(space.training.get("image_size"))
             if sizes:
@@ -492,6 +490,7 @@ class _Search:
         from automl.backends import open_backend
 
         exp = self.experiment
+        assert exp.sampler is not None and exp.pruner is not None  # validate() filled in the backend's defaults
         return open_backend(exp.backend, run_dir, space, registry, task, sampler=exp.sampler, pruner=exp.pruner,
                             seed=exp.seed, expected_trials=exp.target_trials, storage_url=exp.storage,
                             study_name=config["study"], max_retries=exp.max_retries)
@@ -502,7 +501,7 @@ class _Search:
         from automl.runner import RunContext, TrialRunner
 
         exp, progress = self.experiment, self.progress
-        recover_directory(run_dir / "best")
+        recover_directory(RunDirectory(run_dir).best)
         study_name = config["study"]
         recovered = backend.recover_interrupted()
         if recovered:
@@ -511,8 +510,7 @@ class _Search:
         self._queue_initial(backend)
         deadline = time.time() + exp.time_budget if exp.time_budget else None
         shared_config = {**config, "target_trials": exp.target_trials, "deadline": deadline, "study": study_name}
-        if hasattr(backend, "share_config"):
-            backend.share_config(shared_config)  # `automl worker --storage URL --study NAME` reads it
+        backend.share_config(shared_config)  # `automl worker --storage URL --study NAME` reads it
         hooks = LifecycleHooks(self.loggers, run_dir, progress.message)
         hooks.search_started(shared_config)
         sink = _EventSink(progress, run_dir, space, backend, exp.max_consecutive_failures, hooks)
@@ -534,10 +532,10 @@ class _Search:
         finally:
             progress.close()
             with contextlib.suppress(OSError):  # empty unless a worker on another machine shares the folder
-                (run_dir / "trials" / ".pending").rmdir()
+                RunDirectory(run_dir).pending.rmdir()
         stopped = {"target": "trials reached", "deadline": "time budget used"}.get(why, why or "stopped")
         if why == "target":  # no trial of this run is promoted any more: weights kept for promotions go
-            shutil.rmtree(run_dir / "checkpoints" / "warm", ignore_errors=True)
+            shutil.rmtree(RunDirectory(run_dir).warm, ignore_errors=True)
         if sink.should_stop():
             stopped = f"{sink.consecutive_failures} trials failed in a row"
             progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
@@ -551,7 +549,7 @@ class _Search:
     def _queue_initial(self, backend) -> None:
         if not self.initial:
             return
-        if not hasattr(backend, "enqueue_initial"):
+        if not backend.queues_initial_trials:
             self.progress.message(f"note: the {self.experiment.backend} backend cannot queue given configurations; "
                                   f"the space's {len(self.initial)} initial trial(s) are left to its sampler")
             return
@@ -595,12 +593,10 @@ class _Search:
         best/, and the next one is taken.
         """
         from automl.export import load_keras_model
-        from automl.runner import trial_model_path
-
         if number not in self._models:
             try:
-                self._models[number] = load_keras_model(trial_model_path(run_dir, number))
-            except Exception as exc:  # noqa: BLE001 - Keras' reason goes into the warning
+                self._models[number] = load_keras_model(RunDirectory(run_dir).trial_model(number))
+            except Exception as exc:  # Keras' reason goes into the warning
                 self._models[number] = None
                 self.progress.message(f"warning: trial {number}'s kept model cannot be loaded ({type(exc).__name__}: "
                                       f"{str(exc).strip()[:300]}); it is left out of the test evaluation and best/")
@@ -609,14 +605,14 @@ class _Search:
     def _evaluate_top(self, run_dir: Path, records, direction) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
         from automl.export import classification_metrics
-        from automl.runner import trial_model_path
         from automl.search_space import Candidate
         from automl.trainer import predict, quiet_tensorflow
 
         quiet_tensorflow()
         metrics = read_test_metrics(run_dir)
         top = [r for r in leaderboard.ranked(records, direction)[: self.experiment.top_k]
-               if r["trial"] not in metrics and trial_model_path(run_dir, r["trial"]).exists()]
+               if r["trial"] not in metrics and RunDirectory(run_dir).trial_model(r["trial"]).exists()]
+        assert self.sized is not None  # set by run() before the trials
         if top:
             self.progress.message(f"testing the top {len(top)} trial(s) on the held-out test split "
                                   f"({len(self.sized.dataset.y_test)} samples): trials "
@@ -630,24 +626,34 @@ class _Search:
             probabilities = predict(model, at_size.x_test)
             scores = classification_metrics(at_size.y_test, probabilities, at_size.class_names)
             metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"]}
-        atomic_write_json(run_dir / TEST_METRICS_FILE, {str(k): v for k, v in metrics.items()})
+        atomic_write_json(RunDirectory(run_dir).test_metrics, {str(k): v for k, v in metrics.items()})
         return metrics
 
     def _export_best(self, run_dir: Path, records, direction, skip: frozenset[int] = frozenset()) -> None:
         """Export the best trial — or the average of the best ``ensemble`` trials — to best/ (verified .keras +
         SavedModel) unless it is already there."""
-        from automl.export import (CARD_FILE, FORMATS, SEARCH_FORMATS, combine, ensemble_members,
-                                   ensemble_shortfall, export_model, exported_trials, read_card)
-        from automl.runner import trial_model_path
+        from automl.export import (
+            CARD_FILE,
+            FORMATS,
+            SEARCH_FORMATS,
+            combine,
+            ensemble_members,
+            ensemble_shortfall,
+            export_model,
+            exported_trials,
+            read_card,
+        )
         from automl.search_space import Candidate
 
+        layout = RunDirectory(run_dir)
+        assert self.sized is not None and self.experiment.ensemble is not None  # set by run() and validate()
         ranked = leaderboard.ranked(records, direction)
         if skip:  # kept models that cannot be loaded: the best of the other kept ones
-            ranked = [r for r in ranked if r["trial"] not in skip and trial_model_path(run_dir, r["trial"]).exists()]
+            ranked = [r for r in ranked if r["trial"] not in skip and layout.trial_model(r["trial"]).exists()]
         members = ensemble_members(ranked, self.experiment.ensemble)
         if not members:
             return
-        unloadable = {m["trial"] for m in members if trial_model_path(run_dir, m["trial"]).exists()
+        unloadable = {m["trial"] for m in members if layout.trial_model(m["trial"]).exists()
                       and self._kept_model(run_dir, m["trial"]) is None}
         if unloadable:
             return self._export_best(run_dir, records, direction, skip | unloadable)
@@ -657,31 +663,31 @@ class _Search:
         ensemble = members if len(members) > 1 else None
         dataset = self.sized.for_candidate(Candidate.from_dict(members[0]["candidate"]))  # at the trials' size
         formats = list(SEARCH_FORMATS)
-        if (run_dir / "best" / CARD_FILE).exists():
-            card = read_card(run_dir / "best")
+        if (layout.best / CARD_FILE).exists():
+            card = read_card(layout.best)
             if exported_trials(card) == numbers and card.get("data_fingerprint") == dataset.fingerprint \
                     and set(SEARCH_FORMATS) <= set(card.get("formats", {})):
                 return  # a resumed run whose best trials did not change
             # Formats the user added with `automl export` are written again for the new best trial.
             formats += [f for f in card.get("formats", {}) if f in FORMATS and f not in formats
                         and not FORMATS[f].missing_modules()]
-        missing = [n for n in numbers if not trial_model_path(run_dir, n).exists()]
+        missing = [n for n in numbers if not layout.trial_model(n).exists()]
         if missing:
             self.progress.message(f"warning: the model(s) of best trial(s) {missing} are missing; run automl export "
                                   "--refit")
             return
         what = f"trial {numbers[0]}" if ensemble is None else \
             f"the average of trials {', '.join(map(str, numbers))} (--ensemble {self.experiment.ensemble})"
-        self.progress.message(f"exporting {what} to {run_dir / 'best'} ({', '.join(formats)})")
+        self.progress.message(f"exporting {what} to {layout.best} ({', '.join(formats)})")
         from automl import keras_backend
 
         if keras_backend.is_tensorflow():
             model = combine([self._kept_model(run_dir, n) for n in numbers], members)
-            export_model(model, dataset, run_dir / "best", record=members[0], formats=formats, ensemble=ensemble)
+            export_model(model, dataset, layout.best, record=members[0], formats=formats, ensemble=ensemble)
         else:  # Keras runs on JAX here: a TensorFlow-backend process writes the TensorFlow graphs (automl.export)
             from automl.export import export_run
 
-            export_run(run_dir, formats=formats, out=run_dir / "best", ensemble=self.experiment.ensemble,
+            export_run(run_dir, formats=formats, out=layout.best, ensemble=self.experiment.ensemble,
                        progress=self.progress.message)
 
 
@@ -708,24 +714,23 @@ class _EventSink:
         # A progress object written before epoch_end said which trial (with workers, several run at once).
         self._epoch_takes_trial = "trial" in inspect.signature(progress.epoch_end).parameters
 
-    def __call__(self, event: tuple) -> None:
+    def __call__(self, event: TrialEvent) -> None:
         from automl.search_space import Candidate
 
-        kind = event[0]
-        if kind == "started":
-            self.progress.trial_started(event[1], Candidate.from_dict(event[2]), None)
-        elif kind == "epoch":
-            extra = {"trial": event[1]} if self._epoch_takes_trial else {}
-            self.progress.epoch_end(event[2], event[3], event[4], **extra)
-        elif kind == "finished":
-            record, finished = event[1], event[2]
-            self.consecutive_failures = self.consecutive_failures + 1 if record["status"] == "failed" else 0
+        if isinstance(event, TrialStarted):
+            self.progress.trial_started(event.trial, Candidate.from_dict(event.candidate), None)
+        elif isinstance(event, TrialEpoch):
+            extra = {"trial": event.trial} if self._epoch_takes_trial else {}
+            self.progress.epoch_end(event.epoch, event.max_epochs, event.logs, **extra)
+        elif isinstance(event, TrialFinished):
+            failed = event.record["status"] == "failed"
+            self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
             records = self.backend.records()
             _write_leaderboard(self.run_dir, records, self.space.direction)
             top = leaderboard.ranked(records, self.space.direction)
-            self.progress.trial_finished(record, finished, top[0]["val_accuracy"] if top else None)
-        elif kind == "message":
-            self.progress.message(event[1])
+            self.progress.trial_finished(event.record, event.finished, top[0]["val_accuracy"] if top else None)
+        elif isinstance(event, Message):
+            self.progress.message(event.text)
         if self.hooks is not None:
             self.hooks(event)
 

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from automl.errors import HyperparameterError, SearchSpaceError
 from automl.hp import ChoiceParam, Driver, FixedDriver, PluginHP, RecordingDriver, declared_params
@@ -43,8 +43,12 @@ from automl.io import parse_yaml, read_text_file
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 
+if TYPE_CHECKING:
+    import numpy as np
+
 FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation", "optimizers": "optimizer"}
-OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
+Direction = Literal["minimize", "maximize"]  # what Optuna's create_study takes
+OBJECTIVES: dict[str, Direction] = {"val_accuracy": "maximize", "val_loss": "minimize"}
 TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
 TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
 # Training settings a space may list as choices (the others are fixed numbers); an initial trial may pick one.
@@ -110,17 +114,17 @@ class EarlyStoppingRule:
         return pick(range(start, len(values)), key=values.__getitem__)
 
 
-def chance_level(labels: Sequence[int], classes: int) -> float:
+def chance_level(labels: Sequence[int] | np.ndarray, classes: int) -> float:
     """The validation accuracy a classifier that has learnt nothing can reach: the majority class's share of
     ``labels``, plus three standard errors of that share so an epoch is not "above chance" by luck (0.35 for
     180 labels of four balanced classes), but never more than halfway from that share to 1 (a small split)."""
     import numpy as np
 
-    labels = np.asarray(labels).astype(np.int64).ravel()
-    if labels.size == 0:
+    class_ids = np.asarray(labels).astype(np.int64).ravel()
+    if class_ids.size == 0:
         return 1.0
-    share = float(np.bincount(labels, minlength=classes).max() / labels.size)
-    return min(share + 3.0 * float(np.sqrt(share * (1.0 - share) / labels.size)), (1.0 + share) / 2)
+    share = float(np.bincount(class_ids, minlength=classes).max() / class_ids.size)
+    return min(share + 3.0 * float(np.sqrt(share * (1.0 - share) / class_ids.size)), (1.0 + share) / 2)
 
 
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")
@@ -168,7 +172,7 @@ class SearchSpace:
     initial_trials: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         return OBJECTIVES[self.objective]
 
     @property
@@ -313,7 +317,7 @@ class SearchSpace:
             plugin.space(hp)
             chosen[family] = name
             params.update(hp.values)
-        training = {}
+        training: dict[str, Any] = {}
         for key in ("batch_size", "max_epochs", "patience", "image_size"):
             value = self.training.get(key)
             training[key] = driver.suggest(ChoiceParam(f"training.{key}", tuple(value)), None) \

@@ -21,12 +21,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from automl.errors import StorageError
+from automl.run_dir import RunDirectory
 
-JOURNAL_FILE = "study.journal"
-RUN_LOCK_FILE = ".lock"  # held by the search of a run directory for as long as it runs
 PASSWORD_ENV = "AUTOML_STORAGE_PASSWORD"
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
@@ -44,8 +43,14 @@ _DRIVERS = {
     "mysql": (("mysql+pymysql", "pymysql", "PyMySQL"), ("mysql+mysqldb", "MySQLdb", "mysqlclient")),
 }
 _ALIASES = {"postgres": "postgresql"}  # Heroku-style URLs; SQLAlchemy itself refuses the name
+# The extra of automl that installs a dialect's preferred driver (a plain search needs none).
+_EXTRAS = {"postgresql": "automl[postgres]"}
 
 
+@overload
+def redact(url: str) -> str: ...
+@overload
+def redact(url: None) -> None: ...
 def redact(url: str | None) -> str | None:
     """The URL with any password replaced by ``***``."""
     return _replace_password(url, ":***")
@@ -107,7 +112,7 @@ class StorageSpec:
     @classmethod
     def for_run(cls, run_dir: Path, url: str | None) -> StorageSpec:
         if url is None:
-            return cls(None, Path(run_dir) / JOURNAL_FILE)
+            return cls(None, RunDirectory(run_dir).journal)
         match = _URL.match(url)
         if not match or match.group("scheme").lower() not in _SCHEMES:
             raise StorageError(f"--storage {redact(url)!r} is not a database URL automl can use; expected e.g. "
@@ -170,9 +175,11 @@ def engine_url(url: str) -> str:
     for name, module, _package in options:
         if _installed(module):
             return f"{name}://{rest}"
-    packages = " or ".join(repr(package) for _name, _module, package in _DRIVERS[dialect])
+    packages = [repr(package) for _name, _module, package in _DRIVERS[dialect]]
+    if dialect in _EXTRAS:
+        packages.insert(0, repr(_EXTRAS[dialect]))
     raise StorageError(f"--storage {redact(url)!r} needs a {dialect} driver and none is installed: pip install "
-                       f"{packages}.")
+                       f"{' or '.join(packages)}.")
 
 
 def _installed(module: str) -> bool:
@@ -242,7 +249,7 @@ def _repair_if_idle(journal: Path) -> None:
         return
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(journal.parent / RUN_LOCK_FILE))
+    lock = FileLock(str(RunDirectory(journal.parent).lock))
     try:
         lock.acquire(timeout=0)
     except (Timeout, OSError):  # a running search owns the file; a read-only folder cannot be repaired

@@ -191,7 +191,7 @@ def train_candidate(
                           context)
             if warm is not None:
                 model.load_weights(warm.weights)
-    except Exception as exc:  # noqa: BLE001 - plugin code: the trial fails, the search goes on
+    except Exception as exc:  # plugin code: the trial fails, the search goes on
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
 
@@ -218,7 +218,7 @@ def train_candidate(
             shuffle=False,  # the tf.data pipeline already reshuffles every epoch
             verbose=0,
         ).history
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return TrialResult(FAILED, f"training failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            epochs=monitor.epochs, train_seconds=time.perf_counter() - started,
                            param_count=model.count_params())
@@ -389,7 +389,7 @@ def save_reloadable(model, path: Path, x_sample) -> None:
     model.save(path)
     try:
         reloaded = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001 - whatever Keras raises is the reason the trial fails
+    except Exception as exc:  # whatever Keras raises is the reason the trial fails
         path.unlink(missing_ok=True)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelReloadError(f"its model cannot be loaded back from its .keras file in Keras' safe mode "
@@ -448,7 +448,7 @@ class Checkpointing:
                 with np.load(self.directory / "best_weights.npz", allow_pickle=False) as saved:
                     stopping["best_weights"] = [saved[f"arr_{i}"] for i in range(len(saved.files))]
             return Resumed(model, int(state["epoch"]), state["history"], stopping)
-        except Exception:  # noqa: BLE001 - an unusable checkpoint only costs the head start
+        except Exception:  # an unusable checkpoint only costs the head start
             return None
 
     def save(self, model, epoch: int, candidate: Candidate, history: dict[str, list[float]],

@@ -17,16 +17,32 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from automl.events import Message, TrialEvent, TrialFinished, TrialStarted
+from automl.run_dir import RunDirectory
+
+
+# What a worker process says on its pipe besides the trial events: why it stopped, or what it raised.
+@dataclass(frozen=True)
+class WorkerExit:
+    reason: str  # TrialRunner.run's answer: "target", "deadline", "stopped", "failures" or "recycle"
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    error: str  # "ExceptionType: message"
+    traceback: str
+
+
 # What a worker's exit status means, for the trial it was running.
-_SIGNAL_REASONS = {
+_SIGNAL_REASONS: dict[int, str] = {  # by signal number (a Signals is the int it stands for)
     signal.SIGKILL: "its worker process was killed (SIGKILL: out of memory, or killed from outside)",
     signal.SIGABRT: "its worker process aborted (SIGABRT, e.g. os.abort() or a failed allocation in native code)",
     signal.SIGSEGV: "its worker process crashed (SIGSEGV)",
@@ -81,7 +97,7 @@ def worker_main(settings: WorkerSettings, connection: Connection) -> None:
         def stop_requested() -> bool:
             return connection.poll() and connection.recv() == "stop"
 
-        def emit(event: tuple) -> None:
+        def emit(event: TrialEvent) -> None:
             try:
                 connection.send(event)
             except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
@@ -93,10 +109,10 @@ def worker_main(settings: WorkerSettings, connection: Connection) -> None:
         runner = TrialRunner(context, backend, emit, stop_requested,
                              max_consecutive_failures=settings.config.get("max_consecutive_failures"))
         reason = runner.run(max_trials=settings.recycle_after)
-        connection.send(("exit", reason))
+        connection.send(WorkerExit(reason))
     except BaseException as exc:  # report and leave: the parent decides what happens next
         try:
-            connection.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            connection.send(WorkerError(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         except (BrokenPipeError, OSError):
             pass
         raise SystemExit(3) from None
@@ -259,8 +275,8 @@ class WorkerPool:
             if interrupted_by and worker.trial is not None:
                 reason = f"interrupted by {interrupted_by}; queued again: it runs when the search is resumed"
                 if self.backend.fail_trial(worker.trial, reason, retry=True, interrupted=True):
-                    self.on_event(("finished", {"trial": worker.trial, "status": "interrupted", "reason": reason},
-                                   self.backend.finished_count()))
+                    self.on_event(TrialFinished({"trial": worker.trial, "status": "interrupted", "reason": reason},
+                                                self.backend.finished_count()))
                 worker.trial = None
 
     def _drain(self, worker: _Worker) -> None:
@@ -271,18 +287,17 @@ class WorkerPool:
                 event = worker.connection.recv()
             except (EOFError, OSError):
                 return
-            kind = event[0]
-            if kind == "started":
-                worker.trial, worker.trial_started = event[1], time.monotonic()
-            elif kind == "finished":
+            if isinstance(event, WorkerExit):
+                worker.exit_said = event.reason
+                continue
+            if isinstance(event, WorkerError):
+                worker.error = event.error
+                self.on_event(Message(f"worker {worker.process.name} failed: {event.error}"))
+                continue
+            if isinstance(event, TrialStarted):
+                worker.trial, worker.trial_started = event.trial, time.monotonic()
+            elif isinstance(event, TrialFinished):
                 worker.trial = None
-            elif kind == "exit":
-                worker.exit_said = event[1]
-                continue
-            elif kind == "error":
-                worker.error = event[1]
-                self.on_event(("message", f"worker {worker.process.name} failed: {event[1]}"))
-                continue
             self.on_event(event)
 
     def _enforce_timeout(self) -> None:
@@ -304,8 +319,8 @@ class WorkerPool:
             else:
                 reason, retry = exit_reason(worker.process.exitcode), True
             if self.backend.fail_trial(worker.trial, reason, retry=retry):
-                self.on_event(("finished", {"trial": worker.trial, "status": "failed", "reason": reason},
-                               self.backend.finished_count()))
+                self.on_event(TrialFinished({"trial": worker.trial, "status": "failed", "reason": reason},
+                                            self.backend.finished_count()))
         said = worker.exit_said
         if said in ("target", "deadline", "stopped", "failures") or self.stopping:
             return said or "stopped"
@@ -343,9 +358,10 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
     if study is not None and safe_name(study) != study:  # it names a folder: runs/<study>
         raise ConfigError(f"--study may hold letters, digits, '.', '_' and '-' only; got {study!r}.")
     if run is not None:
-        config_path = Path(run) / "config.yaml"
+        config_path = RunDirectory(run).config
         if not config_path.is_file():
-            raise ConfigError(f"{run} has no config.yaml; pass the search's run directory, or --storage and --study.")
+            raise ConfigError(f"{run} has no {config_path.name}; pass the search's run directory, or --storage and "
+                              "--study.")
         config = read_yaml_file(config_path, "the run's experiment file", ConfigError) or {}
         storage = storage or config.get("storage")
         if not storage:
@@ -354,6 +370,8 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
         from automl.backends.optuna_backend import read_shared_config
 
         study = study or config.get("study")
+        if not study:  # a search writes it; a config.yaml edited by hand may have lost it
+            raise ConfigError(f"{config_path} names no study; pass --study (the search's study name).")
         config = read_shared_config(StorageSpec.for_run(Path(run), storage), study)
     else:
         if not storage or not study:
@@ -373,12 +391,12 @@ def run_worker(run, *, storage: str | None, study: str | None, out=None, max_tri
     hooks = LifecycleHooks(select_loggers(context.registry, logger_names), run_dir, progress.message)
     total = config.get("target_trials")
 
-    def show(event: tuple) -> None:
-        if event[0] == "finished":
+    def show(event: TrialEvent) -> None:
+        if isinstance(event, TrialFinished):
             progress.total = total
-            progress.trial_finished(event[1], event[2], None)
-        elif event[0] == "message":
-            progress.message(event[1])
+            progress.trial_finished(event.record, event.finished, None)
+        elif isinstance(event, Message):
+            progress.message(event.text)
         hooks(event)
 
     from automl.runner import TrialRunner

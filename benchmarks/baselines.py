@@ -66,13 +66,13 @@ class OptunaHP:
     def __init__(self, trial) -> None:
         self.trial = trial
 
-    def Int(self, name, low, high, sampling=None):  # noqa: N802 - KerasTuner's spelling
+    def Int(self, name, low, high, sampling=None):  # KerasTuner's spelling
         return self.trial.suggest_int(name, low, high, log=sampling == "log")
 
-    def Float(self, name, low, high, sampling=None):  # noqa: N802
+    def Float(self, name, low, high, sampling=None):
         return self.trial.suggest_float(name, low, high, log=sampling == "log")
 
-    def Choice(self, name, values):  # noqa: N802
+    def Choice(self, name, values):
         return self.trial.suggest_categorical(name, values)
 
 

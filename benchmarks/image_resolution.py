@@ -54,7 +54,7 @@ def main() -> int:
         epoch_ends: list[float] = []
         started = time.perf_counter()
         outcome = train_candidate(dataset, candidate, registry, seed=0,
-                                  on_epoch=lambda epoch, logs: epoch_ends.append(time.perf_counter()))
+                                  on_epoch=lambda epoch, logs, ends=epoch_ends: ends.append(time.perf_counter()))
         steps = [b - a for a, b in zip([started, *epoch_ends], epoch_ends)]
         row = {"size": size, "load_seconds": round(load_seconds, 2), "first_epoch_seconds": round(steps[0], 2),
                "seconds_per_epoch": round(sum(steps[1:]) / max(1, len(steps) - 1), 2),

@@ -24,9 +24,9 @@ The key ``photos_test_accuracy_margin`` is automl's mean held-out accuracy minus
 (goal: at least 0.03). Beside it: per-seed accuracies, trials finished, automl's time to its first
 finished trial and to its first trial at twice chance on the validation split, and the trials that ended
 at chance without a pruning reason. Every finished run is appended to
-``benchmarks/out/photos_quality-<budget>s-d<difficulty>-n<per class>.jsonl`` as it finishes; a rerun with the same budget skips the
-runs found there (``--fresh`` starts over). The margin is stored in ``results.json`` only for three seeds or more;
-a run of fewer (a probe) and ``--quick`` store into ``results-quick.json``.
+``benchmarks/out/photos_quality-<budget>s-d<difficulty>-n<per class>.jsonl`` as it finishes; a rerun with the
+same budget skips the runs found there (``--fresh`` starts over). The margin is stored in ``results.json``
+only for three seeds or more; a run of fewer (a probe) and ``--quick`` store into ``results-quick.json``.
 
     python benchmarks/photos_quality.py [--seeds 3] [--budget 600] [--difficulty 0.5] [--tools ...]
         [--quick] [--fresh]

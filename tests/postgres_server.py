@@ -304,7 +304,7 @@ def _run_as() -> tuple[int, int] | None:
     except KeyError:
         unavailable("running as root, initdb refuses to run as root, and there is no 'postgres' system user to "
                     f"run the server as; {INSTALL_HINT} creates it, or run the tests as a normal user")
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable") from None  # pragma: no cover
     return entry.pw_uid, entry.pw_gid
 
 

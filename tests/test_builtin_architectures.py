@@ -36,9 +36,9 @@ def test_the_cnn_pools_photos_globally_and_flattens_small_images(side, head):
     # A Flatten after two blocks of a 64x64 photo is a 16x16x64 map: 2 M weights in the dense layer, which grow
     # with the input and learn where a shape is. Digits' 2x2 maps keep it (their search is unchanged).
     import keras
+    from automl_plugins.architectures import CNN
 
     from automl import BuildContext
-    from automl_plugins.architectures import CNN
 
     params = {"blocks": 2, "filters": 8, "convs_per_block": 1, "kernel_size": 3, "batch_norm": False,
               "dense_units": 16, "dropout": 0.0}

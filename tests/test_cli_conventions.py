@@ -115,9 +115,8 @@ def test_tensorflow_native_lines_are_filtered_and_real_errors_pass(capfd):
     ]
     real = ["E0000 00:00:1796409328.1   21075 op_kernel.cc:1830] OP_REQUIRES failed: out of memory\n",
             "Traceback (most recent call last):\n"]
-    with pytest.raises(RuntimeError):
-        with native_logs_filtered():
-            for line in noise[:3] + real[:1] + noise[3:] + real[1:]:
-                os.write(2, line.encode())
-            raise RuntimeError("the block failed")  # what was written is still passed on
+    with pytest.raises(RuntimeError), native_logs_filtered():
+        for line in noise[:3] + real[:1] + noise[3:] + real[1:]:
+            os.write(2, line.encode())
+        raise RuntimeError("the block failed")  # what was written is still passed on
     assert capfd.readouterr().err == "".join(real)

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from automl.plugin_manager import BUILTIN_SOURCE, ENV_DISABLE_AUTOLOAD, ENV_DISABLED_PLUGINS, ENV_PLUGINS_DIR, build_registry
+from automl.plugin_manager import (
+    BUILTIN_SOURCE,
+    ENV_DISABLE_AUTOLOAD,
+    ENV_DISABLED_PLUGINS,
+    ENV_PLUGINS_DIR,
+    build_registry,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SPACES = ("quick", "image_default", "tabular_default")

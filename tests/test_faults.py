@@ -188,6 +188,18 @@ def test_a_plain_postgresql_url_gets_the_installed_driver():
         engine_url("mysql://automl@db/automl")
 
 
+def test_a_postgresql_url_without_a_driver_names_the_extra_before_anything_runs(tmp_path):
+    """The driver is the extra automl[postgres]: where it is missing (sys.modules[name] = None makes the import
+    fail as it does there), the search says what to install and writes no run directory."""
+    script = ("import sys; sys.modules['psycopg2'] = sys.modules['psycopg'] = None; from automl.cli import main; "
+              f"sys.argv = ['automl', 'search', 'builtin:digits', '--out', {str(tmp_path / 'run')!r}, "
+              "'--storage', 'postgresql://automl@127.0.0.1:9/automl']; main()")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "needs a postgresql driver and none is installed: pip install 'automl[postgres]'" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
 def test_a_storage_that_cannot_be_opened_leaves_nothing_behind(space, tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli(*search_args(space, run_dir, 2, "--storage", "postgresql://automl@127.0.0.1:9/automl"),

@@ -23,8 +23,8 @@ from automl.plugin_manager import (
     ENV_DISABLE_AUTOLOAD,
     ENV_DISABLED_PLUGINS,
     ENV_PLUGINS_DIR,
-    LoadProblem,
     PLUGIN_NAME_RE,
+    LoadProblem,
     build_registry,
 )
 

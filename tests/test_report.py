@@ -258,7 +258,7 @@ def test_parameter_importance_from_records_names_conditional_parameters(optuna_r
 def test_leaderboard_cells_are_escaped_and_failed_trials_are_plotted(optuna_run, tmp_path):
     from automl import leaderboard
     from automl.backends import read_records
-    from automl.report import _png, leaderboard_html, plot_optimization_history
+    from automl.report import leaderboard_html, plot_optimization_history, png_bytes
     from automl.search_engine import read_config
 
     run_dir = optuna_run.run_dir
@@ -267,7 +267,7 @@ def test_leaderboard_cells_are_escaped_and_failed_trials_are_plotted(optuna_run,
     table = leaderboard_html(leaderboard.build([*records, failed], "maximize"))
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in table and "<script>" not in table
     png = tmp_path / "history.png"
-    png.write_bytes(_png(plot_optimization_history([*records, failed], "maximize", "val_accuracy")))
+    png.write_bytes(png_bytes(plot_optimization_history([*records, failed], "maximize", "val_accuracy")))
     assert_real_png(png)
 
 

@@ -12,11 +12,11 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from automl_plugins.architectures import BACKBONES, cached_weights
 from keras.src.legacy.saving import legacy_h5_format
 
 from automl import BuildContext
 from automl.plugin_manager import build_registry
-from automl_plugins.architectures import BACKBONES, cached_weights
 
 SIZE = 32
 PARAMS = {"backbone": "resnet50", "image_size": SIZE, "dropout": 0.0}

@@ -7,8 +7,9 @@ same keys whichever backend produced them.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from automl.errors import ConfigError
 
@@ -38,42 +39,84 @@ class SamplingFailed(Exception):
 
 
 class TrialHandle(Protocol):
-    number: int
-    candidate: Candidate
-    reporter: TrialReporter
-    retry_of: int | None
+    """What the runner reads of the trial a backend handed out (read-only: each backend's handle has more)."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def candidate(self) -> Candidate: ...
+
+    @property
+    def reporter(self) -> TrialReporter: ...
+
+    @property
+    def retry_of(self) -> int | None: ...
 
 
-class Backend(Protocol):
-    bookkeeping_seconds: float
+# Each backend has its own kind of handle, and takes back in tell() only the handles its ask() gave.
+HandleT = TypeVar("HandleT", bound=TrialHandle)
 
-    def ask(self) -> TrialHandle:
+
+class Backend(Generic[HandleT]):
+    """What the search, its workers and the runner need of a backend. A backend subclasses this; the methods
+    under "optional" do nothing here, so a backend that has no such thing leaves them out (the callers never
+    probe with hasattr)."""
+
+    bookkeeping_seconds: float = 0.0
+    # Whether enqueue_initial can queue the space's initial trials ahead of the sampler.
+    queues_initial_trials: bool = False
+
+    def ask(self) -> HandleT:
         """The next trial; raises :class:`SamplingFailed` (after recording the failure) if sampling failed."""
+        raise NotImplementedError
 
-    def tell(self, handle: TrialHandle, result: TrialResult, record: dict[str, Any]) -> None:
+    def tell(self, handle: HandleT, result: TrialResult, record: dict[str, Any]) -> None:
         """Store the outcome and the leaderboard record of a trial."""
+        raise NotImplementedError
 
     def records(self) -> list[dict[str, Any]]:
         """One record per trial that has one."""
+        raise NotImplementedError
 
     def finished_count(self) -> int:
         """Trials that count towards ``--trials``: complete and pruned ones."""
+        raise NotImplementedError
 
     def recover_interrupted(self) -> list[int]:
         """Fail trials a killed process left running and queue each for a retry (at most ``max_retries``)."""
+        raise NotImplementedError
 
     def counts(self) -> tuple[int, int]:
         """(finished, running) trials of the whole study, all workers together."""
+        raise NotImplementedError
 
-    def slot_lock(self):
+    def slot_lock(self) -> AbstractContextManager[Any]:
         """A context manager every worker holds while it counts trials and asks (exact ``--trials``)."""
+        raise NotImplementedError
 
     def fail_trial(self, number: int, reason: str, *, retry: bool, interrupted: bool = False) -> bool:
         """Fail a RUNNING trial whose worker died or hung; False if it had already finished. ``interrupted``:
         SIGINT or SIGTERM stopped it (status ``interrupted``, always queued again)."""
+        raise NotImplementedError
 
+    # --- optional ----------------------------------------------------------------------------------------
     def fail_stale_trials(self) -> list[int]:
         """Fail trials of workers that stopped sending heartbeats (shared databases); their numbers."""
+        return []
+
+    def share_config(self, config: dict[str, Any]) -> None:
+        """Store the run's experiment where ``automl worker --storage URL --study NAME`` reads it."""
+
+    def enqueue_initial(self, params_list: list[dict[str, Any]]) -> int:
+        """Queue the space's initial trials ahead of the sampler (see ``queues_initial_trials``); how many were
+        queued (none on a resumed run)."""
+        return 0
+
+    def ask_continuation(self, source: dict[str, Any], max_epochs: int, patience: int) -> HandleT | None:
+        """A trial that continues trial ``source`` from its weights (``training.continue_best``); None where
+        the backend cannot, or already did."""
+        return None
 
 
 def check_choice(backend: str, sampler: str | None, pruner: str | None) -> tuple[str, str]:
@@ -94,7 +137,7 @@ def check_choice(backend: str, sampler: str | None, pruner: str | None) -> tuple
 
 def open_backend(backend: str, run_dir: Path, space: SearchSpace, registry: Registry, task: str, *, sampler: str,
                  pruner: str, seed: int, expected_trials: int | None, storage_url: str | None = None,
-                 study_name: str | None = None, seed_offset: int = 0, max_retries: int = 1) -> Backend:
+                 study_name: str | None = None, seed_offset: int = 0, max_retries: int = 1) -> Backend[Any]:
     """Open (create or resume) the backend's storage: the run directory's, or ``storage_url``'s database."""
     if backend == "optuna":
         from automl.backends.optuna_backend import STUDY_NAME, OptunaBackend

@@ -52,10 +52,11 @@ from pathlib import Path
 from typing import Any
 
 from automl.backends import SAMPLERS as _SAMPLERS
-from automl.backends import SamplingFailed
+from automl.backends import Backend, SamplingFailed
 from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import Driver, FixedParam, KerasTunerDriver, Param
 from automl.io import atomic_write_json
+from automl.leaderboard import is_finite_number
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
@@ -171,7 +172,7 @@ def _oracle_classes() -> dict[str, type]:
         def restart_brackets(self) -> None:
             """Start again from the most aggressive bracket (after changing ``max_brackets``)."""
             self._current_bracket = self._get_num_brackets() - 1
-            self._brackets = []
+            self._brackets: list[dict[str, Any]] = []
             self._start_new_bracket()
 
         def populate_space(self, trial_id):
@@ -281,7 +282,7 @@ def declare_space(space: SearchSpace, registry: Registry, task: str):
         for name in names[family]:
             try:
                 space.sample(_DeclaringDriver(hp, {family: name}), registry, task)
-            except Exception:  # noqa: BLE001, S112 - a plugin's space() raised: the trial that picks it records why
+            except Exception:  # a plugin's space() raised: the trial that picks it records why
                 continue
     return hp
 
@@ -298,7 +299,7 @@ class KerasTunerTrial:
     may_be_continued: bool = False  # Hyperband: a round that is not its bracket's last (keep the weights)
 
 
-class KerasTunerBackend:
+class KerasTunerBackend(Backend[KerasTunerTrial]):
     """Ask / tell over a KerasTuner oracle; state in ``RUN/kerastuner/state.json`` (see the module doc)."""
 
     def __init__(self, run_dir: Path, space: SearchSpace, registry: Registry, task: str, *,
@@ -476,7 +477,7 @@ class KerasTunerBackend:
         started = time.perf_counter()
         self.entries[handle.number]["record"] = record
         trial = handle.trial
-        if result.status in (COMPLETE, PRUNED) and _finite(result.objective):
+        if result.status in (COMPLETE, PRUNED) and is_finite_number(result.objective):
             self.oracle.update_trial(trial.trial_id, {self.space.objective: float(result.objective)},
                                      step=max(result.best_epoch - 1, 0))
             trial.status = TrialStatus.COMPLETED
@@ -528,10 +529,6 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return value
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 @contextlib.contextmanager

@@ -15,15 +15,14 @@ from typing import Any
 
 from automl.backends import PRUNERS as _PRUNERS
 from automl.backends import SAMPLERS as _SAMPLERS
-from automl.backends import SamplingFailed
+from automl.backends import Backend, SamplingFailed
 from automl.errors import ConfigError, RunDirectoryError
 from automl.hp import OptunaDriver
-from automl.storage import JOURNAL_FILE, StorageSpec
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, SearchSpace
+from automl.storage import StorageSpec
 from automl.trainer import COMPLETE, FAILED, INTERRUPTED, PRUNED, TrialResult
 
-STORAGE_FILE = JOURNAL_FILE
 STUDY_NAME = "automl"
 RECORD_ATTR = "automl"
 CONFIG_ATTR = "automl_config"
@@ -147,7 +146,7 @@ class _Heartbeat:
             while not self._stop.wait(interval):
                 try:
                     storage.record_heartbeat(trial_id)
-                except Exception:  # noqa: BLE001 - a lost beat is retried next time; never kill the trial
+                except Exception:  # a lost beat is retried next time; never kill the trial
                     pass
 
         self._thread = threading.Thread(target=beat, name=f"automl-heartbeat-{trial_id}", daemon=True)
@@ -168,8 +167,10 @@ class OptunaTrial:
     continues: int | None = None  # the trial whose best weights this one continues (training.continue_best)
 
 
-class OptunaBackend:
+class OptunaBackend(Backend[OptunaTrial]):
     """Ask / tell over an Optuna study in a Journal file or a database (see :mod:`automl.storage`)."""
+
+    queues_initial_trials = True  # study.enqueue_trial
 
     def __init__(self, storage: StorageSpec, space: SearchSpace, registry: Registry, task: str, *,
                  study_name: str = STUDY_NAME, sampler: str = "tpe", pruner: str = "hyperband", seed: int = 0,

@@ -13,8 +13,9 @@ subclasses, with a message that says what was found, what was expected and how t
 
 The arrays keep raw units: images hold pixel values (0..255 for image files), tables hold the encoded but
 unstandardised features. An image folder is decoded once, at the target size, into a uint8 cache that later
-loads and every worker process memory-map (`automl.data.cache`); its splits are views of that cache. The JSON-serialisable ``Dataset.preprocessing`` dict records how to bring *new*
-raw inputs to the same form (`encode_table`, `load_images`); it has one of these forms::
+loads and every worker process memory-map (`automl.data.cache`); its splits are views of that cache. The
+JSON-serialisable ``Dataset.preprocessing`` dict records how to bring *new* raw inputs to the same form
+(`encode_table`, `load_images`); it has one of these forms::
 
     {"kind": "image", "image_size": [H, W], "color_mode": "grayscale" | "rgb",
      "scale": 1/pixel_max,    # the model input is raw * scale, i.e. in [0, 1]
@@ -47,8 +48,14 @@ import numpy as np
 from automl.data.arrays import BUILTIN_DATASETS, load_builtin, load_npz, reject_image_options
 from automl.data.cache import CachedImages, cache_root, join_inputs
 from automl.data.dataset import Dataset, finish
-from automl.data.images import (COLOR_MODES, IMAGE_EXTENSIONS, image_files, load_image_folder, load_images,
-                                 scaled_image_size)
+from automl.data.images import (
+    COLOR_MODES,
+    IMAGE_EXTENSIONS,
+    image_files,
+    load_image_folder,
+    load_images,
+    scaled_image_size,
+)
 from automl.data.tables import encode_table, load_csv
 from automl.errors import ConfigError, DataError, DataNotFoundError
 
@@ -92,10 +99,11 @@ def load_dataset(
     `target` names the class column of a CSV file (and must be None for other sources). `image_size`
     ``(height, width)`` resizes images (default for a folder: chosen from the data, see
     `automl.data.images.default_image_size`; the array's own size otherwise); `color_mode` forces
-    ``"grayscale"`` or ``"rgb"`` (default: detected). Each class is split on its own: ``round(n * test_fraction)`` samples go to test, ``round(n * val_fraction)`` to validation
-    and the rest to training, shuffled with `seed`; every class needs ``n * fraction >= 1`` for both
-    fractions and one sample left for training (else `TooFewSamplesError`). With `skip_corrupt`,
-    unreadable image files are left out and listed in ``Dataset.skipped`` instead of raising
+    ``"grayscale"`` or ``"rgb"`` (default: detected). Each class is split on its own:
+    ``round(n * test_fraction)`` samples go to test, ``round(n * val_fraction)`` to validation and the rest
+    to training, shuffled with `seed`; every class needs ``n * fraction >= 1`` for both fractions and one
+    sample left for training (else `TooFewSamplesError`). With `skip_corrupt`, unreadable image files are left out and
+    listed in ``Dataset.skipped`` instead of raising
     `CorruptImageError`. `progress` (an object with ``stage(description, total)``, such as the search's
     display) shows the preflight and the decoding of image folders.
 

@@ -23,8 +23,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ class CachedImages:
             index, rest = index[0], index[1:]
         positions = np.arange(len(self))[index]
         picked = np.array(self.pixels[self.rows[positions]]) if positions.ndim == 0 else self.take(positions)
-        return picked[(slice(None), *rest)] if rest and positions.ndim else picked[rest] if rest else picked
+        return picked[(slice(None),) + rest] if rest and positions.ndim else picked[rest] if rest else picked
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         values = self.take(np.arange(len(self)))

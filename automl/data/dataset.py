@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 import numpy as np
 
 from automl.data.cache import CachedImages
-from automl.data.split import (FINGERPRINT_VERSION, check_split_sizes, explicit_split, fingerprint,
-                               stratified_split)
+from automl.data.split import FINGERPRINT_VERSION, check_split_sizes, explicit_split, fingerprint, stratified_split
 from automl.errors import SingleClassError
 
 # What the x_* of a Dataset hold: an in-memory array, or rows of a cached image folder read on demand.
-Inputs = Union[np.ndarray, CachedImages]
+Inputs = np.ndarray | CachedImages
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -97,6 +96,8 @@ def finish(source: str, loaded: Loaded, val_fraction: float, test_fraction: floa
     else:
         train, val, test = explicit_split(loaded.y, loaded.split, loaded.class_names, val_fraction, test_fraction,
                                           seed)
+    x: Inputs | None
+    preprocessing: dict | None
     if loaded.fit_encoding is not None:
         x, preprocessing = loaded.fit_encoding(train)
     else:

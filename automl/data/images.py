@@ -14,11 +14,12 @@ import math
 import os
 import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def read_and_decode(path: Path, size: tuple[int, int], color_mode: str) -> tuple
             if header.error:
                 return header, None
             return header, _decode_opened(img, size, color_mode, header.orientation)
-    except Exception as exc:  # noqa: BLE001 - a file that fails to decode is unusable, whatever the reason
+    except Exception as exc:  # a file that fails to decode is unusable, whatever the reason
         return Header(error=short_reason(exc)), None
 
 
@@ -346,13 +347,13 @@ def load_image_folder(
     extensions = "/".join(IMAGE_EXTENSIONS)
     if sum(len(f) for f in files.values()) == 0:
         loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-        found = (
+        seen = (
             f"found {len(loose)} image(s) directly in it but no class sub-folders"
             if loose
             else f"found no {extensions} files in its {len(class_dirs)} sub-folder(s)"
         )
         raise NoImagesError(
-            f"Image folder '{root}' holds no usable images: {found}. Expected one sub-folder per class holding "
+            f"Image folder '{root}' holds no usable images: {seen}. Expected one sub-folder per class holding "
             f"that class's images, e.g. '{root / 'cat' / '001.png'}' and '{root / 'dog' / '001.png'}'."
         )
     empty = [name for name, f in files.items() if not f]
@@ -383,6 +384,7 @@ def load_image_folder(
                          "(image_size=(H, W) in Python) for another size")
         if color_mode is None:
             color_mode = "grayscale" if all(h.mode in GRAYSCALE_MODES for h in usable) else "rgb"
+    assert image_size is not None  # given, or chosen from the headers just read
 
     found = cache.pixels(image_size, color_mode) if color_mode and headers is not None else None
     if found is None:
@@ -390,7 +392,7 @@ def load_image_folder(
         notes.append(f"decoded once into the image cache {cache.directory}")
     else:
         notes.append(f"re-used the decoded images in the cache {cache.directory}")
-    assert headers is not None
+    assert headers is not None and color_mode is not None  # known, or found while decoding
     problems = {i: h.error for i, h in enumerate(headers) if h.error}
     odd_exif = [f"'{paths[i].relative_to(root)}' ({h.note})" for i, h in enumerate(headers) if h.note and not h.error]
     if odd_exif:
@@ -443,7 +445,7 @@ def _decode_into_cache(
             try:
                 pixels[row] = decode_image(paths[row], size, decode_mode, headers[row].orientation)
                 return ""
-            except Exception as exc:  # noqa: BLE001 - any decoder failure makes the file unusable
+            except Exception as exc:  # any decoder failure makes the file unusable
                 return short_reason(exc)
 
         what = "checking and decoding" if headers is None else "decoding"
@@ -517,22 +519,22 @@ def load_images(paths: Sequence[Path | str], preprocessing: dict, progress: Any 
     height, width = (int(v) for v in preprocessing["image_size"])
     color_mode = preprocessing["color_mode"]
     pixel_max = float(preprocessing.get("pixel_max", 255.0))
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
 
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in files if not p.is_file()]
     if missing:
         raise DataNotFoundError(f"Image file(s) not found: {quoted(missing)}. Check the paths.")
     channels = 1 if color_mode == "grayscale" else 3
-    x = np.zeros((len(paths), height, width, channels), dtype=np.float32)
+    x = np.zeros((len(files), height, width, channels), dtype=np.float32)
 
     def decode_into(index: int) -> str:
         try:
-            x[index] = decode_image(paths[index], (height, width), color_mode)
+            x[index] = decode_image(files[index], (height, width), color_mode)
             return ""
-        except Exception as exc:  # noqa: BLE001 - PIL raises many types (OSError, SyntaxError, ValueError, ...)
-            return f"{paths[index]} ({short_reason(exc)})"
+        except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
+            return f"{files[index]} ({short_reason(exc)})"
 
-    corrupt = [c for c in parallel_map(decode_into, range(len(paths)), progress, f"decoding {len(paths)} images") if c]
+    corrupt = [c for c in parallel_map(decode_into, range(len(files)), progress, f"decoding {len(files)} images") if c]
     if corrupt:
         raise CorruptImageError(
             f"{len(corrupt)} image file(s) could not be decoded: {listed(corrupt)}. Expected readable "

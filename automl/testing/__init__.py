@@ -12,8 +12,13 @@ from typing import TYPE_CHECKING
 __all__ = ["ArchitectureContract", "AugmentationContract", "LoggerContract", "OptimizerContract", "PluginContract"]
 
 if TYPE_CHECKING:
-    from automl.testing.contract import (ArchitectureContract, AugmentationContract, LoggerContract, OptimizerContract,
-                                         PluginContract)
+    from automl.testing.contract import (
+        ArchitectureContract,
+        AugmentationContract,
+        LoggerContract,
+        OptimizerContract,
+        PluginContract,
+    )
 
 
 def __getattr__(name: str):

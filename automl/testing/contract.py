@@ -42,8 +42,19 @@ import numpy as np
 import pytest
 
 from automl.errors import HyperparameterError, PluginError
-from automl.hp import (ChoiceParam, DefaultsDriver, FixedDriver, FixedParam, FloatParam, IntParam, Param, PluginHP,
-                       RandomDriver, RecordingDriver, declared_params)
+from automl.hp import (
+    ChoiceParam,
+    DefaultsDriver,
+    FixedDriver,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    Param,
+    PluginHP,
+    RandomDriver,
+    RecordingDriver,
+    declared_params,
+)
 from automl.plugin import Architecture, Augmentation, BuildContext, Logger, Optimizer, Plugin
 from automl.plugin_manager import PLUGIN_NAME_RE
 
@@ -373,7 +384,7 @@ class ArchitectureContract(PluginContract):
         model.save(path)
         try:
             reloaded = keras.saving.load_model(path, safe_mode=True)
-        except Exception as exc:  # noqa: BLE001 - any failure here is the finding
+        except Exception as exc:  # any failure here is the finding
             pytest.fail(f"{self.who}: the trained model does not reload in safe mode ({type(exc).__name__}: {exc}); "
                         "use serialisable Keras layers (no Lambda) or register your own with "
                         "@keras.saving.register_keras_serializable.")
@@ -556,12 +567,13 @@ class LoggerContract(PluginContract):
             self.plugin.check()
         except PluginError as exc:
             assert str(exc), f"{self.who}: check() raised a PluginError without a message"
-        except Exception as exc:  # noqa: BLE001 - the finding
+        except Exception as exc:  # the finding
             pytest.fail(f"{self.who}: check() raised {type(exc).__name__}: {exc}; raise automl.errors.PluginError "
                         "with a message that says how to fix it")
 
     def test_receives_a_whole_run(self, tmp_path):
         """Two trials' events, as a search sends them; no hook may raise (a raising logger is switched off)."""
+        from automl.events import TrialEpoch, TrialFinished, TrialStarted
         from automl.lifecycle import LifecycleHooks
         from automl.plugin_manager import PluginEntry
 
@@ -578,19 +590,19 @@ class LoggerContract(PluginContract):
             candidate = {"architecture": "mlp", "augmentation": "none", "optimizer": "adam",
                          "params": {"mlp.units": 64, "adam.learning_rate": 1e-3}, "batch_size": 32, "max_epochs": 2,
                          "patience": 1}
-            hooks(("started", trial, candidate))
+            hooks(TrialStarted(trial, candidate))
             history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
             for epoch in range(2):
                 logs = {"loss": 1.0 / (epoch + 1), "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.5,
                         "learning_rate": 1e-3}
                 for key in history:
                     history[key].append(logs[key])
-                hooks(("epoch", trial, epoch, 2, logs))
+                hooks(TrialEpoch(trial, epoch, 2, logs))
             record = {"trial": trial, "status": status, "reason": "" if status == "complete" else "pruned at epoch 2",
                       "objective": 0.5, "val_accuracy": 0.5, "val_loss": 1.1, "epochs": 2, "best_epoch": 1,
                       "train_seconds": 0.1, "param_count": 100, "history": history, "candidate": candidate}
-            hooks(("finished", record))
+            hooks(TrialFinished(record, trial + 1))
             rows.append({**record, "rank": 1 if status == "complete" else None})
-        hooks(("finished", {"trial": 2, "status": "failed", "reason": "worker died"}))
+        hooks(TrialFinished({"trial": 2, "status": "failed", "reason": "worker died"}, 3))
         hooks.search_finished(rows, "trials reached")
         assert not reported, f"{self.who}: " + "; ".join(reported)

@@ -47,11 +47,12 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from statistics import NormalDist
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
@@ -214,6 +215,7 @@ def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, min_co
             return colour
         if contrast > best_contrast:
             best, best_contrast = colour, contrast
+    assert best is not None  # the first try beats -1 already
     return best
 
 
@@ -291,7 +293,7 @@ def draw_photo(
     portrait = rng.random() < _PORTRAIT_SHARE
     size = (short_side, long_side) if portrait else (long_side, short_side)
     tagged = rng.random() < exif_share
-    orientation = int(_ORIENTATIONS[rng.choice(len(_ORIENTATIONS), p=_ORIENTATION_WEIGHTS)])
+    orientation: int | None = int(_ORIENTATIONS[rng.choice(len(_ORIENTATIONS), p=_ORIENTATION_WEIGHTS)])
     if not (tagged and variant == "jpeg"):
         orientation = None
 
@@ -361,7 +363,7 @@ def _write_file(settings: _Settings, class_name: str, variant: str, index: int, 
     )
     path = root / relative
     size = _encode(image, variant, orientation, settings.quality, path)
-    return PhotoFile(relative, class_name, orientation, tuple(size)), path.stat().st_size
+    return PhotoFile(relative, class_name, orientation, size), path.stat().st_size
 
 
 def _junk(seed: int, class_names: Sequence[str], file_names: dict[str, list[str]]) -> dict[str, bytes]:

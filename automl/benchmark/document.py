@@ -10,13 +10,13 @@ from __future__ import annotations
 import html
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from automl.io import atomic_write_bytes
 
 ALPHA = 0.05
 TESTS = {
@@ -120,23 +120,6 @@ def format_number(value: Any, digits: int = 4) -> str:
 
 
 # --- files ---------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` through a temporary sibling file and ``os.replace`` (as :func:`automl.io.atomic_write_text`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_figure(figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -146,8 +129,11 @@ def _save_figure(figure, path: Path) -> None:
 def colors_for(names: Sequence[str]) -> dict[str, Any]:
     """One stable colour per name (sorted), so an optimizer has the same colour in every plot."""
     from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
-    palette = colormaps["tab10"].colors
+    tab10 = colormaps["tab10"]
+    assert isinstance(tab10, ListedColormap)  # a qualitative map, whose colours are ten RGB tuples
+    palette = cast("Sequence[tuple[float, float, float]]", tab10.colors)
     return {name: palette[i % len(palette)] for i, name in enumerate(sorted(names))}
 
 

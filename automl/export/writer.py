@@ -1,0 +1,163 @@
+"""Writing one model to an export folder: every chosen format, each reloaded and verified against Keras."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl.errors import ExportError, UnsafeModelError
+from automl.export.card import CANDIDATE_FILE, CARD_FILE, file_hashes
+from automl.export.formats import SEARCH_FORMATS, VERIFY_SAMPLES, VERIFY_TOLERANCE, ExportFormat, resolve_formats
+from automl.export.metrics import classification_metrics
+from automl.io import atomic_directory, atomic_write_json, recover_directory
+from automl.signals import raise_if_interrupted
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+    from automl.data import Dataset
+
+# --- export --------------------------------------------------------------------------------------------
+def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, record: Mapping[str, Any],
+                 formats: str | Sequence[str] | None = SEARCH_FORMATS, refit: bool = False,
+                 ensemble: Sequence[Mapping[str, Any]] | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Write ``model`` in ``formats`` to ``out_dir``, verify each, and write the model card; return the card.
+
+    ``record`` is the trial's leaderboard record (candidate, seed, epochs, plugin versions); for an ensemble
+    (:func:`automl.model.average_ensemble`), ``ensemble`` holds every member's record, best first, and
+    ``record`` is the first. Raises :class:`ExportError` — leaving ``out_dir`` untouched — when a format
+    cannot be written or its reloaded predictions differ from the Keras model's.
+    """
+    import numpy as np
+
+    from automl import __version__
+    from automl.model import inference_model
+    from automl.trainer import predict
+
+    chosen = resolve_formats(formats)
+    _check_backend(chosen)
+    say = progress or (lambda message: None)
+    model = inference_model(model)
+    samples = np.asarray(dataset.x_val[:VERIFY_SAMPLES], dtype=np.float32)
+    reference = model.predict(samples, verbose=0)
+    out_dir = Path(out_dir)
+    verification: dict[str, Any] = {}
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _export_lock(out_dir), atomic_directory(out_dir) as folder:
+        for fmt in chosen:
+            raise_if_interrupted()  # a SIGTERM whose exception a finalizer swallowed: the old export stays
+            say(f"export: writing {fmt.name} ({fmt.artifact})")
+            try:
+                fmt.write(model, folder / fmt.artifact)
+                predicted = np.asarray(fmt.load(folder / fmt.artifact)(samples))
+            except (ExportError, UnsafeModelError):
+                raise
+            except Exception as exc:
+                raise ExportError(f"writing or reloading the {fmt.name} format failed: {type(exc).__name__}: "
+                                  f"{exc}. The previous export in {out_dir} is unchanged.") from exc
+            verification[fmt.name] = _verify(fmt.name, reference, predicted, out_dir)
+        raise_if_interrupted()
+        say("export: computing validation and test metrics")
+        card = {
+            "automl_version": __version__,
+            "trial": record.get("trial"),
+            "refit": refit,
+            "task": dataset.task,
+            "input": {"name": "inputs", "shape": [None, *dataset.input_shape], "dtype": "float32",
+                      "units": "raw (see preprocessing); the model scales its inputs itself"},
+            "output": {"name": "predictions", "shape": [None, dataset.num_classes],
+                       "meaning": "class probabilities, in the order of class_names"},
+            "class_names": list(dataset.class_names),
+            "preprocessing": dataset.preprocessing,
+            "candidate": record.get("candidate"),
+            "hyperparameters": (record.get("candidate") or {}).get("params"),
+            "plugins": {family: (record.get("candidate") or {}).get(family)
+                        for family in ("architecture", "augmentation", "optimizer")},
+            "plugin_versions": record.get("plugin_versions"),
+            "seed": record.get("seed"),
+            "epochs": record.get("epochs"),
+            "best_epoch": record.get("best_epoch"),
+            "data_source": dataset.source,
+            "data_fingerprint": dataset.fingerprint,
+            "metrics": {
+                # After --refit the validation split was trained on: its metrics are no longer a held-out estimate.
+                "validation": classification_metrics(dataset.y_val, predict(model, dataset.x_val),
+                                                     dataset.class_names),
+                "test": classification_metrics(dataset.y_test, predict(model, dataset.x_test),
+                                               dataset.class_names),
+            },
+            "search_metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss")},
+            "ensemble": None if not ensemble else {
+                "trials": [member.get("trial") for member in ensemble],
+                "combination": "mean of the members' class probabilities",
+                "members": [{key: member.get(key) for key in ("trial", "val_accuracy", "val_loss", "best_epoch",
+                                                              "candidate")} for member in ensemble],
+            },
+            "formats": {fmt.name: {"path": fmt.artifact, "description": fmt.description} for fmt in chosen},
+            "verification": verification,
+        }
+        atomic_write_json(folder / CANDIDATE_FILE, record.get("candidate"))
+        card["sha256"] = file_hashes(folder, exclude=(CARD_FILE,))
+        atomic_write_json(folder / CARD_FILE, card)
+    return card
+
+
+def needs_tensorflow_process(chosen: Sequence[ExportFormat]) -> list[str]:
+    """The chosen formats this process cannot write, because its Keras does not run on TensorFlow."""
+    from automl import keras_backend
+
+    return [] if keras_backend.is_tensorflow() else [f.name for f in chosen if f.tensorflow_graph]
+
+
+def _check_backend(chosen: Sequence[ExportFormat]) -> None:
+    from automl import keras_backend
+
+    names = needs_tensorflow_process(chosen)
+    if names:
+        raise ExportError(f"the {', '.join(names)} format(s) are TensorFlow graphs written with the TensorFlow Keras "
+                          f"backend, but Keras runs on {keras_backend.configured()} in this process. Export with "
+                          "export_run() or `automl export RUN_DIR`, which write them from a TensorFlow-backend "
+                          "process, or set KERAS_BACKEND=tensorflow before importing Keras.")
+
+
+@contextlib.contextmanager
+def _export_lock(out_dir: Path) -> Iterator[None]:
+    """One export at a time into a folder; then undo what a killed earlier export left half-way."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out_dir.parent / f".{out_dir.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ExportError(f"another export into {out_dir} is running (lock {lock.lock_file}); wait for it, or "
+                          "pass another --out.") from None
+    except OSError as exc:
+        raise ExportError(f"cannot write the export into {out_dir}: {exc.strerror or exc}; pass an --out folder "
+                          "you can write to.") from None
+    try:
+        recover_directory(out_dir)
+        yield
+    finally:
+        lock.release()
+
+
+def _verify(name: str, reference: np.ndarray, predicted: np.ndarray, out_dir: Path) -> dict[str, Any]:
+    import numpy as np
+
+    if predicted.shape != reference.shape:
+        raise ExportError(f"the {name} export predicts shape {predicted.shape} but the Keras model {reference.shape}; "
+                          f"the export is refused and {out_dir} is unchanged.")
+    difference = float(np.max(np.abs(predicted - reference))) if reference.size else 0.0
+    agreement = float(np.mean(predicted.argmax(axis=1) == reference.argmax(axis=1))) if len(reference) else 1.0
+    if not math.isfinite(difference) or difference > VERIFY_TOLERANCE or agreement < 1.0:
+        raise ExportError(
+            f"the {name} export does not reproduce the Keras model on {len(reference)} validation samples: "
+            f"max probability difference {difference:.3g} (allowed {VERIFY_TOLERANCE:g}), argmax agreement "
+            f"{agreement:.1%} (required 100%). The export is refused and {out_dir} is unchanged."
+        )
+    return {"samples": int(len(reference)), "argmax_agreement": agreement, "max_abs_difference": difference}

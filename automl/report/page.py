@@ -1,0 +1,235 @@
+"""The report's HTML page, and write_report, which writes the plots and the page of a run."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl import leaderboard
+from automl.errors import ConfigError, NoFinishedTrialsError
+from automl.io import atomic_write_bytes, atomic_write_text
+from automl.leaderboard import is_finite_number
+from automl.report.importance import param_importances
+from automl.report.plots import (
+    plot_learning_curves,
+    plot_optimization_history,
+    plot_parallel_coordinates,
+    plot_param_importance,
+    png_bytes,
+)
+from automl.report.reading import read_run, study_distributions
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+DEFAULT_TOP = 5
+HTML_FILE = "report.html"
+# Page order; a plot that cannot be drawn is left out and its note says why.
+PLOTS = {
+    "optimization_history": "Optimization history",
+    "param_importance": "Parameter importance",
+    "parallel_coordinates": "Parallel coordinates",
+    "learning_curves": "Learning curves",
+}
+# Columns of the leaderboard that only matter to machines (reproducibility); the page leaves them out.
+HIDDEN_COLUMNS = ("data_fingerprint", "plugin_versions", "seed")
+FINISHED = ("complete", "pruned")
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote: the page, the plots (name → PNG) and why any plot is missing."""
+
+    out_dir: Path
+    html: Path
+    plots: dict[str, Path] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    importances: dict[str, float] | None = None
+    trials: int = 0
+    finished: int = 0
+
+
+
+
+# --- the page -------------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    """A leaderboard cell as text: missing as empty, floats to 4 significant digits."""
+    if value is None:
+        return ""
+    try:
+        import pandas as pd
+
+        if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return ""
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def leaderboard_html(frame) -> str:
+    """The leaderboard as an HTML table, every cell escaped (reasons and parameters are free text)."""
+    shown = frame[[c for c in frame.columns if c not in HIDDEN_COLUMNS]]
+    text = shown.apply(lambda column: column.map(_cell)).astype(str)
+    return text.to_html(index=False, escape=True, border=0, classes="leaderboard", table_id="leaderboard")
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; }
+table.summary td { padding: 2px 12px 2px 0; vertical-align: top; }
+table.summary td:first-child { font-weight: 600; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+p.note { background: #fff6dd; border-left: 4px solid #e0b000; padding: 0.5em 0.8em; }
+.scroll { overflow-x: auto; }
+table.leaderboard { border-collapse: collapse; font-size: 0.85em; }
+table.leaderboard th, table.leaderboard td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+table.leaderboard th { background: #f3f3f3; position: sticky; top: 0; }
+"""
+
+
+def _page(title: str, summary: list[tuple[str, str]], plots: Mapping[str, Path], notes: Mapping[str, str],
+          table: str) -> str:
+    esc = html.escape
+    rows = "\n".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in summary)
+    sections = []
+    for name, heading in PLOTS.items():
+        parts = [f'<section id="{name}">', f"<h2>{esc(heading)}</h2>"]
+        if name in plots:
+            parts.append(f'<figure><img src="{esc(plots[name].name)}" alt="{esc(heading)}"></figure>')
+        if name in notes:
+            parts.append(f'<p class="note">{esc(notes[name])}</p>')
+        parts.append("</section>")
+        sections.append("\n".join(parts))
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{esc(title)}</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>{esc(title)}</h1>
+<table class="summary">
+{rows}
+</table>
+{chr(10).join(sections)}
+<section id="leaderboard-section">
+<h2>Leaderboard</h2>
+<div class="scroll">
+{table}
+</div>
+</section>
+</body>
+</html>
+"""
+
+
+def _trial_counts(records: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
+    counts: dict[str | None, int] = {"complete": 0, "pruned": 0, "failed": 0}  # None: a record without a status
+    for record in records:
+        status = record.get("status")
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _describe_best(best: Mapping[str, Any] | None, tests: Mapping[int, Mapping[str, float]]) -> str:
+    if best is None:
+        return "no complete trial yet"
+    metrics = {"val_accuracy": best.get("val_accuracy"), "val_loss": best.get("val_loss"),
+               "test_accuracy": (tests.get(best["trial"]) or {}).get("accuracy")}
+    candidate = best.get("candidate") or {}
+    plugins = " / ".join(str(candidate.get(f)) for f in ("architecture", "augmentation", "optimizer"))
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if is_finite_number(value))
+    return f"trial {best['trial']}: {shown} ({plugins})"
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: int = DEFAULT_TOP) -> Report:
+    """Write the plots and ``report.html`` of a run (finished or still running) into ``out_dir``
+    (default ``RUN/report``) and return what was written.
+
+    Raises :class:`~automl.errors.RunDirectoryError` when ``run_dir`` is not a run, and
+    :class:`~automl.errors.NoFinishedTrialsError` when it has no complete or pruned trial yet.
+    """
+    from automl.run_dir import REPORT_DIR, RunDirectory, read_test_metrics
+    from automl.search_space import OBJECTIVES
+
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"--top is the number of best trials whose learning curves are drawn; it must be at "
+                          f"least 1, got {top!r}.")
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else RunDirectory(run_dir).report
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; pass a folder for the report (default: RUN/{REPORT_DIR}).")
+    config, records, source = read_run(run_dir)
+    counts = _trial_counts(records)
+    finished = counts["complete"] + counts["pruned"]
+    if finished == 0:
+        raise NoFinishedTrialsError(
+            f"{run_dir} has no finished trial yet ({len(records)} recorded, "
+            f"{counts['failed']} failed); a report needs at least one complete or pruned trial. Let the search run "
+            f"(automl leaderboard {run_dir} shows its progress) or resume it with the same automl search command, "
+            "then report again.")
+
+    objective = (config.get("space") or {}).get("objective", "val_accuracy")
+    direction = OBJECTIVES[objective]
+    known = study_distributions(config, run_dir)
+    ranked = leaderboard.ranked(records, direction)
+    tests = read_test_metrics(run_dir)  # test accuracy of the top-k, once the search has ended
+    frame = leaderboard.build(records, direction, tests)
+
+    figures: dict[str, Figure] = {}
+    notes: dict[str, str] = {}
+    figures["optimization_history"] = plot_optimization_history(records, direction, objective)
+    importance = param_importances(records, direction, known)
+    if importance.values:
+        figures["param_importance"] = plot_param_importance(importance.values, objective)
+    if importance.note:
+        notes["param_importance"] = importance.note
+    parallel, note = plot_parallel_coordinates(records, direction, objective, known,
+                                               order=list(importance.values or ()))
+    if parallel is not None:
+        figures["parallel_coordinates"] = parallel
+    if note:
+        notes["parallel_coordinates"] = note
+    curves = [r for r in ranked if r.get("history")][:top]
+    if curves:
+        figures["learning_curves"] = plot_learning_curves(curves)
+    else:
+        notes["learning_curves"] = ("no complete trial with a per-epoch history yet: learning curves are drawn for "
+                                    "the top trials of the leaderboard, and only pruned trials have finished.")
+
+    plots: dict[str, Path] = {}
+    for name, figure in figures.items():
+        plots[name] = out / f"{name}.png"
+        atomic_write_bytes(plots[name], png_bytes(figure))
+
+    best = ranked[0] if ranked else None
+    target = config.get("trials")
+    summary = [
+        ("run directory", str(run_dir)),
+        ("data", str(config.get("data")) + (f" (target column {config['target']})" if config.get("target") else "")),
+        ("backend", f"{config.get('backend', 'optuna')}, sampler {config.get('sampler')}, "
+                    f"pruner {config.get('pruner')}, seed {config.get('seed')}"),
+        ("storage", source),
+        ("objective", f"{objective} ({direction})"),
+        ("trials", f"{len(records)} recorded: {counts['complete']} complete, {counts['pruned']} pruned, "
+                   f"{counts['failed']} failed" + (f" (target: {target} finished)" if target else "")),
+        ("best", _describe_best(best, tests)),
+        ("generated", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")),
+    ]
+    title = f"automl report: {run_dir.resolve().name}"
+    page = out / HTML_FILE
+    atomic_write_text(page, _page(title, summary, plots, notes, leaderboard_html(frame)))
+    for name in PLOTS:  # a plot of an earlier report that could not be drawn this time must not linger
+        if name not in plots:
+            (out / f"{name}.png").unlink(missing_ok=True)
+    return Report(out, page, plots, notes, importance.values, len(records), finished)
