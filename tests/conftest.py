@@ -2,6 +2,9 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
+
+import pytest
 
 # Keep TensorFlow quiet and single-process friendly in tests; real TF still runs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,3 +20,24 @@ if "AUTOML_CACHE_DIR" not in os.environ:
 
 # A throw-away PostgreSQL server for the multi-node tests (fixture `postgres`).
 pytest_plugins = ["postgres_server"]
+
+
+# --- tiny search spaces (their texts are in helpers.py; imported here when used, after the set-up above) ---
+@pytest.fixture
+def tiny_cnn_space(tmp_path) -> Path:
+    """helpers.TINY_CNN_SPACE written to ``tmp_path / "space.yaml"``."""
+    from helpers import TINY_CNN_SPACE
+
+    path = tmp_path / "space.yaml"
+    path.write_text(TINY_CNN_SPACE)
+    return path
+
+
+@pytest.fixture
+def tiny_mlp_space(tmp_path) -> Path:
+    """helpers.TINY_MLP_SPACE written to ``tmp_path / "space.yaml"``."""
+    from helpers import TINY_MLP_SPACE
+
+    path = tmp_path / "space.yaml"
+    path.write_text(TINY_MLP_SPACE)
+    return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ENV
 
 import automl
 from automl.errors import ConfigError, TooFewSamplesError
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 class InlineNet(automl.Architecture):

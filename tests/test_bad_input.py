@@ -28,13 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import AUTOML, ENV
 from PIL import Image
 from sklearn.datasets import load_digits
 
 import automl.errors
 
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 DIGITS = load_digits()
 
 # The same search through the Python API, in a fresh interpreter: which error, and was TensorFlow imported?

@@ -5,17 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import AUTOML, ENV, run_cli
 from PIL import Image
 
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 OPTIMIZERS = ["adam", "sgd", "rmsprop", "lion", "nadam"]
 TINY_SPACE = """
 architectures:
@@ -25,14 +22,6 @@ optimizers:
   adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
 training: {batch_size: 64, max_epochs: 3, patience: 2}
 """
-
-
-def run_cli(*args, expect: int = 0, timeout: int = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*AUTOML, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
-    if proc.returncode != expect:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}, expected {expect}\n"
-                             f"{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def optimizer_command(out: Path, epochs: int = 2) -> list:

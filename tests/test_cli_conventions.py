@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
+from helpers import AUTOML
 
-AUTOML = [sys.executable, "-m", "automl"]
 ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "COLUMNS": "200"}
 # Options whose absence is their default (a flag that is off, a value the user must choose).
 NO_DEFAULT_NEEDED = {"--help", "-q", "--quiet", "--json", "--target"}

@@ -13,18 +13,7 @@ import sys
 import time
 
 import pytest
-
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-TINY_SPACE = """
-architectures:
-  mlp: {layers: 1, units: 32, dropout: 0.0, activation: relu, batch_norm: false}
-augmentations: [none]
-optimizers:
-  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
-training: {batch_size: 64, max_epochs: 2, patience: 2}
-"""
+from helpers import AUTOML, ENV, TINY_MLP_SPACE
 
 
 def _wait_for_study(sqlalchemy_url: str, study: str, timeout: float = 240) -> None:
@@ -42,14 +31,13 @@ def _wait_for_study(sqlalchemy_url: str, study: str, timeout: float = 240) -> No
 
 
 @pytest.mark.slow  # ~2 min; the password test below runs a search on the same real PostgreSQL by default
-def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_password(postgres, tmp_path):
+def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_password(postgres, tmp_path,
+                                                                                        tiny_mlp_space):
     import optuna
     from optuna.trial import TrialState
 
     db = postgres.new_database()
     env = {**ENV, "AUTOML_STORAGE_PASSWORD": db.password}
-    space = tmp_path / "space.yaml"
-    space.write_text(TINY_SPACE)
     run_dir = tmp_path / "shared_run"
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -58,7 +46,7 @@ def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_
         return subprocess.Popen([*AUTOML, *map(str, args)], env=env, stdout=(logs / f"{name}.out").open("w"),
                                 stderr=(logs / f"{name}.err").open("w"))
 
-    search = start("search", "search", "builtin:digits", "--space", space, "--trials", 40, "--workers", 4,
+    search = start("search", "search", "builtin:digits", "--space", tiny_mlp_space, "--trials", 40, "--workers", 4,
                    "--out", run_dir, "--storage", db.url, "--quiet", "--seed", 4)
     _wait_for_study(db.sqlalchemy_url, "shared_run")
     joiners = [start(f"worker{i}", "worker", "--storage", db.url, "--study", "shared_run", "--out",
@@ -89,23 +77,21 @@ def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_
     assert f"postgresql://automl@127.0.0.1:{db.port}/" in (run_dir / "config.yaml").read_text()  # as typed
 
 
-def test_a_password_typed_in_the_url_is_never_written_or_shown(postgres, tmp_path):
+def test_a_password_typed_in_the_url_is_never_written_or_shown(postgres, tmp_path, tiny_mlp_space):
     db = postgres.new_database()
-    space = tmp_path / "space.yaml"
-    space.write_text(TINY_SPACE)
     run_dir = tmp_path / "run"
     # A wrong URL first (nobody listens on port 9): a named error, and nothing written that would refuse the
     # corrected command on the same --out as "a different experiment".
     wrong = db.url_with_password.replace(f":{db.port}/", ":9/")
-    proc = subprocess.run([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "2", "--out",
-                           str(run_dir), "--storage", wrong, "--quiet"], env=ENV, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([*AUTOML, "search", "builtin:digits", "--space", str(tiny_mlp_space), "--trials", "2",
+                           "--out", str(run_dir), "--storage", wrong, "--quiet"], env=ENV, capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 2 and "could not open the storage" in proc.stderr, proc.stderr[-2000:]
     assert db.password not in proc.stdout + proc.stderr and not run_dir.exists()
     # Then the README's URL form (no driver named), with the password typed in it.
-    proc = subprocess.run([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "2", "--out",
-                           str(run_dir), "--storage", db.url_with_password, "--quiet"], env=ENV, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run([*AUTOML, "search", "builtin:digits", "--space", str(tiny_mlp_space), "--trials", "2",
+                           "--out", str(run_dir), "--storage", db.url_with_password, "--quiet"], env=ENV,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert db.password not in proc.stdout + proc.stderr
     leaks = [str(p) for p in run_dir.rglob("*") if p.is_file() and db.password.encode() in p.read_bytes()]
@@ -161,7 +147,7 @@ def test_sigterm_of_a_joining_worker_interrupts_its_trial_and_the_search_retries
     db = postgres.new_database()
     env = {**ENV, "AUTOML_STORAGE_PASSWORD": db.password}
     space = tmp_path / "space.yaml"
-    space.write_text(TINY_SPACE.replace("max_epochs: 2, patience: 2", "max_epochs: 40, patience: 40"))
+    space.write_text(TINY_MLP_SPACE.replace("max_epochs: 2, patience: 2", "max_epochs: 40, patience: 40"))
     search = subprocess.Popen([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "6", "--out",
                                str(tmp_path / "run"), "--storage", db.url, "--quiet", "--pruner", "none"], env=env,
                               stdout=subprocess.DEVNULL, stderr=(tmp_path / "search.err").open("w"))

@@ -11,17 +11,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import AUTOML, ENV, run_cli
 
 from automl.data import load_dataset
 from automl.errors import ExportError, UnsafeModelError
-
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 SPACE = """
 architectures:
@@ -33,13 +30,6 @@ optimizers:
   adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
 training: {batch_size: 32, max_epochs: 12, patience: 3}
 """
-
-
-def run_cli(*args, check=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*AUTOML, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:

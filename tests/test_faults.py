@@ -20,30 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-TINY_SPACE = """
-architectures:
-  cnn: {blocks: 1, filters: {low: 8, high: 16}, dense_units: 32, convs_per_block: 1}
-augmentations: [none]
-optimizers:
-  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
-training: {batch_size: 32, max_epochs: 4, patience: 2}
-"""
-
-
-def run_cli(*args, check=True, timeout=600, cwd=None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*AUTOML, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout,
-                          cwd=cwd)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def leaderboard_rows(run_dir: Path) -> list[dict]:
-    return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
+from helpers import AUTOML, ENV, TINY_CNN_SPACE, leaderboard_rows, run_cli
 
 
 def finished(rows: list[dict]) -> list[dict]:
@@ -65,7 +42,7 @@ def search_args(space: Path, run_dir: Path, trials: int, *extra) -> list:
 @pytest.fixture(scope="module")
 def space(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("space") / "space.yaml"
-    path.write_text(TINY_SPACE)
+    path.write_text(TINY_CNN_SPACE)
     return path
 
 
@@ -233,7 +210,7 @@ def _signal_mid_trial(args: list, sig: int, after_trials: int = 2) -> subprocess
 
 
 # Trials of a few seconds each, so that the signal lands inside one.
-LONGER_TRIALS = TINY_SPACE.replace("max_epochs: 4, patience: 2", "max_epochs: 12, patience: 12")
+LONGER_TRIALS = TINY_CNN_SPACE.replace("max_epochs: 4, patience: 2", "max_epochs: 12, patience: 12")
 
 
 @pytest.mark.parametrize("sig, status, workers", [
@@ -351,7 +328,7 @@ def test_a_plugin_whose_model_cannot_be_reloaded_fails_its_trials_and_the_search
     plugins.mkdir()
     (plugins / "shear.py").write_text(SHEAR_PLUGIN)
     space = tmp_path / "space.yaml"
-    space.write_text(TINY_SPACE.replace("augmentations: [none]", "augmentations: [shear, none]") + """
+    space.write_text(TINY_CNN_SPACE.replace("augmentations: [none]", "augmentations: [shear, none]") + """
 initial_trials:
   - {architecture: cnn, augmentation: shear, optimizer: adam}
   - {architecture: cnn, augmentation: none, optimizer: adam}

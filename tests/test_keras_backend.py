@@ -5,15 +5,14 @@ the run. Real Keras on both backends, through the real CLI; the search is tiny (
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
-
-AUTOML = [sys.executable, "-m", "automl"]
+from helpers import AUTOML, ENV
 
 TINY_SPACE = """
 architectures:
@@ -39,14 +38,11 @@ main()
 
 
 def run_cli(*args, backend: str | None, check: bool = True, prefix=AUTOML) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("KERAS_BACKEND", None)
+    """helpers.run_cli with KERAS_BACKEND set to ``backend`` (left unset for None)."""
+    env = {k: v for k, v in ENV.items() if k != "KERAS_BACKEND"}
     if backend is not None:
         env["KERAS_BACKEND"] = backend
-    proc = subprocess.run([*prefix, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return helpers.run_cli(*args, check=check, env=env, prefix=prefix)
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import AUTOML, ENV, leaderboard_rows, run_cli
 
 from automl.backends import SamplingFailed
 from automl.backends.kerastuner_backend import (
@@ -26,36 +25,12 @@ from automl.plugin_manager import build_registry
 from automl.search_space import SearchSpace
 from automl.trainer import COMPLETE, FAILED, TrialResult
 
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 SAMPLERS = ("hyperband", "random", "bayesian")
-
-
-def run_cli(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*AUTOML, *map(str, args)], check=False, capture_output=True, text=True, env=ENV,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        command = " ".join(map(str, args))
-        raise AssertionError(f"automl {command} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def leaderboard_rows(run_dir: Path) -> list[dict]:
-    return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
 
 
 def finished(rows) -> list[dict]:
     return [r for r in rows if r["status"] in ("complete", "pruned")]
 
-
-TINY_IMAGE_SPACE = """
-architectures:
-  cnn: {blocks: 1, filters: {low: 8, high: 16}, dense_units: 32, convs_per_block: 1}
-augmentations: [none]
-optimizers:
-  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
-training: {batch_size: 32, max_epochs: 4, patience: 2}
-"""
 
 # Every value fixed, one plugin per family: both backends must train exactly this candidate.
 FIXED_SPACE = """
@@ -417,13 +392,11 @@ def test_same_candidate_same_seed_same_result_in_either_backend(tmp_path):
 
 
 @pytest.mark.slow  # the oracle's resume is covered by test_a_resumed_search_does_not_replay_its_first_candidates
-def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path):
-    space = tmp_path / "space.yaml"
-    space.write_text(TINY_IMAGE_SPACE)
+def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path, tiny_cnn_space):
     run_dir = tmp_path / "run"
     # 7 trials with max_epochs 4: one Hyperband bracket, five trials of 2 epochs then the best two with 4.
-    args = ["search", "builtin:digits", "--space", space, "--trials", 7, "--out", run_dir, "--seed", 3, "--quiet",
-            "--backend", "kerastuner"]
+    args = ["search", "builtin:digits", "--space", tiny_cnn_space, "--trials", 7, "--out", run_dir, "--seed", 3,
+            "--quiet", "--backend", "kerastuner"]
     proc = subprocess.Popen([*AUTOML, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     done = 0

@@ -9,24 +9,23 @@ implements as methods: ``automl_search_started``, ``automl_trial_started``, ``au
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+import helpers
 import pytest
 import yaml
+from helpers import AUTOML, leaderboard_rows
 
 from automl.errors import ConfigError
 from automl.lifecycle import normalize_logger_names
 from automl.plugin_manager import build_registry
 
-AUTOML = [sys.executable, "-m", "automl"]
 # MLFLOW_* from the calling shell would send the mlflow test's runs elsewhere.
-ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
-       "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {k: v for k, v in helpers.ENV.items() if not k.startswith("MLFLOW_")}
 CORE_SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 # The smallest search that trains: a one-layer MLP on the 8x8 digits, 3 epochs, no early stop, no pruning.
@@ -102,20 +101,9 @@ def automl_register_loggers():
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-def run_cli(*args, check=True, timeout=600, env=None) -> subprocess.CompletedProcess:
-    """Run the CLI to its end; the result also has the process id (``.pid``), to tell its calls from others'."""
-    with subprocess.Popen([*AUTOML, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={**ENV, **(env or {})}) as popen:
-        try:
-            stdout, stderr = popen.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            raise
-    proc = subprocess.CompletedProcess(popen.args, popen.returncode, stdout, stderr)
-    proc.pid = popen.pid
-    if check and proc.returncode != 0:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+def run_cli(*args, env=None, **kwargs) -> subprocess.CompletedProcess:
+    """helpers.run_cli in this file's environment, which ``env`` adds to (it does not replace it)."""
+    return helpers.run_cli(*args, env={**ENV, **(env or {})}, **kwargs)
 
 
 @pytest.fixture
@@ -136,13 +124,6 @@ def plugins(tmp_path) -> Path:
 def tiny_search(run_dir: Path, space: Path, *args, trials: int = 2, workers: int = 0, **kwargs):
     return run_cli("search", "builtin:digits", "--space", space, "--trials", trials, "--out", run_dir, "--quiet",
                    "--workers", workers, "--pruner", "none", *args, **kwargs)
-
-
-def leaderboard_rows(run_dir: Path) -> list[dict]:
-    from automl.leaderboard import to_records
-    from automl.search_engine import load_run
-
-    return to_records(load_run(run_dir).leaderboard_)
 
 
 def recorded_calls(run_dir: Path) -> list[list]:

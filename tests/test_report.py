@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -16,12 +15,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import AUTOML, ENV, leaderboard_rows, run_cli
 from PIL import Image
 
 from automl.report import PLOTS, param_importances
 
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 TRIALS = 6
 
 # Two architectures, so each has conditional parameters that only some trials carry.
@@ -51,17 +49,6 @@ class Broken(Architecture):
 def automl_register_architectures():
     return [Broken()]
 '''
-
-
-def run_cli(*args, check=True, timeout=600, env=ENV) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*AUTOML, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def leaderboard_rows(run_dir: Path) -> list[dict]:
-    return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
 
 
 def search_args(run_dir: Path, space: Path, *extra, trials: int = TRIALS) -> list[str]:

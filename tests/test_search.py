@@ -7,41 +7,17 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def run_cli(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*AUTOML, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def leaderboard_rows(run_dir: Path) -> list[dict]:
-    return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
+from helpers import AUTOML, ENV, TINY_CNN_SPACE, leaderboard_rows, run_cli
 
 
 def write_space(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-TINY_IMAGE_SPACE = """
-architectures:
-  cnn: {blocks: 1, filters: {low: 8, high: 16}, dense_units: 32, convs_per_block: 1}
-augmentations: [none]
-optimizers:
-  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
-training: {batch_size: 32, max_epochs: 4, patience: 2}
-"""
 
 
 # --- the acceptance run: quick space, 12 trials ---------------------------------------------------------
@@ -122,7 +98,7 @@ def test_a_different_experiment_in_the_same_run_directory_is_refused(quick_run):
 
 # --- other data sources ---------------------------------------------------------------------------------
 @pytest.mark.slow  # an image-folder search runs by default in test_bad_input (--skip-corrupt)
-def test_search_on_an_image_folder(tmp_path):
+def test_search_on_an_image_folder(tmp_path, tiny_cnn_space):
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -133,9 +109,8 @@ def test_search_on_an_image_folder(tmp_path):
         folder.mkdir(parents=True)
         for i, image in enumerate(digits.images[digits.target == label][:40]):
             Image.fromarray((image * 255 / 16).astype("uint8")).resize((16, 16)).save(folder / f"{i}.png")
-    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
     run_dir = tmp_path / "run"
-    run_cli("search", root, "--space", space, "--trials", 2, "--out", run_dir, "--quiet")
+    run_cli("search", root, "--space", tiny_cnn_space, "--trials", 2, "--out", run_dir, "--quiet")
     rows = leaderboard_rows(run_dir)
     assert len(rows) == 2 and {r["status"] for r in rows} <= {"complete", "pruned"}
     card = json.loads((run_dir / "best" / "model_card.json").read_text())
@@ -248,11 +223,10 @@ def test_consecutive_failure_limit_stops_the_search(tmp_path):
 
 
 # --- interruption and budget ----------------------------------------------------------------------------
-def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path):
-    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path, tiny_cnn_space):
     run_dir = tmp_path / "run"
-    args = ["search", "builtin:digits", "--space", space, "--trials", 6, "--out", run_dir, "--seed", 3, "--quiet",
-            "--pruner", "none"]
+    args = ["search", "builtin:digits", "--space", tiny_cnn_space, "--trials", 6, "--out", run_dir, "--seed", 3,
+            "--quiet", "--pruner", "none"]
     proc = subprocess.Popen([*AUTOML, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     finished = 0
@@ -273,12 +247,11 @@ def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path):
     assert len(retried) == len(set(retried)) <= 1  # the interrupted trial is re-run at most once
 
 
-def test_time_budget_stops_cleanly(tmp_path):
-    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+def test_time_budget_stops_cleanly(tmp_path, tiny_cnn_space):
     run_dir = tmp_path / "run"
     started = time.monotonic()
-    proc = run_cli("search", "builtin:digits", "--space", space, "--time-budget", "8s", "--out", run_dir, "--quiet",
-                   check=False)
+    proc = run_cli("search", "builtin:digits", "--space", tiny_cnn_space, "--time-budget", "8s", "--out", run_dir,
+                   "--quiet", check=False)
     assert "time budget used" in proc.stdout and "Traceback" not in proc.stderr
     assert time.monotonic() - started < 120
     completed = [r for r in leaderboard_rows(run_dir) if r["status"] == "complete"]
@@ -287,7 +260,7 @@ def test_time_budget_stops_cleanly(tmp_path):
     assert bool(completed) == (run_dir / "best" / "model.keras").is_file()
 
 
-CONTINUED_SPACE = TINY_IMAGE_SPACE.replace("training: {batch_size: 32, max_epochs: 4, patience: 2}",
+CONTINUED_SPACE = TINY_CNN_SPACE.replace("training: {batch_size: 32, max_epochs: 4, patience: 2}",
                                            "training: {batch_size: 32, max_epochs: 3, patience: 2, continue_best: 0.5}")
 
 
@@ -332,7 +305,7 @@ def test_a_trial_that_never_left_chance_is_not_continued(tmp_path):
 
 
 # --- initial trials -------------------------------------------------------------------------------------
-INITIAL_TRIAL_SPACE = TINY_IMAGE_SPACE + """
+INITIAL_TRIAL_SPACE = TINY_CNN_SPACE + """
 initial_trials:
   - {architecture: cnn, augmentation: none, optimizer: adam, params: {cnn.filters: 12, adam.learning_rate: 0.005}}
 """
@@ -394,10 +367,9 @@ def test_initial_trials_are_queued_once_and_never_pruned(tmp_path):
 
 
 # --- ensembles ------------------------------------------------------------------------------------------
-def test_search_with_ensemble_exports_the_average_of_the_best_trials(tmp_path):
-    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
+def test_search_with_ensemble_exports_the_average_of_the_best_trials(tmp_path, tiny_cnn_space):
     run_dir = tmp_path / "run"
-    args = ["search", "builtin:digits", "--space", space, "--trials", 3, "--out", run_dir, "--quiet",
+    args = ["search", "builtin:digits", "--space", tiny_cnn_space, "--trials", 3, "--out", run_dir, "--quiet",
             "--pruner", "none", "--ensemble", 2]
     proc = run_cli(*args)
     ranked = sorted((r for r in leaderboard_rows(run_dir) if r["rank"]), key=lambda r: r["rank"])
@@ -431,11 +403,10 @@ def test_unknown_plugin_in_space_lists_installed_names(tmp_path):
     assert "cnnn" in proc.stderr and "cnn" in proc.stderr and "mlp" in proc.stderr
 
 
-def test_python_api_matches_the_cli(tmp_path):
+def test_python_api_matches_the_cli(tmp_path, tiny_cnn_space):
     import automl
 
-    space = write_space(tmp_path / "space.yaml", TINY_IMAGE_SPACE)
-    result = automl.search("builtin:digits", out=str(tmp_path / "run"), space=str(space), trials=2, seed=1)
+    result = automl.search("builtin:digits", out=str(tmp_path / "run"), space=str(tiny_cnn_space), trials=2, seed=1)
     frame = result.leaderboard_
     assert len(frame) == 2 and list(frame.columns[:4]) == ["rank", "trial", "status", "reason"]
     assert result.best_trial_ == int(frame.loc[frame["rank"] == 1, "trial"].iloc[0])

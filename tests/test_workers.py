@@ -8,23 +8,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-AUTOML = [sys.executable, "-m", "automl"]
-ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-TINY_SPACE = """
-architectures:
-  mlp: {layers: 1, units: 32, dropout: 0.0, activation: relu, batch_norm: false}
-augmentations: [none]
-optimizers:
-  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
-training: {batch_size: 64, max_epochs: 2, patience: 2}
-"""
+from helpers import AUTOML, ENV, TINY_MLP_SPACE, leaderboard_rows, run_cli
 
 # Each fault fires once — a marker file remembers it — so the retry (or the next trial) runs normally.
 FAULTS = '''
@@ -93,17 +81,6 @@ class Greedy(Faulty):
 def automl_register_architectures():
     return [Abort(), Killed(), Hangs(), Greedy()]
 '''
-
-
-def run_cli(*args, check=True, env=None, timeout=600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*AUTOML, *map(str, args)], capture_output=True, text=True, env=env or ENV, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def leaderboard_rows(run_dir: Path) -> list[dict]:
-    return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
 
 
 def finished(rows) -> list[dict]:
@@ -213,7 +190,7 @@ def test_a_hung_trial_is_killed_at_the_trial_timeout_and_not_retried(tmp_path, f
 def test_sigkill_of_one_worker_from_outside_mid_trial(tmp_path):
     """Kill a worker process (not the search) while it trains; its trial fails and is retried, the search ends."""
     space = tmp_path / "space.yaml"
-    space.write_text(TINY_SPACE.replace("max_epochs: 2", "max_epochs: 60").replace("patience: 2", "patience: 60"))
+    space.write_text(TINY_MLP_SPACE.replace("max_epochs: 2", "max_epochs: 60").replace("patience: 2", "patience: 60"))
     run_dir = tmp_path / "run"
     args = ["search", "builtin:digits", "--space", space, "--trials", 4, "--out", run_dir, "--quiet", "--workers", 2,
             "--pruner", "none"]
@@ -273,7 +250,7 @@ def test_worker_options_are_checked_before_anything_runs(tmp_path):
 
 def test_an_interrupted_trial_resumes_from_its_last_checkpointed_epoch(tmp_path):
     space = tmp_path / "space.yaml"
-    space.write_text(TINY_SPACE.replace("max_epochs: 2", "max_epochs: 40").replace("patience: 2", "patience: 40"))
+    space.write_text(TINY_MLP_SPACE.replace("max_epochs: 2", "max_epochs: 40").replace("patience: 2", "patience: 40"))
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "1", "--out",
                              str(run_dir), "--quiet", "--pruner", "none", "--checkpoint-every", "0"], env=ENV,

@@ -1,0 +1,74 @@
+"""What the test files share: running the real CLI, reading a run's leaderboard, the tiny search spaces.
+
+Test files import it as ``from helpers import ...``: pytest puts ``tests/`` on ``sys.path`` (the rootdir
+conftest and the test modules are imported in its default "prepend" mode, as ``pytest_plugins =
+["postgres_server"]`` relies on too). Import it from test modules, not at the top of conftest.py: ``ENV`` is a
+copy of the environment taken at import, after conftest.py has set the test session's variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+AUTOML = [sys.executable, "-m", "automl"]
+# The environment of the CLI processes the tests start: no third-party plugins, no TensorFlow C++ chatter.
+ENV = {**os.environ, "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+# The smallest image search worth its name: a one-block CNN on the 8x8 digits, up to 4 epochs.
+TINY_CNN_SPACE = """
+architectures:
+  cnn: {blocks: 1, filters: {low: 8, high: 16}, dense_units: 32, convs_per_block: 1}
+augmentations: [none]
+optimizers:
+  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
+training: {batch_size: 32, max_epochs: 4, patience: 2}
+"""
+
+# A one-layer MLP on the digits, 2 epochs: trials of a second or two.
+TINY_MLP_SPACE = """
+architectures:
+  mlp: {layers: 1, units: 32, dropout: 0.0, activation: relu, batch_norm: false}
+augmentations: [none]
+optimizers:
+  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
+training: {batch_size: 64, max_epochs: 2, patience: 2}
+"""
+
+
+def run_cli(*args, check: bool = True, timeout: float = 600, env: Mapping[str, str] | None = None,
+            cwd: Path | str | None = None, expect: int | None = None,
+            prefix: Sequence[str] = AUTOML) -> subprocess.CompletedProcess:
+    """Run ``automl ARGS`` (each argument through ``str``) to its end and return what it printed.
+
+    It fails the test (AssertionError with the command, the exit status, stdout and stderr) unless the exit
+    status is ``expect`` where that is given, else unless it is 0 where ``check`` is true. ``env`` replaces the
+    whole environment (default ``ENV``); ``prefix`` replaces the command that runs the CLI. The result also has
+    the process id (``.pid``), to tell its calls from others'. A run past ``timeout`` seconds is killed and
+    raises ``subprocess.TimeoutExpired``.
+    """
+    command = [*prefix, *map(str, args)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=ENV if env is None else dict(env), cwd=cwd) as popen:
+        try:
+            stdout, stderr = popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            raise
+    proc = subprocess.CompletedProcess(command, popen.returncode, stdout, stderr)
+    proc.pid = popen.pid
+    wanted = expect if expect is not None else 0 if check else None
+    if wanted is not None and proc.returncode != wanted:
+        raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}, expected {wanted}\n"
+                             f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
+    return proc
+
+
+def leaderboard_rows(run_dir: Path) -> list[dict]:
+    """The run's leaderboard as ``automl leaderboard RUN --json`` prints it: one dict per trial, ranked first;
+    numbers as JSON numbers, missing values as ``None``."""
+    return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
