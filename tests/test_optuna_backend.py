@@ -39,7 +39,8 @@ def test_a_continuation_runs_the_best_trials_parameters_ahead_of_the_queued_init
     assert (continuation.candidate.max_epochs, continuation.candidate.patience) == (150, 30)
     assert continuation.reporter.prunable is False  # the pruner's rungs are for trials that start from scratch
     second = photo_backend.ask()
-    assert second.continues is None and second.candidate.params["cnn.filters"] == 24  # the queued initial trial
+    # The queued second initial trial: the same network without batch norm.
+    assert second.continues is None and second.candidate.params["cnn.batch_norm"] is False
     assert photo_backend.ask_continuation(record, max_epochs=150, patience=30) is None  # once per run
 
 
