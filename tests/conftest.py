@@ -23,21 +23,21 @@ pytest_plugins = ["postgres_server"]
 
 
 # --- tiny search spaces (their texts are in helpers.py; imported here when used, after the set-up above) ---
+def _space_file(tmp_path: Path, name: str) -> Path:
+    import helpers
+
+    path = tmp_path / "space.yaml"
+    path.write_text(getattr(helpers, name))
+    return path
+
+
 @pytest.fixture
 def tiny_cnn_space(tmp_path) -> Path:
     """helpers.TINY_CNN_SPACE written to ``tmp_path / "space.yaml"``."""
-    from helpers import TINY_CNN_SPACE
-
-    path = tmp_path / "space.yaml"
-    path.write_text(TINY_CNN_SPACE)
-    return path
+    return _space_file(tmp_path, "TINY_CNN_SPACE")
 
 
 @pytest.fixture
 def tiny_mlp_space(tmp_path) -> Path:
     """helpers.TINY_MLP_SPACE written to ``tmp_path / "space.yaml"``."""
-    from helpers import TINY_MLP_SPACE
-
-    path = tmp_path / "space.yaml"
-    path.write_text(TINY_MLP_SPACE)
-    return path
+    return _space_file(tmp_path, "TINY_MLP_SPACE")

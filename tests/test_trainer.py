@@ -13,15 +13,20 @@ from automl.search_space import SearchSpace
 from automl.trainer import COMPLETE, Checkpointing, train_candidate
 
 
-def test_a_trial_ended_by_early_stopping_says_so_and_where_its_best_epoch_was():
-    # Without it a row that stopped on a plateau reads like one that ran its epochs.
-    registry = build_registry(autoload=False)
+def small_mlp(registry, **training):
+    """A one-layer MLP trained by Adam at a constant 0.01, with the given training settings."""
     space = SearchSpace.from_dict({"architectures": {"mlp": {"layers": 1, "units": 32, "dropout": 0.0}},
                                    "augmentations": ["none"],
                                    "optimizers": {"adam": {"learning_rate": 0.01, "schedule": "constant"}},
-                                   "training": {"batch_size": 32, "max_epochs": 60, "patience": 2}}, registry)
-    candidate = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
-                                         fill_defaults=True), registry, "image")
+                                   "training": training}, registry)
+    return space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
+                                    fill_defaults=True), registry, "image")
+
+
+def test_a_trial_ended_by_early_stopping_says_so_and_where_its_best_epoch_was():
+    # Without it a row that stopped on a plateau reads like one that ran its epochs.
+    registry = build_registry(autoload=False)
+    candidate = small_mlp(registry, batch_size=32, max_epochs=60, patience=2)
     result = train_candidate(load_dataset("builtin:digits", seed=0), candidate, registry, seed=0)
     assert result.status == COMPLETE and result.epochs < 60, (result.epochs, result.reason)
     stopped, best = map(int, re.fullmatch(r"early-stopped at epoch (\d+) \(best val_loss at epoch (\d+)\)",
@@ -114,12 +119,7 @@ def test_a_trial_at_chance_is_given_three_times_its_patience_and_its_row_says_it
     import numpy as np
 
     registry = build_registry(autoload=False)
-    space = SearchSpace.from_dict({"architectures": {"mlp": {"layers": 1, "units": 32, "dropout": 0.0}},
-                                   "augmentations": ["none"],
-                                   "optimizers": {"adam": {"learning_rate": 0.01, "schedule": "constant"}},
-                                   "training": {"batch_size": 64, "max_epochs": 12, "patience": 2}}, registry)
-    candidate = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "adam"},
-                                         fill_defaults=True), registry, "image")
+    candidate = small_mlp(registry, batch_size=64, max_epochs=12, patience=2)
     dataset = load_dataset("builtin:digits", seed=0)
     shuffled = replace(dataset, y_train=np.random.default_rng(0).permutation(dataset.y_train),
                        y_val=np.random.default_rng(1).permutation(dataset.y_val))
