@@ -12,16 +12,9 @@ from pathlib import Path
 import helpers
 import numpy as np
 import pytest
-from helpers import AUTOML, ENV
+from helpers import AUTOML, ENV, TINY_CNN_SPACE
 
-TINY_SPACE = """
-architectures:
-  cnn: {blocks: 1, filters: {low: 8, high: 16}, dense_units: 32, convs_per_block: 1}
-augmentations: [none]
-optimizers:
-  adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
-training: {batch_size: 32, max_epochs: 2, patience: 2}
-"""
+TINY_SPACE = TINY_CNN_SPACE.replace("max_epochs: 4", "max_epochs: 2")
 
 # Makes jax and jaxlib look uninstalled to this one process (as a missing package does), then runs the CLI.
 HIDE_JAX = """
