@@ -15,7 +15,18 @@ from importlib import import_module
 from typing import Any
 
 from automl.hookspecs import hookimpl
-from automl.plugin import Architecture, Augmentation, BuildContext, Logger, Optimizer
+from automl.plugin import (
+    Architecture,
+    Augmentation,
+    Backend,
+    BackendOptions,
+    BuildContext,
+    Logger,
+    Optimizer,
+    SamplingFailed,
+    SearchBackend,
+    TrialHandle,
+)
 
 __version__ = "0.1.0"
 
@@ -30,8 +41,8 @@ _LAZY = {
     "write_report": ("automl.report", "write_report"),
 }
 
-__all__ = ["Architecture", "Augmentation", "BuildContext", "Logger", "Optimizer", "__version__", "hookimpl",
-           *_LAZY]
+__all__ = ["Architecture", "Augmentation", "Backend", "BackendOptions", "BuildContext", "Logger", "Optimizer",
+           "SamplingFailed", "SearchBackend", "TrialHandle", "__version__", "hookimpl", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -367,19 +367,25 @@ def plugins(
     plugins_dir: PluginsDir = None,
     strict_plugins: StrictPlugins = False,
 ) -> None:
-    """List every installed plugin: name, family, tasks, source and hyperparameters."""
+    """List every installed plugin: name, family, tasks, source and hyperparameters (a backend: its samplers
+    and pruners, the default first)."""
+    from automl.backends import find_backend
     from automl.hp import declared_params
     from automl.plugin_manager import build_registry
 
     registry = build_registry(plugins_dir=plugins_dir, strict=strict_plugins)
     rows: list[dict[str, Any]] = []
-    for entry in registry.all_entries() + registry.logger_entries():
+    for entry in registry.all_entries() + registry.logger_entries() + registry.backend_entries():
         params = declared_params(entry.plugin)
-        rows.append({
+        row = {
             "name": entry.name, "family": entry.family, "tasks": list(entry.plugin.tasks),
             "source": entry.source, "version": entry.version, "description": entry.plugin.description,
             "hyperparameters": {p.name.split(".", 1)[1]: p.describe() for p in params},
-        })
+        }
+        if entry in registry.backend_entries():
+            backend = find_backend(registry, entry.name)
+            row.update(samplers=list(backend.samplers), pruners=list(backend.pruners))
+        rows.append(row)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
@@ -391,6 +397,8 @@ def plugins(
             table.add_column(column, overflow="fold")
         for row in rows:
             hps = "; ".join(f"{k}: {v}" for k, v in row["hyperparameters"].items())
+            if "samplers" in row:
+                hps = f"samplers: {', '.join(row['samplers'])}; pruners: {', '.join(row['pruners'])}"
             table.add_row(row["family"], row["name"], ",".join(row["tasks"]), row["source"], hps)
         Console().print(table)
     for problem in registry.problems:

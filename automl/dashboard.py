@@ -1,9 +1,10 @@
 """``automl dashboard``: optuna-dashboard on a run's Optuna study, its Journal file or its database.
 
-The storage is opened here, through :class:`automl.storage.StorageSpec`, and handed to optuna-dashboard
-as an object: a database password (from ``$AUTOML_STORAGE_PASSWORD``) never reaches a command line, a
-process listing or the terminal. optuna-dashboard is an optional dependency (``pip install
-optuna-dashboard``, or the ``dashboard`` extra); ``automl report`` draws plots without it, for either backend.
+The run's backend plugin opens the storage (``SearchBackend.dashboard_storage``; a backend without an Optuna
+study says so) and it is handed to optuna-dashboard as an object: a database password (from
+``$AUTOML_STORAGE_PASSWORD``) never reaches a command line, a process listing or the terminal. optuna-dashboard
+is an optional dependency (``pip install optuna-dashboard``, or the ``dashboard`` extra); ``automl report`` draws
+plots without it, for any backend.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from automl.errors import ConfigError, RunDirectoryError
+from automl.errors import ConfigError
 from automl.signals import stop_on_signals
 
 INSTALL_HINT = "pip install optuna-dashboard (or pip install 'automl[dashboard]')"
@@ -22,40 +23,24 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 def serve_dashboard(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
                     announce: Callable[[str], None] = print) -> None:
     """Serve optuna-dashboard on the run's study until interrupted (Ctrl+C returns normally)."""
-    from automl.backends.optuna_backend import STUDY_NAME
+    from automl.backends import run_backend
     from automl.run_dir import read_config
-    from automl.storage import StorageSpec
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    backend = config.get("backend", "optuna")
-    if backend != "optuna":
-        raise ConfigError(
-            f"{run_dir} was searched with the {backend} backend, which keeps no Optuna study; optuna-dashboard "
-            f"shows Optuna studies only, so it needs a run of the optuna backend (automl search ... --backend "
-            f"optuna). For plots and a leaderboard page of this run use: automl report {run_dir}")
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port must be a TCP port between 1 and 65535; got {port}.")
+    # The run's backend says where its Optuna study is, or why it has none.
+    storage, study, shown = run_backend(config).dashboard_storage(run_dir, config)
     try:
         import optuna_dashboard
     except ImportError:
         raise ConfigError(f"automl dashboard needs optuna-dashboard, which is not installed here: {INSTALL_HINT}. "
                           f"Without it, automl report {run_dir} writes the plots and an HTML page.") from None
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port must be a TCP port between 1 and 65535; got {port}.")
-    spec = StorageSpec.for_run(run_dir, config.get("storage"))
-    if spec.journal is not None and not spec.journal.is_file():  # opening it would create an empty one
-        raise RunDirectoryError(f"{run_dir} has no study yet: its storage {spec.journal} does not exist. Start the "
-                                f"search (automl search ... --out {run_dir}) first.")
-    storage = spec.open()
-    study = config.get("study") or STUDY_NAME
-    try:
-        storage.get_study_id_from_name(study)
-    except KeyError:
-        raise RunDirectoryError(f"the storage {spec.shown} holds no study named {study!r} (the name in "
-                                f"{run_dir / 'config.yaml'}); was the search started?") from None
     if host not in LOOPBACK_HOSTS:
         announce(f"warning: optuna-dashboard has no login: anyone who reaches {host}:{port} can read and change "
                  "this study (notes, trial deletion). Prefer --host 127.0.0.1 with an SSH tunnel.")
-    announce(f"optuna-dashboard: study {study!r} in {spec.shown}\n"
+    announce(f"optuna-dashboard: study {study!r} in {shown}\n"
              f"open http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
     # The server runs in a daemon thread and this thread only waits, so Ctrl+C always lands here: raised in
     # the serving thread while it answers a request, wsgiref's error handler swallows it and serves on.

@@ -6,8 +6,8 @@ specs below. Third-party packages expose it through an entry point in the group 
     [project.entry-points.automl]
     efficientnet = "automl_efficientnet"
 
-or a single ``.py`` file is dropped into a folder passed with ``--plugins-dir``. Later families (search
-backends, exporters, data loaders) get their own ``automl_*`` hooks here.
+or a single ``.py`` file is dropped into a folder passed with ``--plugins-dir``. Later families (exporters,
+data loaders) get their own ``automl_*`` hooks here.
 
 Two kinds of hooks:
 
@@ -30,7 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from automl.plugin import Architecture, Augmentation, Logger, Optimizer
+    from automl.plugin import Architecture, Augmentation, Logger, Optimizer, SearchBackend
 
 PROJECT_NAME = "automl"
 
@@ -74,6 +74,17 @@ def automl_register_loggers() -> list[Logger]:  # type: ignore[empty-body]  # a 
     Called once when the plugin manager is built. Each item is an :class:`automl.plugin.Logger` instance whose
     ``name`` is unique among all installed loggers; a run selects it with ``--log NAME``. Its ``@hookimpl``
     methods named like the lifecycle hooks below receive that run's events.
+    """
+
+
+@hookspec
+def automl_register_backends() -> list[SearchBackend]:  # type: ignore[empty-body]  # a spec: never run
+    """Return the search backend plugins this plugin provides.
+
+    Called once when the plugin manager is built. Each item is an :class:`automl.plugin.SearchBackend` instance
+    whose ``name`` is unique among all installed backends; a run chooses one with ``--backend NAME`` (the
+    built-ins ``optuna`` and ``kerastuner`` are registered here too). It samples the candidates and keeps the
+    trials; automl trains them.
     """
 
 

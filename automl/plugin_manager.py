@@ -11,8 +11,9 @@
     or classes, given as objects or as import references (:func:`plugin_reference`, :func:`import_plugin`);
 6. validation: each hook is called per plugin module, objects are checked, duplicate names fail.
 
-Loggers (``automl_register_loggers``) are collected like the searched families but are not searched: a run
-selects them by name, and :mod:`automl.lifecycle` calls their lifecycle hooks.
+Loggers (``automl_register_loggers``) and search backends (``automl_register_backends``) are collected like the
+searched families but are not searched: a run selects its loggers by name, and :mod:`automl.lifecycle` calls
+their lifecycle hooks; it chooses one backend (``--backend NAME``), which samples the searched families.
 
 A module that fails to import (or whose hook raises, or returns an invalid object) is reported as a
 :class:`LoadProblem` and skipped; with ``strict=True`` it is fatal instead.
@@ -37,7 +38,7 @@ import pluggy
 
 from automl import hookspecs
 from automl.errors import DuplicatePluginError, PluginError, UnknownPluginError
-from automl.plugin import FAMILIES, LOGGER, TASKS, Plugin
+from automl.plugin import BACKEND, FAMILIES, LOGGER, TASKS, Plugin
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 ENV_DISABLE_AUTOLOAD = "AUTOML_DISABLE_PLUGIN_AUTOLOAD"
@@ -45,7 +46,7 @@ ENV_DISABLED_PLUGINS = "AUTOML_DISABLED_PLUGINS"
 ENV_PLUGINS_DIR = "AUTOML_PLUGINS_DIR"
 
 BUILTIN_MODULES = ("automl_plugins.architectures", "automl_plugins.augmentations", "automl_plugins.optimizers",
-                   "automl_plugins.tensorboard_logger", "automl_plugins.mlflow_logger")
+                   "automl_plugins.tensorboard_logger", "automl_plugins.mlflow_logger", "automl_plugins.backends")
 BUILTIN_SOURCE = "built-in"
 
 HOOK_BY_FAMILY = {
@@ -53,6 +54,7 @@ HOOK_BY_FAMILY = {
     "augmentation": "automl_register_augmentations",
     "optimizer": "automl_register_optimizers",
     LOGGER: "automl_register_loggers",
+    BACKEND: "automl_register_backends",
 }
 HOOK_NAMES = sorted(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_"))
 PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -116,6 +118,9 @@ class Registry:
 
     def logger_entries(self) -> list[PluginEntry]:
         return [e for _, e in sorted(self.plugins[LOGGER].items())]
+
+    def backend_entries(self) -> list[PluginEntry]:
+        return [e for _, e in sorted(self.plugins[BACKEND].items())]
 
 
 def _env_flag(name: str) -> bool:
@@ -294,9 +299,10 @@ def _load_directory(directory: Path, pm: pluggy.PluginManager, problem) -> list[
 
 
 def _check_objects(returned: Any, family: str, hook_name: str) -> list[Plugin]:
-    from automl.plugin import Architecture, Augmentation, Logger, Optimizer
+    from automl.plugin import Architecture, Augmentation, Logger, Optimizer, SearchBackend
 
-    base = {"architecture": Architecture, "augmentation": Augmentation, "optimizer": Optimizer, LOGGER: Logger}[family]
+    base = {"architecture": Architecture, "augmentation": Augmentation, "optimizer": Optimizer, LOGGER: Logger,
+            BACKEND: SearchBackend}[family]
     if returned is None:
         return []
     if not isinstance(returned, (list, tuple)):
@@ -317,6 +323,12 @@ def _check_objects(returned: Any, family: str, hook_name: str) -> list[Plugin]:
             raise PluginError(f"{family} plugin {name!r} declares tasks {list(obj.tasks)}; allowed: {list(TASKS)}.")
         if family == LOGGER:
             logger_plugin_manager([obj])  # its hook methods' names and arguments, checked now rather than mid-run
+        if family == BACKEND:
+            for attribute in ("samplers", "pruners"):
+                names = getattr(obj, attribute)
+                if not isinstance(names, tuple) or not names or not all(isinstance(n, str) and n for n in names):
+                    raise PluginError(f"backend plugin {name!r} has {attribute} {names!r}; give a non-empty tuple of "
+                                      f"names, the default first (e.g. {attribute} = ('random',)).")
     return list(returned)
 
 
@@ -375,6 +387,10 @@ class _PluginHolder:
     def automl_register_loggers(self) -> list[Plugin]:
         return self._of("Logger")
 
+    @hookspecs.hookimpl
+    def automl_register_backends(self) -> list[Plugin]:
+        return self._of("SearchBackend")
+
 
 def _label(obj: Any) -> str:
     return obj.__qualname__ if inspect.isclass(obj) else f"{type(obj).__qualname__}({getattr(obj, 'name', '?')})"
@@ -391,7 +407,7 @@ def _instance(found: Any) -> Any:
     if isinstance(found, Plugin):
         return found
     raise PluginError(f"{found!r} is not a plugin: pass a module with automl_register_* hooks, or an object (or class) "
-                      "of automl.Architecture, Augmentation, Optimizer or Logger.")
+                      "of automl.Architecture, Augmentation, Optimizer, Logger or SearchBackend.")
 
 
 def _module_version(module_name: str) -> str:

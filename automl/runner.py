@@ -130,7 +130,7 @@ class TrialRunner:
         warm = None
         # A Hyperband promotion or the continuation of the best trial: the trial number it continues, from the
         # weights saved for a promotion or, for the best trial, from its kept model.
-        source = getattr(handle, "continues", None)
+        source = handle.continues
         if source is not None:
             weights = ctx.layout.warm_start(source)
             if not weights.is_file():
@@ -163,7 +163,7 @@ class TrialRunner:
         if checkpoint is not None:
             checkpoint.remove()  # the trial has its result: nothing left to resume
         self.consecutive_failures = self.consecutive_failures + 1 if result.status == "failed" else 0
-        if result.status == COMPLETE and getattr(handle, "may_be_continued", False):
+        if result.status == COMPLETE and handle.may_be_continued:
             try:
                 save_warm_start(result.model, ctx.layout.warm_start(handle.number))
             except OSError as exc:  # a promotion of this trial then trains from scratch
@@ -200,8 +200,7 @@ class TrialRunner:
 
     def _interrupted(self, handle, stop: KeyboardInterrupt) -> None:
         """Record the running trial as ``interrupted`` and queue it again; its checkpoint stays for the retry."""
-        if getattr(handle, "heartbeat", None) is not None:
-            handle.heartbeat.stop()
+        self.backend.release(handle)
         why = getattr(stop, "signal_name", None) or str(stop) or "Ctrl+C"
         reason = f"interrupted by {why}; queued again: it runs when the search is resumed"
         if self.backend.fail_trial(handle.number, reason, retry=True, interrupted=True):

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from automl.data import Dataset, DatasetsBySize
+    from automl.plugin import SearchBackend
+    from automl.plugin_manager import Registry
 
 DEFAULT_TRIALS = 20
 # best/ averages this many of the best trials unless --ensemble says otherwise (at most --top-k): on
@@ -69,11 +71,13 @@ class Experiment:
     time_budget: float | None = _option(None, "Stop cleanly after this long, e.g. 90s, 10m, 1h.",
                                         "none: --trials decides")
     seed: int = _option(0, "Seed for splits, sampler and training.")
-    backend: str = _option("optuna", "optuna | kerastuner")
-    sampler: str | None = _option(None, "optuna: tpe | random | cmaes | gp; kerastuner: hyperband | bayesian | random.",
-                                  "tpe (optuna), hyperband (kerastuner)")
+    backend: str = _option("optuna", "The search backend plugin: optuna | kerastuner, or an installed one "
+                                     "(automl plugins lists them).")
+    sampler: str | None = _option(None, "optuna: tpe | random | cmaes | gp; kerastuner: hyperband | bayesian | random; "
+                                  "another backend: its own (automl plugins).", "the backend's first: tpe (optuna), "
+                                  "hyperband (kerastuner)")
     pruner: str | None = _option(None, "optuna: hyperband | successive-halving | median | none; kerastuner: none.",
-                                 "hyperband (optuna), none (kerastuner)")
+                                 "the backend's first: hyperband (optuna), none (kerastuner)")
     target: str | None = _option(None, "Target column of a CSV (required for a CSV).", "none")
     image_size: tuple[int, int] | None = _option(None, "Resize images to HEIGHTxWIDTH (e.g. 64x64).",
                                                  "chosen from the data and printed; never upscaled")
@@ -139,10 +143,7 @@ class Experiment:
         return cls(**values)
 
     def validate(self) -> None:
-        """Check the options and fill in the backend's default sampler and pruner."""
-        from automl.backends import check_choice
-
-        self.sampler, self.pruner = check_choice(self.backend, self.sampler, self.pruner)
+        """Check the options on their own and between each other (the backend's own rules: `choose_backend`)."""
         if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--trials must be at least 1; got {self.trials}.")
         if self.time_budget is not None and self.time_budget <= 0:
@@ -160,9 +161,6 @@ class Experiment:
             raise ConfigError(f"--seed must be >= 0; got {self.seed}.")
         if self.workers < 0:
             raise ConfigError(f"--workers must be 0 (trials in this process) or more; got {self.workers}.")
-        if self.backend == "kerastuner" and self.workers > 1:
-            raise ConfigError(f"--workers {self.workers} needs the optuna backend: KerasTuner's oracle state lives in "
-                              "one process. Use --backend optuna, or --workers 1.")
         for name in ("trial_timeout", "recycle_after", "threads_per_worker", "worker_memory_limit"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -184,6 +182,16 @@ class Experiment:
         from automl import keras_backend
 
         self.keras_backend = keras_backend.resolve(self.keras_backend)  # jax requested but not installed: here
+
+    def choose_backend(self, registry: Registry) -> SearchBackend:
+        """The backend plugin ``--backend`` names, installed in ``registry``; fills in its default sampler and
+        pruner and refuses what it cannot serve (a ``--storage`` database, several ``--workers``)."""
+        from automl.backends import find_backend
+
+        plugin = find_backend(registry, self.backend)
+        self.sampler, self.pruner = plugin.check_choice(self.sampler, self.pruner)
+        plugin.check_run(workers=self.workers, storage_url=self.storage)
+        return plugin
 
     @property
     def target_trials(self) -> int | None:
@@ -391,6 +399,7 @@ class _Search:
         # The objects behind experiment.plugins (the Python API's plugins=[...]): used as they are in this process.
         self.plugin_objects = plugin_objects
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
+        self.backend_plugin: SearchBackend  # the --backend plugin, set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
         self.sized: DatasetsBySize | None = None  # the data at each size the space's training.image_size lists, set by run()
         self._models: dict[int, Any] = {}  # kept trial models loaded at the end (None: could not be loaded)
@@ -398,21 +407,22 @@ class _Search:
     def run(self) -> SearchResult:
         from filelock import FileLock, Timeout
 
+        from automl import keras_backend
         from automl.data import DatasetsBySize, load_dataset
         from automl.lifecycle import select_loggers
         from automl.plugin_manager import build_registry
         from automl.search_space import SearchSpace, default_space_name
-        from automl.storage import repair_journal
 
         exp = self.experiment
-        if exp.workers == 0 or exp.backend == "kerastuner":  # trials train in this process: before Keras loads
-            from automl import keras_backend
-
-            assert exp.keras_backend is not None  # validate() resolved it
+        assert exp.keras_backend is not None  # validate() resolved it
+        if exp.workers == 0:  # trials train in this process: before Keras loads (a plugin module may import it)
             keras_backend.activate(exp.keras_backend)
-        # Cheap checks first: plugins, space, run directory — then the data preflight — then TensorFlow.
+        # Cheap checks first: plugins, backend, space, run directory — then the data preflight — then TensorFlow.
         registry = build_registry(plugins_dir=exp.plugins_dir, strict=exp.strict_plugins,
                                   plugins=self.plugin_objects or exp.plugins or ())
+        self.backend_plugin = exp.choose_backend(registry)
+        if not self.trains_in_workers:
+            keras_backend.activate(exp.keras_backend)
         for problem in registry.problems:
             self.progress.message(f"warning: {problem}")
         run_dir = resolve_run_dir(exp.out or exp.default_out())
@@ -470,10 +480,9 @@ class _Search:
             if not exp.storage:  # models a killed trial left waiting (a shared database's workers may own some)
                 shutil.rmtree(layout.pending, ignore_errors=True)
             if backend is None:
-                if exp.backend == "optuna":  # under the lock: no other process writes the journal now
-                    repaired = repair_journal(layout.journal)
-                    if repaired:
-                        self.progress.message(f"warning: {repaired}")
+                repaired = self.backend_plugin.repair(run_dir)  # under the lock: no other process writes it now
+                if repaired:
+                    self.progress.message(f"warning: {repaired}")
                 backend = self._open_backend(run_dir, space, registry, dataset.task, config)
             atomic_write_text(layout.config, yaml.safe_dump(config, sort_keys=False))
             self.sized = DatasetsBySize(config, dataset)
@@ -486,14 +495,20 @@ class _Search:
         finally:
             lock.release()
 
+    @property
+    def trains_in_workers(self) -> bool:
+        """Whether trials train in worker processes (--workers, and a backend whose storage they can share)."""
+        return self.experiment.workers > 0 and self.backend_plugin.worker_processes
+
     def _open_backend(self, run_dir: Path, space, registry, task: str, config: dict[str, Any]):
-        from automl.backends import open_backend
+        from automl.backends import BackendOptions
 
         exp = self.experiment
-        assert exp.sampler is not None and exp.pruner is not None  # validate() filled in the backend's defaults
-        return open_backend(exp.backend, run_dir, space, registry, task, sampler=exp.sampler, pruner=exp.pruner,
-                            seed=exp.seed, expected_trials=exp.target_trials, storage_url=exp.storage,
-                            study_name=config["study"], max_retries=exp.max_retries)
+        assert exp.sampler is not None and exp.pruner is not None  # choose_backend() filled in the defaults
+        return self.backend_plugin.open(BackendOptions(
+            run_dir, space, registry, task, sampler=exp.sampler, pruner=exp.pruner, seed=exp.seed,
+            expected_trials=exp.target_trials, storage_url=exp.storage, study_name=config["study"],
+            max_retries=exp.max_retries))
 
     def _loop(self, run_dir: Path, dataset: Dataset, space, registry, config: dict[str, Any],
               backend) -> SearchResult:
@@ -516,7 +531,7 @@ class _Search:
         sink = _EventSink(progress, run_dir, space, backend, exp.max_consecutive_failures, hooks)
         progress.start(exp.target_trials, backend.finished_count(), exp.time_budget)
         try:
-            if exp.workers == 0 or exp.backend == "kerastuner":
+            if not self.trains_in_workers:
                 context = RunContext(run_dir, dataset, space, registry, exp.seed, exp.target_trials, deadline,
                                      exp.top_k, exp.checkpoint_every, self.sized, exp.time_budget)
                 why = TrialRunner(context, backend, sink, sink.should_stop).run()
@@ -560,7 +575,7 @@ class _Search:
                                   "(--no-initial-trials leaves every trial to the sampler)")
 
     def _study_name(self, run_dir: Path) -> str:
-        from automl.backends.optuna_backend import STUDY_NAME
+        from automl.plugin import STUDY_NAME
 
         if self.experiment.study:
             return self.experiment.study

@@ -141,7 +141,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
     from pathlib import Path
 
     from automl import keras_backend
-    from automl.backends import open_backend
+    from automl.backends import DEFAULT_BACKEND, open_backend
     from automl.data import DatasetsBySize, load_run_data
     from automl.errors import DataError
     from automl.plugin_manager import build_registry
@@ -159,7 +159,7 @@ def open_worker(config: dict[str, Any], run_dir, storage_url: str | None, study_
         raise DataError(f"the data at {config['data']!r} differ from the data this run searches (their fingerprint "
                         "differs); every worker must see the same data.")
     space = SearchSpace.from_dict(config["space"], registry, source="the run's config")
-    backend = open_backend(config["backend"], Path(run_dir), space, registry, dataset.task,
+    backend = open_backend(config.get("backend") or DEFAULT_BACKEND, Path(run_dir), space, registry, dataset.task,
                            sampler=config["sampler"], pruner=config["pruner"], seed=config["seed"],
                            expected_trials=config.get("target_trials"), storage_url=storage_url,
                            study_name=study_name, seed_offset=seed_offset, max_retries=max_retries)

@@ -9,6 +9,8 @@ from collections import Counter
 import pytest
 
 from automl import Architecture
+from automl.backends.kerastuner.driver import KerasTunerDriver
+from automl.backends.optuna_backend import OptunaDriver
 from automl.errors import AutomlError, HyperparameterError
 from automl.hp import (
     ChoiceParam,
@@ -17,8 +19,6 @@ from automl.hp import (
     FixedParam,
     FloatParam,
     IntParam,
-    KerasTunerDriver,
-    OptunaDriver,
     PluginHP,
     RandomDriver,
     declared_params,

@@ -13,13 +13,8 @@ import yaml
 from helpers import AUTOML, ENV, leaderboard_rows, run_cli
 
 from automl.backends import SamplingFailed
-from automl.backends.kerastuner_backend import (
-    INTERRUPTED,
-    KerasTunerBackend,
-    hyperband_brackets,
-    read_records,
-    state_path,
-)
+from automl.backends.kerastuner import KerasTunerBackend, hyperband_brackets, read_records, state_path
+from automl.backends.kerastuner.backend import INTERRUPTED
 from automl.leaderboard import COLUMNS
 from automl.plugin_manager import build_registry
 from automl.search_space import SearchSpace

@@ -1,7 +1,7 @@
 """The Optuna backend: a study in the run directory's Journal file (safe for several local processes).
 
 Each trial is asked with ``study.ask()``, turned into a backend-neutral :class:`Candidate` through
-:class:`automl.hp.OptunaDriver`, and told its outcome; the trial record (everything the leaderboard shows)
+:class:`OptunaDriver`, and told its outcome; the trial record (everything the leaderboard shows)
 is stored as the user attribute ``automl`` so the storage alone can rebuild the leaderboard.
 """
 
@@ -11,19 +11,17 @@ import json
 import time
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from automl.backends import PRUNERS as _PRUNERS
-from automl.backends import SAMPLERS as _SAMPLERS
-from automl.backends import Backend, SamplingFailed
-from automl.errors import ConfigError, RunDirectoryError
-from automl.hp import OptunaDriver
+from automl.backends import STUDY_NAME, Backend, BackendOptions, SamplingFailed, TrialHandle
+from automl.errors import ConfigError, NoFinishedTrialsError, RunDirectoryError
+from automl.hp import ChoiceParam, Driver, FixedParam, FloatParam, IntParam, Param
 from automl.plugin_manager import Registry
-from automl.search_space import Candidate, SearchSpace
+from automl.search_space import SearchSpace
 from automl.storage import StorageSpec
 from automl.trainer import COMPLETE, FAILED, INTERRUPTED, PRUNED, TrialResult
 
-STUDY_NAME = "automl"
 RECORD_ATTR = "automl"
 CONFIG_ATTR = "automl_config"
 RETRY_ATTR = "retry_of"
@@ -31,8 +29,24 @@ INITIAL_ATTR = "initial_trial"  # the index of the search space's initial trial 
 # A continuation of the best trial at the end of a time budget (training.continue_best): the number of the
 # trial whose weights it continues, the epoch it trains up to and its early-stopping patience.
 CONTINUES_ATTR, MAX_EPOCHS_ATTR, PATIENCE_ATTR = "continues", "max_epochs", "patience"
-SAMPLERS = _SAMPLERS["optuna"]
-PRUNERS = _PRUNERS["optuna"]
+
+
+class OptunaDriver(Driver):
+    """Samples from an ``optuna.Trial`` (define-by-run, so conditions need no extra bookkeeping)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def suggest(self, param: Param, condition: tuple[str, str] | None) -> Any:
+        if isinstance(param, FixedParam):
+            return param.value
+        if isinstance(param, IntParam):
+            return self.trial.suggest_int(param.name, param.low, param.high, step=param.step, log=param.log)
+        if isinstance(param, FloatParam):
+            return self.trial.suggest_float(param.name, param.low, param.high, log=param.log)
+        if isinstance(param, ChoiceParam):
+            return self.trial.suggest_categorical(param.name, list(param.options))
+        raise TypeError(f"unsupported parameter {param!r}")
 
 
 def make_sampler(name: str, seed: int, expected_trials: int | None):
@@ -60,7 +74,7 @@ def make_sampler(name: str, seed: int, expected_trials: int | None):
         except ImportError:
             raise ConfigError("--sampler gp needs PyTorch (Optuna's GPSampler uses it): pip install torch") from None
         return optuna.samplers.GPSampler(seed=seed)
-    raise ConfigError(f"unknown Optuna sampler {name!r}; choose one of: {', '.join(SAMPLERS)}.")
+    raise ConfigError(f"unknown Optuna sampler {name!r}; see automl plugins for the optuna backend's samplers.")
 
 
 def make_pruner(name: str, max_epochs: int, first_rung: int | None = None):
@@ -78,7 +92,7 @@ def make_pruner(name: str, max_epochs: int, first_rung: int | None = None):
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=first_rung or 2)
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise ConfigError(f"unknown pruner {name!r}; choose one of: {', '.join(PRUNERS)}.")
+    raise ConfigError(f"unknown pruner {name!r}; see automl plugins for the optuna backend's pruners.")
 
 
 def read_records(storage: StorageSpec, study_name: str = STUDY_NAME) -> list[dict[str, Any]]:
@@ -105,6 +119,57 @@ def read_shared_config(storage: StorageSpec, study_name: str) -> dict[str, Any]:
     if not config:
         raise RunDirectoryError(f"study {study_name!r} in {storage.shown} was not created by automl search.")
     return config
+
+
+def open_run(options: BackendOptions) -> OptunaBackend:
+    """The backend on the run directory's Journal file, or on ``options.storage_url``'s database."""
+    return OptunaBackend(StorageSpec.for_run(options.run_dir, options.storage_url), options.space, options.registry,
+                         options.task, study_name=options.study_name, sampler=options.sampler, pruner=options.pruner,
+                         seed=options.seed, expected_trials=options.expected_trials, max_retries=options.max_retries,
+                         seed_offset=options.seed_offset)
+
+
+def run_storage(run_dir: Path, config: dict[str, Any]) -> StorageSpec:
+    """A run's study storage, checked to exist for its report: opening a missing journal would create an empty
+    one in the user's run directory."""
+    spec = StorageSpec.for_run(run_dir, config.get("storage"))
+    if spec.journal is not None and not spec.journal.is_file():
+        raise NoFinishedTrialsError(
+            f"{run_dir} has no trial yet: its study storage {spec.journal} does not exist. A report needs at least one "
+            f"complete or pruned trial; start or resume the search (automl search ... --out {run_dir}) and try again "
+            "once a trial has finished.")
+    return spec
+
+
+def run_distributions(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The exact distributions of a run's parameters (log scales, ranges), by parameter name."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=config.get("study") or STUDY_NAME,
+                                  storage=StorageSpec.for_run(run_dir, config.get("storage")).open())
+    except KeyError:
+        return {}
+    distributions: dict[str, Any] = {}
+    for trial in study.get_trials(deepcopy=False):
+        distributions.update(trial.distributions)
+    return distributions
+
+
+def dashboard_storage(run_dir: Path, config: dict[str, Any]) -> tuple[Any, str, str]:
+    """(the opened storage, the study name, where it is as shown) of a run, for optuna-dashboard."""
+    spec = StorageSpec.for_run(run_dir, config.get("storage"))
+    if spec.journal is not None and not spec.journal.is_file():  # opening it would create an empty one
+        raise RunDirectoryError(f"{run_dir} has no study yet: its storage {spec.journal} does not exist. Start the "
+                                f"search (automl search ... --out {run_dir}) first.")
+    storage = spec.open()
+    study = config.get("study") or STUDY_NAME
+    try:
+        storage.get_study_id_from_name(study)
+    except KeyError:
+        raise RunDirectoryError(f"the storage {spec.shown} holds no study named {study!r} (the name in the run's "
+                                "configuration); was the search started?") from None
+    return storage, study, spec.shown
 
 
 def _records(study) -> list[dict[str, Any]]:
@@ -157,14 +222,9 @@ class _Heartbeat:
 
 
 @dataclass
-class OptunaTrial:
-    number: int
-    candidate: Candidate
-    reporter: _Reporter
-    retry_of: int | None
-    trial: Any
-    heartbeat: _Heartbeat | None = None
-    continues: int | None = None  # the trial whose best weights this one continues (training.continue_best)
+class OptunaTrial(TrialHandle):
+    trial: Any = None  # the optuna.Trial
+    heartbeat: _Heartbeat | None = None  # a shared database's liveness signal while the trial runs
 
 
 class OptunaBackend(Backend[OptunaTrial]):
@@ -353,8 +413,13 @@ class OptunaBackend(Backend[OptunaTrial]):
             candidate = replace(candidate, max_epochs=int(trial.user_attrs[MAX_EPOCHS_ATTR]),
                                 patience=int(trial.user_attrs.get(PATIENCE_ATTR, candidate.patience)))
         prunable = INITIAL_ATTR not in trial.user_attrs and continues is None
-        return OptunaTrial(trial.number, candidate, _Reporter(trial, self, prunable), trial.user_attrs.get(RETRY_ATTR),
-                           trial, heartbeat, continues)
+        return OptunaTrial(trial.number, candidate, _Reporter(trial, self, prunable),
+                           retry_of=trial.user_attrs.get(RETRY_ATTR), continues=continues, trial=trial,
+                           heartbeat=heartbeat)
+
+    def release(self, handle: OptunaTrial) -> None:
+        if handle.heartbeat:
+            handle.heartbeat.stop()
 
     def tell(self, handle: OptunaTrial, result: TrialResult, record: dict[str, Any]) -> None:
         from optuna.trial import TrialState

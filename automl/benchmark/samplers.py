@@ -43,6 +43,8 @@ from automl.leaderboard import is_finite_number
 
 if TYPE_CHECKING:
     from automl.data import Dataset
+    from automl.plugin import SearchBackend
+    from automl.plugin_manager import Registry
 
 # === samplers ==========================================================================================
 @dataclass
@@ -64,7 +66,8 @@ class SamplerBenchmark:
 
     def validate(self) -> list[tuple[str, str]]:
         """Check the options; return the (backend, sampler) pairs."""
-        from automl.backends import check_choice
+        from automl.backends import find_backend
+        from automl.plugin_manager import build_registry
 
         check_positive("--seeds", self.seeds, "--seeds 3")
         check_positive("--trials", self.trials, "--trials 12")
@@ -72,18 +75,13 @@ class SamplerBenchmark:
             raise ConfigError(f"--time-budget must be positive; got {self.time_budget} seconds.")
         if self.test not in TESTS:
             raise ConfigError(f"--test must be one of {', '.join(TESTS)}; got {self.test!r}.")
-        pairs = [parse_sampler(name) for name in (self.samplers or DEFAULT_SAMPLERS)]
+        registry = build_registry(plugins_dir=self.plugins_dir)
+        pairs = [parse_sampler(name, registry) for name in (self.samplers or DEFAULT_SAMPLERS)]
         if not pairs:
             raise ConfigError(f"--samplers lists no sampler; give e.g. {','.join(DEFAULT_SAMPLERS)}.")
-        for backend, sampler in pairs:
-            check_choice(backend, sampler, self.pruner if backend == "optuna" else None)
-        # Optional packages some samplers need: missing ones fail now, not after the other samplers' searches.
-        import importlib.util
-
-        for (backend, sampler), package in ((("optuna", "cmaes"), "cmaes"), (("optuna", "gp"), "torch")):
-            if (backend, sampler) in pairs and importlib.util.find_spec(package) is None:
-                raise ConfigError(f"--samplers {backend}:{sampler} needs the {package!r} package, which is not "
-                                  f"installed: pip install {package}, or leave {backend}:{sampler} out.")
+        for backend, sampler in pairs:  # a sampler whose package is missing fails now, not after the others ran
+            plugin = find_backend(registry, backend)
+            plugin.check_choice(sampler, self.pruner if prunes(plugin) else None)
         return list(dict.fromkeys(pairs))
 
     @property
@@ -94,18 +92,24 @@ class SamplerBenchmark:
         return str(Path("runs") / f"benchmark-samplers-{data_name(self.data)}")
 
 
-def parse_sampler(text: str) -> tuple[str, str]:
-    """``optuna:tpe`` → ("optuna", "tpe"); a bare name is accepted when one backend alone has it."""
-    from automl.backends import SAMPLERS
+def prunes(backend: SearchBackend) -> bool:
+    """Whether --pruner applies to the backend: it has a pruner besides "none"."""
+    return any(name != "none" for name in backend.pruners)
 
-    every = ", ".join(f"{b}:{s}" for b, names in SAMPLERS.items() for s in names)
+
+def parse_sampler(text: str, registry: Registry) -> tuple[str, str]:
+    """``optuna:tpe`` → ("optuna", "tpe"); a bare name is accepted when one installed backend alone has it."""
+    from automl.backends import find_backend
+
+    samplers = {entry.name: find_backend(registry, entry.name).samplers for entry in registry.backend_entries()}
+    every = ", ".join(f"{b}:{s}" for b, names in samplers.items() for s in names)
     name = text.strip().lower()
     if ":" in name:
         backend, sampler = name.split(":", 1)
-        if backend in SAMPLERS and sampler in SAMPLERS[backend]:
+        if backend in samplers and sampler in samplers[backend]:
             return backend, sampler
         raise ConfigError(f"--samplers: unknown sampler {text!r}; choose from: {every}.")
-    owners = [b for b, names in SAMPLERS.items() if name in names]
+    owners = [b for b, names in samplers.items() if name in names]
     if len(owners) == 1:
         return owners[0], name
     if owners:
@@ -210,7 +214,11 @@ def run_sampler_benchmark(bench: SamplerBenchmark, *, quiet: bool = False) -> Sa
 
 def _run_searches(out: Path, bench: SamplerBenchmark, pairs: list[tuple[str, str]], identity: dict[str, Any],
                   quiet: bool) -> tuple[list[dict[str, Any]], int, int]:
+    from automl.backends import find_backend
+    from automl.plugin_manager import build_registry
     from automl.search_engine import Experiment, search
+
+    registry = build_registry(plugins_dir=bench.plugins_dir)
 
     jobs = []
     for seed in range(bench.seeds):  # seeds outermost: machine-speed drift hits every sampler alike
@@ -240,7 +248,7 @@ def _run_searches(out: Path, bench: SamplerBenchmark, pairs: list[tuple[str, str
             experiment = Experiment(
                 data=bench.data, out=str(run_dir), space=bench.space, trials=bench.target_trials,
                 time_budget=bench.time_budget, seed=spec["seed"], backend=spec["backend"], sampler=spec["sampler"],
-                pruner=bench.pruner if spec["backend"] == "optuna" else None, target=bench.target,
+                pruner=bench.pruner if prunes(find_backend(registry, spec["backend"])) else None, target=bench.target,
                 image_size=bench.image_size, plugins_dir=bench.plugins_dir,
                 workers=0, top_k=1,  # in-process for every backend (KerasTuner's only mode): equal footing
                 initial_trials=False,

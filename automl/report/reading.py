@@ -4,60 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from automl.errors import NoFinishedTrialsError
 from automl.leaderboard import is_finite_number
 
-if TYPE_CHECKING:
-    pass
 
 # --- reading the run ------------------------------------------------------------------------------------
 def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
     """The run's config, its trial records, and where they were read from (never showing a password)."""
-    from automl.backends import read_records
+    from automl.backends import run_backend
     from automl.run_dir import read_config
-    from automl.storage import StorageSpec
 
     config = read_config(run_dir)
-    backend = config.get("backend", "optuna")
-    if backend == "optuna":
-        spec = StorageSpec.for_run(run_dir, config.get("storage"))
-        if spec.journal is not None and not spec.journal.is_file():
-            # Opening a missing journal would create an empty one in the user's run directory.
-            raise NoFinishedTrialsError(
-                f"{run_dir} has no trial yet: its study storage {spec.journal} does not exist. A report needs at "
-                "least one complete or pruned trial; start or resume the search (automl search ... --out "
-                f"{run_dir}) and try again once a trial has finished.")
-        source = spec.shown
-    else:
-        from automl.backends.kerastuner_backend import state_path
-
-        source = str(state_path(run_dir))
-    return config, read_records(config, run_dir), source
+    backend = run_backend(config)
+    source = backend.records_source(run_dir, config)  # raises NoFinishedTrialsError when there is no storage yet
+    return config, backend.read_records(run_dir, config), source
 
 
 def study_distributions(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """The exact distributions of an Optuna run's parameters (log scales, ranges), by parameter name.
+    """The exact distributions of a run's parameters (log scales, ranges), by parameter name, where its backend
+    knows them (Optuna's study does); otherwise empty, and the report infers them from the values."""
+    from automl.backends import run_backend
 
-    A KerasTuner run has no Optuna study: its distributions are inferred from the values instead.
-    """
-    if config.get("backend", "optuna") != "optuna":
-        return {}
-    import optuna
-
-    from automl.backends.optuna_backend import STUDY_NAME
-    from automl.storage import StorageSpec
-
-    try:
-        study = optuna.load_study(study_name=config.get("study") or STUDY_NAME,
-                                  storage=StorageSpec.for_run(run_dir, config.get("storage")).open())
-    except KeyError:
-        return {}
-    distributions: dict[str, Any] = {}
-    for trial in study.get_trials(deepcopy=False):
-        distributions.update(trial.distributions)
-    return distributions
+    return run_backend(config).distributions(run_dir, config)
 
 
 def flat_params(record: Mapping[str, Any]) -> dict[str, Any]:
