@@ -7,7 +7,6 @@ written atomically: a reader sees the previous file or the new one, never half o
 
 from __future__ import annotations
 
-import html
 import io
 import math
 import re
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from automl import html_page as hp
 from automl.io import atomic_write_bytes
 
 ALPHA = 0.05
@@ -273,10 +273,10 @@ _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
 
 
-def _inline_html(text: str) -> str:
+def _inline_html(text: str) -> hp.Markup:
     """The two bits of Markdown the reports use (`code` and **bold**) as HTML, everything else escaped."""
-    escaped = html.escape(text)
-    return _BOLD.sub(r"<strong>\1</strong>", _CODE.sub(r"<code>\1</code>", escaped))
+    escaped = hp.escape(text)
+    return hp.Markup(_BOLD.sub(r"<strong>\1</strong>", _CODE.sub(r"<code>\1</code>", escaped)))
 
 
 @dataclass
@@ -322,31 +322,20 @@ class Document:
         return "\n".join(lines).rstrip() + "\n"
 
     def to_html(self) -> str:
-        parts = [
-            "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-            f"<title>{html.escape(self.title)}</title>",
-            "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-            "line-height:1.45}table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;"
-            "padding:4px 8px;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
-            "code{background:#f3f3f3;padding:0 3px}</style>",
-            "</head>", "<body>", f"<h1>{html.escape(self.title)}</h1>",
-        ]
+        parts: list[hp.Markup] = []
         for kind, content in self.blocks:
             if kind == "heading":
-                parts.append(f"<h{content[0]}>{_inline_html(content[1])}</h{content[0]}>")
+                parts.append(hp.heading(_inline_html(content[1]), content[0]))
             elif kind == "paragraph":
-                parts.append(f"<p>{_inline_html(content)}</p>")
+                parts.append(hp.paragraph(_inline_html(content)))
             elif kind == "bullets":
-                parts.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in content) + "</ul>")
+                parts.append(hp.bullet_list(map(_inline_html, content)))
             elif kind == "table":
                 headers, rows = content
-                head = "".join(f"<th>{_inline_html(h)}</th>" for h in headers)
-                body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in rows)
-                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                parts.append(hp.table([list(map(_inline_html, row)) for row in rows], list(map(_inline_html, headers))))
             elif kind == "image":
-                parts.append(f'<p><img src="{html.escape(content[0])}" alt="{html.escape(content[1])}"></p>')
-        parts += ["</body>", "</html>"]
-        return "\n".join(parts) + "\n"
+                parts.append(hp.image(*content))
+        return hp.page(self.title, parts)
 
 
 def json_safe(value: Any) -> Any:

@@ -17,7 +17,8 @@ so far. Plots are drawn on matplotlib ``Figure`` objects with the Agg canvas, ne
 neither a GUI nor the caller's matplotlib backend is touched.
 
 The package's modules: ``reading`` (the records and the study's distributions), ``importance`` (fANOVA),
-``plots`` (the four figures) and ``page`` (the HTML page, and :func:`write_report`).
+``plots`` (the four figures) and ``page`` (the HTML page, built with :mod:`automl.html_page` like the
+benchmark reports, and :func:`write_report`).
 """
 
 from automl.report.importance import Importance, infer_distribution, param_distributions, param_importances

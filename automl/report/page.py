@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl import html_page as hp
 from automl import leaderboard
 from automl.errors import ConfigError, NoFinishedTrialsError
 from automl.io import atomic_write_bytes, atomic_write_text
@@ -55,8 +55,6 @@ class Report:
     finished: int = 0
 
 
-
-
 # --- the page -------------------------------------------------------------------------------------------
 def _cell(value: Any) -> str:
     """A leaderboard cell as text: missing as empty, floats to 4 significant digits."""
@@ -74,63 +72,25 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def leaderboard_html(frame) -> str:
+def leaderboard_html(frame) -> hp.Markup:
     """The leaderboard as an HTML table, every cell escaped (reasons and parameters are free text)."""
-    shown = frame[[c for c in frame.columns if c not in HIDDEN_COLUMNS]]
-    text = shown.apply(lambda column: column.map(_cell)).astype(str)
-    return text.to_html(index=False, escape=True, border=0, classes="leaderboard", table_id="leaderboard")
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
-h1 { margin-bottom: 0.2em; }
-table.summary td { padding: 2px 12px 2px 0; vertical-align: top; }
-table.summary td:first-child { font-weight: 600; }
-figure { margin: 1em 0; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
-p.note { background: #fff6dd; border-left: 4px solid #e0b000; padding: 0.5em 0.8em; }
-.scroll { overflow-x: auto; }
-table.leaderboard { border-collapse: collapse; font-size: 0.85em; }
-table.leaderboard th, table.leaderboard td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-table.leaderboard th { background: #f3f3f3; position: sticky; top: 0; }
-"""
+    columns = [c for c in frame.columns if c not in HIDDEN_COLUMNS]
+    rows = ([_cell(value) for value in row] for row in frame[columns].itertuples(index=False, name=None))
+    return hp.table(rows, columns, css_class="leaderboard", table_id="leaderboard")
 
 
 def _page(title: str, summary: list[tuple[str, str]], plots: Mapping[str, Path], notes: Mapping[str, str],
-          table: str) -> str:
-    esc = html.escape
-    rows = "\n".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in summary)
+          leaderboard_table: hp.Markup) -> str:
     sections = []
     for name, heading in PLOTS.items():
-        parts = [f'<section id="{name}">', f"<h2>{esc(heading)}</h2>"]
+        parts = [hp.heading(heading)]
         if name in plots:
-            parts.append(f'<figure><img src="{esc(plots[name].name)}" alt="{esc(heading)}"></figure>')
+            parts.append(hp.image(plots[name].name, heading))
         if name in notes:
-            parts.append(f'<p class="note">{esc(notes[name])}</p>')
-        parts.append("</section>")
-        sections.append("\n".join(parts))
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{esc(title)}</title>
-<style>{_STYLE}</style>
-</head>
-<body>
-<h1>{esc(title)}</h1>
-<table class="summary">
-{rows}
-</table>
-{chr(10).join(sections)}
-<section id="leaderboard-section">
-<h2>Leaderboard</h2>
-<div class="scroll">
-{table}
-</div>
-</section>
-</body>
-</html>
-"""
+            parts.append(hp.paragraph(notes[name], css_class="note"))
+        sections.append(hp.section(name, parts))
+    leaderboard_section = hp.section("leaderboard-section", [hp.heading("Leaderboard"), leaderboard_table])
+    return hp.page(title, [hp.table(summary, css_class="summary"), *sections, leaderboard_section])
 
 
 def _trial_counts(records: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
