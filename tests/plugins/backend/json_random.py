@@ -61,8 +61,10 @@ class JsonRandomBackend(Backend[JsonTrial]):
     def _sample(self, number: int, params: dict[str, Any] | None) -> JsonTrial:
         """A new random candidate, or (a retry) the one ``params`` recorded."""
         opts = self.options
-        inner = FixedDriver(params, fill_defaults=True, check=False) if params is not None else RandomDriver(opts.seed * 7919 + number)
-        driver = RecordingDriver(inner)
+        if params is None:
+            driver = RecordingDriver(RandomDriver(opts.seed * 7919 + number))
+        else:
+            driver = RecordingDriver(FixedDriver(params, fill_defaults=True, check=False))
         candidate = opts.space.sample(driver, opts.registry, opts.task)
         return JsonTrial(number, candidate, NoPruning(), params=driver.sampled)
 
