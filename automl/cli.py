@@ -377,7 +377,7 @@ def plugins(
     rows: list[dict[str, Any]] = []
     for entry in registry.all_entries() + registry.logger_entries() + registry.backend_entries():
         params = declared_params(entry.plugin)
-        row = {
+        row: dict[str, Any] = {
             "name": entry.name, "family": entry.family, "tasks": list(entry.plugin.tasks),
             "source": entry.source, "version": entry.version, "description": entry.plugin.description,
             "hyperparameters": {p.name.split(".", 1)[1]: p.describe() for p in params},
