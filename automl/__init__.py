@@ -15,18 +15,7 @@ from importlib import import_module
 from typing import Any
 
 from automl.hookspecs import hookimpl
-from automl.plugin import (
-    Architecture,
-    Augmentation,
-    Backend,
-    BackendOptions,
-    BuildContext,
-    Logger,
-    Optimizer,
-    SamplingFailed,
-    SearchBackend,
-    TrialHandle,
-)
+from automl.plugin import Architecture, Augmentation, BuildContext, Logger, Optimizer
 
 __version__ = "0.1.0"
 
@@ -39,10 +28,15 @@ _LAZY = {
     "export_run": ("automl.export", "export_run"),  # not "export": that is the automl.export module
     "load_predictor": ("automl.predict", "load_predictor"),
     "write_report": ("automl.report", "write_report"),
+    # A search backend plugin's base classes (see docs/plugins.md, "Search backends").
+    "SearchBackend": ("automl.backends", "SearchBackend"),
+    "Backend": ("automl.backends", "Backend"),
+    "BackendOptions": ("automl.backends", "BackendOptions"),
+    "TrialHandle": ("automl.backends", "TrialHandle"),
+    "SamplingFailed": ("automl.backends", "SamplingFailed"),
 }
 
-__all__ = ["Architecture", "Augmentation", "Backend", "BackendOptions", "BuildContext", "Logger", "Optimizer",
-           "SamplingFailed", "SearchBackend", "TrialHandle", "__version__", "hookimpl", *_LAZY]
+__all__ = ["Architecture", "Augmentation", "BuildContext", "Logger", "Optimizer", "__version__", "hookimpl", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -30,7 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from automl.plugin import Architecture, Augmentation, Logger, Optimizer, SearchBackend
+    from automl.plugin import Architecture, Augmentation, Logger, Optimizer, Plugin
 
 PROJECT_NAME = "automl"
 
@@ -78,10 +78,10 @@ def automl_register_loggers() -> list[Logger]:  # type: ignore[empty-body]  # a 
 
 
 @hookspec
-def automl_register_backends() -> list[SearchBackend]:  # type: ignore[empty-body]  # a spec: never run
+def automl_register_backends() -> list[Plugin]:  # type: ignore[empty-body]  # a spec: never run
     """Return the search backend plugins this plugin provides.
 
-    Called once when the plugin manager is built. Each item is an :class:`automl.plugin.SearchBackend` instance
+    Called once when the plugin manager is built. Each item is an :class:`automl.backends.SearchBackend` instance
     whose ``name`` is unique among all installed backends; a run chooses one with ``--backend NAME`` (the
     built-ins ``optuna`` and ``kerastuner`` are registered here too). It samples the candidates and keeps the
     trials; automl trains them.

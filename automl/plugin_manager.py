@@ -56,6 +56,8 @@ HOOK_BY_FAMILY = {
     LOGGER: "automl_register_loggers",
     BACKEND: "automl_register_backends",
 }
+BASE_CLASS_BY_FAMILY = {"architecture": "Architecture", "augmentation": "Augmentation", "optimizer": "Optimizer",
+                        LOGGER: "Logger", BACKEND: "SearchBackend"}
 HOOK_NAMES = sorted(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_"))
 PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TRUTHY = {"1", "true", "yes", "on"}
@@ -299,19 +301,16 @@ def _load_directory(directory: Path, pm: pluggy.PluginManager, problem) -> list[
 
 
 def _check_objects(returned: Any, family: str, hook_name: str) -> list[Plugin]:
-    from automl.plugin import Architecture, Augmentation, Logger, Optimizer, SearchBackend
-
-    base = {"architecture": Architecture, "augmentation": Augmentation, "optimizer": Optimizer, LOGGER: Logger,
-            BACKEND: SearchBackend}[family]
+    # Every base class sets its family, so the check needs only Plugin: the families' base classes live in the
+    # layers that use them (automl.backends for SearchBackend), above this module.
+    base = BASE_CLASS_BY_FAMILY[family]
     if returned is None:
         return []
     if not isinstance(returned, (list, tuple)):
-        raise PluginError(f"{hook_name}() must return a list of {base.__name__} objects; got {type(returned).__name__}.")
+        raise PluginError(f"{hook_name}() must return a list of {base} objects; got {type(returned).__name__}.")
     for obj in returned:
-        if not isinstance(obj, base):
-            raise PluginError(
-                f"{hook_name}() returned {obj!r}; expected instances of automl.{base.__name__} (subclass it)."
-            )
+        if not isinstance(obj, Plugin) or obj.family != family:
+            raise PluginError(f"{hook_name}() returned {obj!r}; expected instances of automl.{base} (subclass it).")
         name = getattr(obj, "name", None)
         if not isinstance(name, str) or not PLUGIN_NAME_RE.match(name):
             raise PluginError(
@@ -366,30 +365,28 @@ class _PluginHolder:
     def __init__(self, objects: list[Plugin]) -> None:
         self.objects = objects
 
-    def _of(self, base_name: str) -> list[Plugin]:
-        import automl.plugin as plugin
-
-        return [o for o in self.objects if isinstance(o, getattr(plugin, base_name))]
+    def _of(self, family: str) -> list[Plugin]:
+        return [o for o in self.objects if o.family == family]
 
     @hookspecs.hookimpl
     def automl_register_architectures(self) -> list[Plugin]:
-        return self._of("Architecture")
+        return self._of("architecture")
 
     @hookspecs.hookimpl
     def automl_register_augmentations(self) -> list[Plugin]:
-        return self._of("Augmentation")
+        return self._of("augmentation")
 
     @hookspecs.hookimpl
     def automl_register_optimizers(self) -> list[Plugin]:
-        return self._of("Optimizer")
+        return self._of("optimizer")
 
     @hookspecs.hookimpl
     def automl_register_loggers(self) -> list[Plugin]:
-        return self._of("Logger")
+        return self._of(LOGGER)
 
     @hookspecs.hookimpl
     def automl_register_backends(self) -> list[Plugin]:
-        return self._of("SearchBackend")
+        return self._of(BACKEND)
 
 
 def _label(obj: Any) -> str:

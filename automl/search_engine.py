@@ -34,8 +34,8 @@ from automl.run_dir import CONFIG_FILE, RunDirectory, read_config, read_test_met
 if TYPE_CHECKING:
     import pandas as pd
 
+    from automl.backends import SearchBackend
     from automl.data import Dataset, DatasetsBySize
-    from automl.plugin import SearchBackend
     from automl.plugin_manager import Registry
 
 DEFAULT_TRIALS = 20
@@ -575,7 +575,7 @@ class _Search:
                                   "(--no-initial-trials leaves every trial to the sampler)")
 
     def _study_name(self, run_dir: Path) -> str:
-        from automl.plugin import STUDY_NAME
+        from automl.backends import STUDY_NAME
 
         if self.experiment.study:
             return self.experiment.study

@@ -42,8 +42,8 @@ from automl.io import atomic_write_json, atomic_write_text
 from automl.leaderboard import is_finite_number
 
 if TYPE_CHECKING:
+    from automl.backends import SearchBackend
     from automl.data import Dataset
-    from automl.plugin import SearchBackend
     from automl.plugin_manager import Registry
 
 # === samplers ==========================================================================================
