@@ -51,7 +51,7 @@ def test_an_atomic_write_creates_its_folder_and_leaves_no_temporary(tmp_path):
     assert siblings(path) == []
 
 
-@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)], ids=oct)
 def test_an_atomic_write_gives_the_file_the_users_usual_mode(tmp_path, umask, mask, mode):
     """Not the 0600 of the temporary file it was written through: a file others may read stays readable."""
     umask(mask)
