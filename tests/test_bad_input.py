@@ -33,6 +33,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import automl.errors
+from automl.run_dir import RunDirectory
 
 DIGITS = load_digits()
 
@@ -329,7 +330,7 @@ def test_csv_low_cardinality_text_column_is_one_hot_encoded_and_searched(tmp_pat
     run_dir = tmp_path / "run"
     proc = run_search(data, run_dir, target="label", space=space)
     assert proc.returncode == 0, f"\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card = json.loads((RunDirectory(run_dir).best / "model_card.json").read_text())
     preprocessing = card["preprocessing"]
     assert preprocessing["categorical"] == {"colour": ["blue", "red"]}
     assert preprocessing["encoded_columns"] == ["height", "colour=blue", "colour=red"]

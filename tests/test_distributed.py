@@ -15,6 +15,8 @@ import time
 import pytest
 from helpers import AUTOML, ENV, TINY_MLP_SPACE
 
+from automl.run_dir import RunDirectory
+
 
 def _wait_for_study(sqlalchemy_url: str, study: str, timeout: float = 240) -> None:
     import optuna
@@ -74,7 +76,7 @@ def test_eight_workers_on_postgresql_finish_the_exact_count_without_leaking_the_
     # The password is nowhere: not in any output, not in any file the run or the workers wrote.
     leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and db.password.encode() in p.read_bytes()]
     assert leaks == []
-    assert f"postgresql://automl@127.0.0.1:{db.port}/" in (run_dir / "config.yaml").read_text()  # as typed
+    assert f"postgresql://automl@127.0.0.1:{db.port}/" in RunDirectory(run_dir).config.read_text()  # as typed
 
 
 def test_a_password_typed_in_the_url_is_never_written_or_shown(postgres, tmp_path, tiny_mlp_space):
@@ -132,10 +134,11 @@ def test_the_readme_multi_machine_example_runs_verbatim(postgres, tmp_path):
     rows = json.loads(subprocess.run([*AUTOML, "leaderboard", str(tmp_path / "runs" / "digits"), "--json"], env=env,
                                      capture_output=True, text=True, check=True).stdout)
     assert sum(r["status"] in ("complete", "pruned") for r in rows) == trials
-    # The search exports best/ when it holds the best trials' models; a trial the other machine ran keeps its
-    # model there (README: each worker keeps the models of top trials in its own --out).
+    # The search exports the best model when it holds the best trials' models; a trial the other machine ran keeps
+    # its model there (README: each worker keeps the models of top trials in its own --out).
     said = (tmp_path / "search.err").read_text()
-    assert (tmp_path / "runs" / "digits" / "best" / "model.keras").is_file() or "run automl export" in said, said[-2000:]
+    exported = RunDirectory(tmp_path / "runs" / "digits").best / "model.keras"
+    assert exported.is_file() or "run automl export" in said, said[-2000:]
     print(f"{trials} trials; the joining worker ran "
           f"{sum(line.startswith('trial ') for line in worker.stderr.splitlines())}")
 

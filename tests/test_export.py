@@ -19,6 +19,7 @@ from helpers import AUTOML, ENV, run_cli
 
 from automl.data import load_dataset
 from automl.errors import ExportError, UnsafeModelError
+from automl.run_dir import RunDirectory
 
 SPACE = """
 architectures:
@@ -36,6 +37,13 @@ def tree_hashes(folder: Path) -> dict[str, str]:
     from automl.export import file_hashes
 
     return file_hashes(folder)
+
+
+def swap_folders(run: Path) -> list[str]:
+    """The siblings of the run's best export that automl.io.atomic_directory writes while it replaces it (the new
+    folder being filled, the old one renamed aside)."""
+    best = RunDirectory(run).best.name
+    return [p.name for p in run.iterdir() if p.name.startswith((f".{best}.new-", f".{best}.old"))]
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +74,13 @@ def run(digits_pngs, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(run) -> Path:
-    """`automl export RUN` with every format (the default), into RUN/best; --json says what was written."""
+    """`automl export RUN` with every format (the default), into the run's best folder; --json says what was
+    written."""
+    best = RunDirectory(run).best
     said = json.loads(run_cli("export", run, "--json").stdout)
-    assert said["folder"] == str(run / "best") and set(said["formats"]) == {"keras", "saved_model", "litert", "onnx"}
+    assert said["folder"] == str(best) and set(said["formats"]) == {"keras", "saved_model", "litert", "onnx"}
     assert all(check["argmax_agreement"] >= 0.99 for check in said["verification"].values()), said["verification"]
-    return run / "best"
+    return best
 
 
 @pytest.fixture(scope="module")
@@ -313,13 +323,13 @@ def test_a_failure_mid_export_leaves_the_previous_best_intact(run, exported, dat
     with pytest.raises(ExportError, match=message):
         export.export_run(run, formats="keras,saved_model,litert,onnx")
     assert tree_hashes(exported) == before
-    leftovers = [p.name for p in run.iterdir() if p.name.startswith((".best.new-", ".best.old"))]
-    assert leftovers == []
+    assert swap_folders(run) == []
 
 
 @pytest.mark.slow  # a failure mid-export is covered by default by the test above
 def test_a_killed_export_leaves_the_previous_best_intact(run, exported, tmp_path):
-    """SIGKILL `automl export` while it writes; best/ is the old export, and the next export succeeds."""
+    """SIGKILL `automl export` while it writes; the best folder holds the old export, and the next export
+    succeeds."""
     import signal
     import time
 
@@ -327,23 +337,23 @@ def test_a_killed_export_leaves_the_previous_best_intact(run, exported, tmp_path
     proc = subprocess.Popen([*AUTOML, "export", str(run)], env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(p.name.startswith(".best.new-") for p in run.iterdir()):
+    while time.monotonic() < deadline and not swap_folders(run):
         time.sleep(0.05)
     time.sleep(0.5)  # somewhere inside the writes
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert tree_hashes(exported) == before
-    said = json.loads(run_cli("export", run, "--format", "keras", "--json").stdout)  # recovers: replaces best/ whole
+    said = json.loads(run_cli("export", run, "--format", "keras", "--json").stdout)  # recovers: replaces it whole
     assert said["folder"] == str(exported) and set(said["formats"]) == {"keras"}
     assert said["verification"]["keras"]["argmax_agreement"] == 1.0 and "accuracy" in said["test_metrics"]
     assert set(json.loads((exported / "model_card.json").read_text())["formats"]) == {"keras"}
-    assert not any(p.name.startswith((".best.new-", ".best.old")) for p in run.iterdir())
+    assert swap_folders(run) == []
     run_cli("export", run)  # put all four formats back for the other tests
 
 
 def test_a_sigterm_during_export_leaves_the_previous_best_intact(run, exported):
-    """`kill` (SIGTERM) of `automl export` while it writes: it stops cleanly (exit 143), best/ is byte-identical
-    and its half-written sibling is removed."""
+    """`kill` (SIGTERM) of `automl export` while it writes: it stops cleanly (exit 143), the best folder is
+    byte-identical and its half-written sibling is removed."""
     import signal
     import time
 
@@ -351,7 +361,7 @@ def test_a_sigterm_during_export_leaves_the_previous_best_intact(run, exported):
     proc = subprocess.Popen([*AUTOML, "export", str(run)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(p.name.startswith(".best.new-") for p in run.iterdir()):
+    while time.monotonic() < deadline and not swap_folders(run):
         time.sleep(0.05)
     time.sleep(0.5)  # somewhere inside the writes
     proc.send_signal(signal.SIGTERM)
@@ -359,7 +369,7 @@ def test_a_sigterm_during_export_leaves_the_previous_best_intact(run, exported):
     assert proc.returncode == 143, stderr[-2000:]
     assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr, stderr[-2000:]
     assert tree_hashes(exported) == before
-    assert not any(p.name.startswith((".best.new-", ".best.old")) for p in run.iterdir())
+    assert swap_folders(run) == []
 
 
 def test_a_missing_optional_dependency_names_the_extra(monkeypatch, run):
@@ -389,7 +399,7 @@ def test_an_ensemble_of_the_best_trials_averages_their_probabilities(run, export
     proc = run_cli("export", run, "--ensemble", 2, "--format", "keras,saved_model,onnx")
     rows = sorted((r for r in json.loads(run_cli("leaderboard", run, "--json").stdout) if r["rank"]),
                   key=lambda r: r["rank"])
-    folder = run / "exports" / "ensemble_top2"
+    folder = RunDirectory(run).exports / "ensemble_top2"
     assert f"the average of trials {rows[0]['trial']}, {rows[1]['trial']}" in proc.stdout
     card = json.loads((folder / "model_card.json").read_text())
     assert card["ensemble"]["trials"] == [rows[0]["trial"], rows[1]["trial"]]
@@ -397,12 +407,12 @@ def test_an_ensemble_of_the_best_trials_averages_their_probabilities(run, export
     assert all(check["argmax_agreement"] == 1.0 for check in card["verification"].values())
 
     samples = dataset.x_test[:40]
-    members = [keras.saving.load_model(run / "trials" / f"{r['trial']:04d}" / "model.keras", safe_mode=True)
+    members = [keras.saving.load_model(RunDirectory(run).trial_model(r["trial"]), safe_mode=True)
                for r in rows[:2]]
     expected = np.mean([m.predict(samples, verbose=0) for m in members], axis=0)
     ensemble = keras.saving.load_model(folder / "model.keras", safe_mode=True)
     np.testing.assert_allclose(ensemble.predict(samples, verbose=0), expected, atol=1e-6)
-    assert tree_hashes(exported) == before  # best/ is the search's own (a single trial here)
+    assert tree_hashes(exported) == before  # the best folder is the search's own (a single trial)
 
 
 def test_ensemble_and_trial_options_are_checked(run):
@@ -417,13 +427,13 @@ def test_refit_retrains_on_train_and_validation_into_its_own_folder(run, exporte
     before = tree_hashes(exported)
     proc = run_cli("export", run, "--refit", "--format", "keras,onnx")
     row = best_row(run)
-    folder = run / "exports" / f"trial_{row['trial']:04d}_refit"
+    folder = RunDirectory(run).exports / f"trial_{row['trial']:04d}_refit"
     assert str(folder) in proc.stdout
     card = json.loads((folder / "model_card.json").read_text())
     assert card["refit"] is True and set(card["formats"]) == {"keras", "onnx"}
     print(f"refit test accuracy {card['metrics']['test']['accuracy']:.4f} vs searched {row['test_accuracy']:.4f}")
     assert card["metrics"]["test"]["accuracy"] >= row["test_accuracy"] - 0.05
-    assert tree_hashes(exported) == before  # best/ belongs to the search
+    assert tree_hashes(exported) == before  # the best folder belongs to the search
 
 
 # --- tables --------------------------------------------------------------------------------------------
@@ -453,7 +463,7 @@ training: {batch_size: 16, max_epochs: 30, patience: 5}
 
 def test_a_csv_model_exports_all_formats_and_predicts_a_csv(wine_run, tmp_path):
     run_dir, data = wine_run
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card = json.loads((RunDirectory(run_dir).best / "model_card.json").read_text())
     assert set(card["formats"]) == {"keras", "saved_model", "litert", "onnx"}
     assert card["metrics"]["test"]["roc_auc"] is not None
     rows = list(csv.DictReader(run_cli("predict", run_dir, data).stdout.splitlines()))

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from helpers import AUTOML, ENV, TINY_CNN_SPACE, leaderboard_rows, run_cli
 
+from automl.run_dir import CONFIG_FILE, RunDirectory
+
 
 def finished(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["status"] in ("complete", "pruned")]
@@ -76,7 +78,7 @@ def small_tmpfs(tmp_path: Path, size: str, *, read_only: bool = False):
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
-# --- 1. a torn write at the end of study.journal --------------------------------------------------------
+# --- 1. a torn write at the end of the study's journal file ---------------------------------------------
 def _journal_lines(path: Path) -> tuple[bytes, bytes]:
     """(everything before the last line, the last line with its newline)."""
     data = path.read_bytes()
@@ -101,9 +103,9 @@ def test_a_torn_last_line_is_repaired_at_every_byte_offset(finished_run, tmp_pat
     from automl.storage import repair_journal
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    head, last = _journal_lines(finished_run / "study.journal")
-    whole = len(_load_trials(finished_run / "study.journal"))
-    journal = tmp_path / "study.journal"
+    head, last = _journal_lines(RunDirectory(finished_run).journal)
+    whole = len(_load_trials(RunDirectory(finished_run).journal))
+    journal = RunDirectory(tmp_path).journal
     for cut in range(len(last)):  # keep 0 .. len-1 bytes of the last line: len-1 loses only its newline
         journal.write_bytes(head + last[:cut])
         note = repair_journal(journal)
@@ -123,7 +125,7 @@ def test_a_torn_last_line_is_repaired_at_every_byte_offset(finished_run, tmp_pat
 
 def test_a_search_resumes_to_the_exact_count_after_a_torn_write(finished_run, space, tmp_path):
     run_dir = copy_run(finished_run, tmp_path)
-    journal = run_dir / "study.journal"
+    journal = RunDirectory(run_dir).journal
     head, last = _journal_lines(journal)
     journal.write_bytes(head + last[: len(last) // 2])  # a kill -9 in the middle of Optuna's last write
     proc = run_cli(*search_args(space, run_dir, 3, "--workers", 0))
@@ -139,7 +141,7 @@ def test_a_journal_an_earlier_version_fused_is_repaired_by_a_reader(finished_run
     from optuna.storages.journal import JournalFileBackend
 
     run_dir = copy_run(finished_run, tmp_path)
-    journal = run_dir / "study.journal"
+    journal = RunDirectory(run_dir).journal
     head, last = _journal_lines(journal)
     journal.write_bytes(head + last[:40])
     JournalFileBackend(str(journal)).append_logs([json.loads(last)])  # lands right after the fragment
@@ -261,7 +263,7 @@ def test_unreadable_inputs_are_named_errors_without_a_traceback(finished_run, tm
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("")
     damaged_run = copy_run(finished_run, tmp_path)
-    (damaged_run / "config.yaml").write_text("data: [builtin:digits\n")
+    RunDirectory(damaged_run).config.write_text("data: [builtin:digits\n")
     cases = {
         "binary --space": (["search", "builtin:digits", "--space", binary, "--out", tmp_path / "r1"],
                            "is not a UTF-8 text file"),
@@ -269,7 +271,7 @@ def test_unreadable_inputs_are_named_errors_without_a_traceback(finished_run, tm
                               "is a folder"),
         "invalid --config": (["search", "--config", bad_yaml, "--out", tmp_path / "r3"],
                              "is not valid YAML at line 2"),
-        "damaged config.yaml": (["leaderboard", damaged_run], "is not valid YAML at line 2"),
+        f"damaged {CONFIG_FILE}": (["leaderboard", damaged_run], "is not valid YAML at line 2"),
         "export --out under a file": (["export", finished_run, "--out", not_a_folder / "deploy"], "cannot write"),
         "--out under a file": (["search", "builtin:digits", "--out", not_a_folder / "run"], "a-file"),
     }
@@ -341,7 +343,7 @@ initial_trials:
     sheared = [r for r in rows if r["augmentation"] == "shear"]
     assert sheared and all(r["status"] == "failed" and "cannot be loaded back" in r["reason"] for r in sheared), rows
     assert len(finished(rows)) == 3
-    members = exported_trials(json.loads((run_dir / "best" / "model_card.json").read_text()))
+    members = exported_trials(json.loads((RunDirectory(run_dir).best / "model_card.json").read_text()))
     assert {r["augmentation"] for r in rows if r["trial"] in members} == {"none"}, proc.stderr[-2000:]
 
 
@@ -349,10 +351,11 @@ def test_a_kept_model_that_no_longer_loads_is_skipped_at_the_end(finished_run, s
     from automl.export import exported_trials
 
     run_dir = copy_run(finished_run, tmp_path)
-    first = json.loads((run_dir / "best" / "model_card.json").read_text())["trial"]  # the best: it stays kept
-    (run_dir / "trials" / f"{first:04d}" / "model.keras").write_bytes(b"PK\x03\x04 damaged")
-    (run_dir / "test_metrics.json").unlink()
+    run = RunDirectory(run_dir)
+    first = json.loads((run.best / "model_card.json").read_text())["trial"]  # the best: it stays kept
+    run.trial_model(first).write_bytes(b"PK\x03\x04 damaged")
+    run.test_metrics.unlink()
     proc = run_cli(*search_args(space, run_dir, 4, "--workers", 0))
     assert f"trial {first}'s kept model cannot be loaded" in proc.stderr, proc.stderr[-3000:]
-    members = exported_trials(json.loads((run_dir / "best" / "model_card.json").read_text()))
+    members = exported_trials(json.loads((run.best / "model_card.json").read_text()))
     assert members and first not in members, proc.stderr[-3000:]

@@ -22,6 +22,7 @@ from automl.data import CachedImages, load_dataset, load_images
 from automl.data.images import CPU_LONG_SIDE, Header, decode_image, default_image_size
 from automl.errors import CorruptImageError, EmptyClassFolderError
 from automl.progress import QuietProgress
+from automl.run_dir import RunDirectory
 from automl.testing.photos import write_photo_folder
 
 AUTOML = [sys.executable, "-m", "automl.cli"]
@@ -457,9 +458,9 @@ def test_two_workers_map_one_cache_and_predict_works_on_held_out_photos(tmp_path
     assert len(mapped) >= 2, f"worker processes seen mapping the cache: {mapped}\n{output}"
     assert all(files == {str(entry)} for files in mapped.values())
 
-    config = (run_dir / "config.yaml").read_text()
+    config = RunDirectory(run_dir).config.read_text()
     assert "data_image_size:\n- 64\n- 64" in config
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card = json.loads((RunDirectory(run_dir).best / "model_card.json").read_text())
     assert card["preprocessing"]["image_size"] == [64, 64]
     predicted = subprocess.run([*AUTOML, "predict", str(run_dir), str(held_out.root)],
                                capture_output=True, text=True, env=env, timeout=300)
@@ -509,12 +510,13 @@ def test_a_space_can_search_the_input_size_and_each_trial_keeps_its_own(tmp_path
     # The run's size and each listed size are decoded once, into entries every process maps.
     assert sorted(p.parent.name for p in pixel_entries(own_cache)) == ["16x16-rgb", "24x24-rgb", "32x32-rgb"]
 
-    board = pd.read_csv(run_dir / "leaderboard.csv")
+    run = RunDirectory(run_dir)
+    board = pd.read_csv(run.leaderboard_csv)
     assert sorted(board["training.image_size"]) == [16, 24]
     assert board["test_accuracy"].notna().all()  # each kept model was scored on the test split at its own size
     by_trial = dict(zip(board["trial"], board["training.image_size"]))
     best = int(board.iloc[0]["trial"])
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card = json.loads((run.best / "model_card.json").read_text())
     assert card["preprocessing"]["image_size"] == [by_trial[best]] * 2
     assert card["input"]["shape"][1:3] == [by_trial[best]] * 2
 
@@ -522,7 +524,7 @@ def test_a_space_can_search_the_input_size_and_each_trial_keeps_its_own(tmp_path
     exported = subprocess.run([*AUTOML, "export", str(run_dir), "--trial", str(other), "--format", "keras"],
                               capture_output=True, text=True, env=env, timeout=300)
     assert exported.returncode == 0, exported.stderr
-    other_card = json.loads((run_dir / "exports" / f"trial_{other:04d}" / "model_card.json").read_text())
+    other_card = json.loads((run.exports / f"trial_{other:04d}" / "model_card.json").read_text())
     assert other_card["preprocessing"]["image_size"] == [by_trial[other]] * 2
 
     predicted = subprocess.run([*AUTOML, "predict", str(run_dir), str(held_out.root)],

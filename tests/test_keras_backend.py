@@ -1,6 +1,6 @@
-"""Searching on the JAX Keras backend: trials train on JAX in the workers, the test evaluation runs, best/ is
-exported (SavedModel included) by a TensorFlow-backend process, and `automl predict` / `automl export` work on
-the run. Real Keras on both backends, through the real CLI; the search is tiny (2 trials of 2 epochs)."""
+"""Searching on the JAX Keras backend: trials train on JAX in the workers, the test evaluation runs, the best
+model is exported (SavedModel included) by a TensorFlow-backend process, and `automl predict` / `automl export`
+work on the run. Real Keras on both backends, through the real CLI; the search is tiny (2 trials of 2 epochs)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import helpers
 import numpy as np
 import pytest
 from helpers import AUTOML, ENV, TINY_CNN_SPACE
+
+from automl.run_dir import RunDirectory
 
 TINY_SPACE = TINY_CNN_SPACE.replace("max_epochs: 4", "max_epochs: 2")
 
@@ -52,7 +54,8 @@ def jax_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 @pytest.mark.slow  # JAX is opt-in; its search + TensorFlow export runs with the benchmarks
 def test_a_search_on_jax_finishes_and_exports_best_from_tensorflow(jax_run):
     run_dir, proc = jax_run
-    config = (run_dir / "config.yaml").read_text()
+    run = RunDirectory(run_dir)
+    config = run.config.read_text()
     assert "keras_backend: jax" in config  # the run records the backend its trials trained on
     rows = json.loads(run_cli("leaderboard", run_dir, "--json", backend=None).stdout)
     assert len(rows) == 2 and all(r["status"] in ("complete", "pruned") for r in rows), rows
@@ -60,9 +63,9 @@ def test_a_search_on_jax_finishes_and_exports_best_from_tensorflow(jax_run):
     assert best["test_accuracy"] is not None and best["test_accuracy"] > 0.5  # the end-of-search test evaluation
     # The export left JAX for a TensorFlow-backend process, which wrote and verified both formats.
     assert "TensorFlow-backend process" in proc.stdout + proc.stderr
-    assert (run_dir / "best" / "model.keras").is_file()
-    assert (run_dir / "best" / "saved_model" / "saved_model.pb").is_file()
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    assert (run.best / "model.keras").is_file()
+    assert (run.best / "saved_model" / "saved_model.pb").is_file()
+    card = json.loads((run.best / "model_card.json").read_text())
     assert set(card["formats"]) == {"keras", "saved_model"} and card["trial"] == best["trial"]
     assert card["verification"]["saved_model"]["argmax_agreement"] == 1.0
     # The default export averages the best (up to three) complete trials, in the TensorFlow process too.

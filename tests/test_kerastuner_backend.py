@@ -15,8 +15,10 @@ from helpers import AUTOML, ENV, leaderboard_rows, run_cli
 from automl.backends import SamplingFailed
 from automl.backends.kerastuner import KerasTunerBackend, hyperband_brackets, read_records, state_path
 from automl.backends.kerastuner.backend import INTERRUPTED
+from automl.backends.kerastuner.state import STORAGE_DIR
 from automl.leaderboard import COLUMNS
 from automl.plugin_manager import build_registry
+from automl.run_dir import RunDirectory
 from automl.search_space import SearchSpace
 from automl.trainer import COMPLETE, FAILED, TrialResult
 
@@ -344,9 +346,10 @@ def test_rows_have_the_keys_of_an_optuna_run(quick_run, registry, quick_space):
             assert isinstance(row["mlp.units"], int) and isinstance(row["mlp.batch_norm"], bool), row
     ranked = [r for r in rows if r["rank"] is not None]
     assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
-    for name in ("config.yaml", "leaderboard.csv", "test_metrics.json", "best/model.keras", "kerastuner/state.json"):
-        assert (run_dir / name).is_file(), name
-    assert not (run_dir / "study.journal").exists()
+    run = RunDirectory(run_dir)
+    for path in (run.config, run.leaderboard_csv, run.test_metrics, run.best / "model.keras", state_path(run_dir)):
+        assert path.is_file(), path
+    assert not run.journal.exists()
 
 
 def test_hyperband_brackets_show_as_epochs(quick_run):
@@ -363,7 +366,7 @@ def test_hyperband_brackets_show_as_epochs(quick_run):
     assert [r["reason"].split("; ")[0] for r in rows[6:8]] == [
         f"continued from epoch {r['epochs']} of trial {r['trial']}" for r in first_round]
     # Weights kept for promotions are gone once the search has its trials (the unpromoted four included).
-    assert not (run_dir / "checkpoints" / "warm").exists()
+    assert not RunDirectory(run_dir).warm.exists()
 
 
 @pytest.mark.slow  # two real searches; a cross-backend consistency check
@@ -383,7 +386,7 @@ def test_same_candidate_same_seed_same_result_in_either_backend(tmp_path):
     print(f"val_accuracy optuna {optuna['val_accuracy']!r} kerastuner {kerastuner['val_accuracy']!r}")
     for key in ("val_accuracy", "val_loss", "epochs", "best_epoch", "param_count", "seed", "test_accuracy"):
         assert kerastuner[key] == optuna[key], key
-    assert (tmp_path / "optuna" / "study.journal").exists() and (tmp_path / "kerastuner" / "kerastuner").is_dir()
+    assert RunDirectory(tmp_path / "optuna").journal.exists() and (tmp_path / "kerastuner" / STORAGE_DIR).is_dir()
 
 
 @pytest.mark.slow  # the oracle's resume is covered by test_a_resumed_search_does_not_replay_its_first_candidates

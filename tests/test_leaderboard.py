@@ -7,6 +7,7 @@ import io
 import json
 
 from automl import leaderboard
+from automl.run_dir import RunDirectory
 
 
 def record(trial: int, architecture: str, params: dict, objective: float | None = 0.9, status: str = "complete"):
@@ -29,7 +30,7 @@ RECORDS = [
 def test_integer_hyperparameters_stay_integers_beside_missing_values(tmp_path):
     frame = leaderboard.build(RECORDS, "maximize")
     leaderboard.write(frame, tmp_path)
-    with open(tmp_path / "leaderboard.csv") as handle:
+    with open(RunDirectory(tmp_path).leaderboard_csv) as handle:
         rows = {row["trial"]: row for row in csv.DictReader(handle)}
     assert (rows["0"]["sepnet.kernel_size"], rows["2"]["sepnet.kernel_size"], rows["1"]["sepnet.kernel_size"]) == \
         ("3", "5", "")
@@ -40,7 +41,7 @@ def test_integer_hyperparameters_stay_integers_beside_missing_values(tmp_path):
     json_rows = {row["trial"]: row for row in leaderboard.to_records(frame)}
     assert json_rows[0]["sepnet.kernel_size"] == 3 and isinstance(json_rows[0]["sepnet.kernel_size"], int)
     assert json_rows[1]["sepnet.kernel_size"] is None and json_rows[0]["sepnet.dense"] is True
-    assert "| 1 | 1 | complete |" in (tmp_path / "leaderboard.md").read_text()
+    assert "| 1 | 1 | complete |" in RunDirectory(tmp_path).leaderboard_md.read_text()
 
 
 def test_ranking_puts_complete_trials_first_by_objective():

@@ -23,6 +23,7 @@ from helpers import AUTOML, leaderboard_rows
 from automl.errors import ConfigError
 from automl.lifecycle import normalize_logger_names
 from automl.plugin_manager import build_registry
+from automl.run_dir import RunDirectory
 
 # MLFLOW_* from the calling shell would send the mlflow test's runs elsewhere.
 ENV = {k: v for k, v in helpers.ENV.items() if not k.startswith("MLFLOW_")}
@@ -159,7 +160,7 @@ def test_tensorboard_logger_writes_epoch_scalars_hparams_and_result(tmp_path, sp
     run_dir = tmp_path / "run"
     proc = tiny_search(run_dir, space, "--log", "tensorboard")
     assert "warning" not in proc.stderr, proc.stderr
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["log"] == ["tensorboard"]
+    assert RunDirectory(run_dir).read_config()["log"] == ["tensorboard"]
     rows = leaderboard_rows(run_dir)
     assert sorted(p.name for p in (run_dir / "tensorboard").iterdir()) == [f"trial_{r['trial']:04d}" for r in
                                                                            sorted(rows, key=lambda r: r["trial"])]
@@ -202,7 +203,7 @@ def test_third_party_logger_from_yaml_gets_the_lifecycle_in_order_and_a_resume_k
     # Loggers are not the run's identity: a resume may turn them off.
     before = len(recorded_calls(run_dir))
     tiny_search(run_dir, space, "--plugins-dir", plugins, "--log", "none", trials=2)
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["log"] == []
+    assert RunDirectory(run_dir).read_config()["log"] == []
     assert len(recorded_calls(run_dir)) == before
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from automl.run_dir import RunDirectory
+
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+: the guide's pyproject.toml is parsed
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
@@ -55,7 +57,7 @@ def test_the_guide_runs_from_start_to_end(tmp_path):
     # What the commands left: the scaffolded package, the contract suites passed, and a search that used the
     # guide's plugins (its logger wrote a line per epoch).
     assert (tmp_path / "sepnet" / "src" / "automl_sepnet" / "__init__.py").is_file()
-    with open(tmp_path / "runs" / "guide" / "leaderboard.csv") as handle:
+    with open(RunDirectory(tmp_path / "runs" / "guide").leaderboard_csv) as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3 and {row["optimizer"] for row in rows} == {"adam_clip"}
     epochs = (tmp_path / "runs" / "guide" / "epochs.csv").read_text().splitlines()

@@ -19,6 +19,7 @@ from helpers import AUTOML, ENV, leaderboard_rows, run_cli
 from PIL import Image
 
 from automl.report import PLOTS, param_importances
+from automl.run_dir import CONFIG_FILE, JOURNAL_FILE, RunDirectory
 
 TRIALS = 6
 
@@ -152,8 +153,9 @@ def optuna_run(tmp_path_factory) -> SimpleNamespace:
                                   stdout=output, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 300
-            # leaderboard.csv is (re)written atomically after each finished trial
-            while not (run_dir / "leaderboard.csv").exists() and search.poll() is None and time.monotonic() < deadline:
+            # the leaderboard is (re)written atomically after each finished trial
+            board = RunDirectory(run_dir).leaderboard_csv
+            while not board.exists() and search.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.5)
             running = search.poll() is None
             in_progress = run_cli("report", run_dir, "--out", root / "in_progress", check=False)
@@ -181,7 +183,7 @@ def kerastuner_run(tmp_path_factory) -> Path:
 def test_report_of_an_optuna_run_writes_every_plot_and_the_page(optuna_run):
     run_dir = optuna_run.run_dir
     proc = run_cli("report", run_dir)
-    out_dir = run_dir / "report"
+    out_dir = RunDirectory(run_dir).report
     parsed = assert_report_matches_run(out_dir, run_dir, proc.stdout)
     rows = leaderboard_rows(run_dir)
     assert sum(r["status"] == "complete" for r in rows) >= 5, rows  # enough for parameter importance
@@ -260,9 +262,10 @@ def test_leaderboard_cells_are_escaped_and_failed_trials_are_plotted(optuna_run,
 
 def test_report_of_a_kerastuner_run(kerastuner_run):
     proc = run_cli("report", kerastuner_run)
-    parsed = assert_report_matches_run(kerastuner_run / "report", kerastuner_run, proc.stdout)
+    out_dir = RunDirectory(kerastuner_run).report
+    parsed = assert_report_matches_run(out_dir, kerastuner_run, proc.stdout)
     assert sorted(parsed.images) == ["learning_curves.png", "optimization_history.png", "parallel_coordinates.png"]
-    text = (kerastuner_run / "report" / "report.html").read_text()
+    text = (out_dir / "report.html").read_text()
     assert "kerastuner, sampler random" in text and "state.json" in text
     # too few complete trials for parameter importance: said on the page and by the CLI, not a crash
     assert "not enough trials: parameter importance needs at least 5 complete trials" in text
@@ -284,21 +287,21 @@ def test_report_of_a_run_without_finished_trials_is_a_clear_error(optuna_run, tm
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "has no finished trial yet (2 recorded, 2 failed)" in proc.stderr
     assert "at least one complete or pruned trial" in proc.stderr and "Traceback" not in proc.stderr
-    assert not (failed_run / "report").exists()
+    assert not RunDirectory(failed_run).report.exists()
 
-    # A search killed before its first trial: a config.yaml and no study storage yet.
-    not_started = tmp_path / "not_started"
-    not_started.mkdir()
-    shutil.copy(optuna_run.run_dir / "config.yaml", not_started / "config.yaml")
-    proc = run_cli("report", not_started, check=False)
-    assert proc.returncode == 2 and "has no trial yet" in proc.stderr and "study.journal" in proc.stderr
-    assert not (not_started / "study.journal").exists()  # reading must not create the storage
+    # A search killed before its first trial: its experiment file and no study storage yet.
+    not_started = RunDirectory(tmp_path / "not_started")
+    not_started.root.mkdir()
+    shutil.copy(RunDirectory(optuna_run.run_dir).config, not_started.config)
+    proc = run_cli("report", not_started.root, check=False)
+    assert proc.returncode == 2 and "has no trial yet" in proc.stderr and str(not_started.journal) in proc.stderr
+    assert not not_started.journal.exists()  # reading must not create the storage
 
 
 def test_report_refuses_a_folder_that_is_not_a_run_and_a_bad_top(optuna_run, tmp_path):
     proc = run_cli("report", tmp_path, check=False)
     assert proc.returncode == 2
-    assert "is not an automl run directory (it has no config.yaml)" in proc.stderr
+    assert f"is not an automl run directory (it has no {CONFIG_FILE})" in proc.stderr
     proc = run_cli("report", optuna_run.run_dir, "--top", 0, check=False)
     assert proc.returncode == 2 and "--top" in proc.stderr and "got 0" in proc.stderr
 
@@ -372,7 +375,7 @@ def test_dashboard_serves_the_run_study(optuna_run):
     finally:
         output = _stop(server, signal.SIGINT)  # Ctrl+C: a clean stop
     assert server.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/" in output and "study.journal" in output and "dashboard stopped" in output
+    assert f"http://127.0.0.1:{port}/" in output and JOURNAL_FILE in output and "dashboard stopped" in output
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

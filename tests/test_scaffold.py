@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import ConfigError
+from automl.run_dir import RunDirectory
 from automl.scaffold import SCAFFOLD_FAMILIES, new_plugin
 
 AUTOML = [str(Path(sys.executable).with_name("automl"))]
@@ -63,7 +64,7 @@ def test_new_architecture_plugin_installs_passes_its_contract_and_is_searched(tm
 
     run([*AUTOML, "search", "builtin:digits", "--space", "foo/space.yaml", "--trials", "2", "--quiet",
          "--out", "runs/foo"], cwd=tmp_path, env=env)
-    with open(tmp_path / "runs" / "foo" / "leaderboard.csv") as handle:
+    with open(RunDirectory(tmp_path / "runs" / "foo").leaderboard_csv) as handle:
         rows = {row["trial"]: row for row in csv.DictReader(handle)}
     assert len(rows) == 2 and {row["status"] for row in rows.values()} <= {"complete", "pruned"}
     first = rows["0"]  # the space's initial trial: the plugin at its defaults

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from helpers import AUTOML, ENV, TINY_CNN_SPACE, leaderboard_rows, run_cli
 
+from automl.run_dir import RunDirectory
+
 
 def write_space(path: Path, text: str) -> Path:
     path.write_text(text)
@@ -59,16 +61,17 @@ def test_leaderboard_rows_have_the_documented_keys(quick_run):
 def test_run_directory_holds_config_storage_and_best_model(quick_run):
     import keras
 
-    for name in ("config.yaml", "study.journal", "leaderboard.csv", "leaderboard.md", "test_metrics.json",
-                 "best/model.keras", "best/model_card.json", "best/candidate.json"):
-        assert (quick_run / name).is_file(), name
-    kept = sorted(p.name for p in (quick_run / "trials").iterdir())
+    run = RunDirectory(quick_run)
+    for path in (run.config, run.journal, run.leaderboard_csv, run.leaderboard_md, run.test_metrics,
+                 run.best / "model.keras", run.best / "model_card.json", run.best / "candidate.json"):
+        assert path.is_file(), path
+    kept = sorted(p.name for p in run.trials.iterdir())
     assert len(kept) == 3, kept  # only the top-k models are kept
-    card = json.loads((quick_run / "best" / "model_card.json").read_text())
+    card = json.loads((run.best / "model_card.json").read_text())
     assert card["class_names"] == [str(i) for i in range(10)]
     assert set(card["formats"]) == {"keras", "saved_model"}  # exported at the end of every search
-    assert (quick_run / "best" / "saved_model" / "saved_model.pb").is_file()
-    model = keras.saving.load_model(quick_run / "best" / "model.keras", safe_mode=True)
+    assert (run.best / "saved_model" / "saved_model.pb").is_file()
+    model = keras.saving.load_model(run.best / "model.keras", safe_mode=True)
     from automl.data import load_dataset
 
     data = load_dataset("builtin:digits", seed=0)
@@ -113,7 +116,7 @@ def test_search_on_an_image_folder(tmp_path, tiny_cnn_space):
     run_cli("search", root, "--space", tiny_cnn_space, "--trials", 2, "--out", run_dir, "--quiet")
     rows = leaderboard_rows(run_dir)
     assert len(rows) == 2 and {r["status"] for r in rows} <= {"complete", "pruned"}
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card = json.loads((RunDirectory(run_dir).best / "model_card.json").read_text())
     assert card["class_names"] == ["class_0", "class_1", "class_2"]
     assert card["input"]["shape"] == [None, 16, 16, 1]
 
@@ -257,7 +260,7 @@ def test_time_budget_stops_cleanly(tmp_path, tiny_cnn_space):
     completed = [r for r in leaderboard_rows(run_dir) if r["status"] == "complete"]
     # Exit 0 with a completed trial; a budget too short for any is exit 1 and says so (a loaded machine).
     assert proc.returncode == (0 if completed else 1), proc.stderr
-    assert bool(completed) == (run_dir / "best" / "model.keras").is_file()
+    assert bool(completed) == (RunDirectory(run_dir).best / "model.keras").is_file()
 
 
 CONTINUED_SPACE = TINY_CNN_SPACE.replace("training: {batch_size: 32, max_epochs: 4, patience: 2}",
@@ -373,13 +376,14 @@ def test_search_with_ensemble_exports_the_average_of_the_best_trials(tmp_path, t
             "--pruner", "none", "--ensemble", 2]
     proc = run_cli(*args)
     ranked = sorted((r for r in leaderboard_rows(run_dir) if r["rank"]), key=lambda r: r["rank"])
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card_path = RunDirectory(run_dir).best / "model_card.json"
+    card = json.loads(card_path.read_text())
     assert card["ensemble"]["trials"] == [r["trial"] for r in ranked[:2]]
     assert f"average of trials {ranked[0]['trial']}, {ranked[1]['trial']}" in proc.stdout
     assert {"keras", "saved_model"} <= set(card["verification"])
-    written = (run_dir / "best" / "model_card.json").stat().st_mtime_ns
+    written = card_path.stat().st_mtime_ns
     run_cli(*args)  # a finished run with the same best trials is not exported again
-    assert (run_dir / "best" / "model_card.json").stat().st_mtime_ns == written
+    assert card_path.stat().st_mtime_ns == written
 
 
 def test_ensemble_larger_than_the_kept_models_is_refused_up_front(tmp_path):

@@ -389,8 +389,8 @@ def test_space_to_dict_round_trips(registry):
     data = space.to_dict()
     assert data["objective"] == "val_loss"
     assert data["architectures"] == {"mlp": {}}
-    json.dumps(data)  # JSON-able: it is stored in config.yaml and in a shared study
-    again = SearchSpace.from_dict(json.loads(json.dumps(data)), registry, source="config.yaml")
+    json.dumps(data)  # JSON-able: it is stored in the run's config (RunDirectory.config) and in a shared study
+    again = SearchSpace.from_dict(json.loads(json.dumps(data)), registry, source="the run's config")
     assert again.families == space.families and again.training == space.training
     assert again.to_dict() == data
 
@@ -428,7 +428,7 @@ def test_initial_trials_round_trip_through_to_dict(registry):
     space = SearchSpace.from_dict(with_initial(entry), registry, source="s.yaml")
     data = json.loads(json.dumps(space.to_dict()))
     assert data["initial_trials"] == [entry]
-    again = SearchSpace.from_dict(data, registry, source="config.yaml")
+    again = SearchSpace.from_dict(data, registry, source="the run's config")
     assert again.initial_candidates(registry, "image") == space.initial_candidates(registry, "image")
     assert "initial_trials" not in SearchSpace.from_dict(INITIAL_SPACE, registry).to_dict()
 

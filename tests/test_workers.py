@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import AUTOML, ENV, TINY_MLP_SPACE, leaderboard_rows, run_cli
 
+from automl.run_dir import RunDirectory
+
 # Each fault fires once — a marker file remembers it — so the retry (or the next trial) runs normally.
 FAULTS = '''
 import os, signal, time
@@ -120,7 +122,7 @@ def test_two_workers_finish_exactly_the_requested_trials(tmp_path):
     rows = leaderboard_rows(run_dir)
     assert len(finished(rows)) == 8, summary(rows)
     assert len({r["trial"] for r in rows}) == len(rows)
-    assert (run_dir / "best" / "model.keras").is_file()
+    assert (RunDirectory(run_dir).best / "model.keras").is_file()
 
 
 @pytest.mark.slow  # ~90 s; test_search's SIGKILL + rerun covers resuming a worker-run search by default
@@ -200,7 +202,7 @@ def test_sigkill_of_one_worker_from_outside_mid_trial(tmp_path):
     while victim is None and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
         # Once a trial has finished, both workers are busy: one with its next trial, the other mid-way.
-        if (run_dir / "leaderboard.csv").exists():
+        if RunDirectory(run_dir).leaderboard_csv.exists():
             workers = [pid for pid in _children(proc.pid) if b"spawn_main" in _cmdline(pid)]
             victim = workers[0] if workers else None
     assert victim is not None, f"no worker found while the search ran (exit {proc.poll()})"
@@ -255,7 +257,7 @@ def test_an_interrupted_trial_resumes_from_its_last_checkpointed_epoch(tmp_path)
     proc = subprocess.Popen([*AUTOML, "search", "builtin:digits", "--space", str(space), "--trials", "1", "--out",
                              str(run_dir), "--quiet", "--pruner", "none", "--checkpoint-every", "0"], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    state, deadline, epoch = run_dir / "checkpoints" / "0000" / "state.json", time.monotonic() + 300, 0
+    state, deadline, epoch = RunDirectory(run_dir).checkpoint(0) / "state.json", time.monotonic() + 300, 0
     while epoch < 5 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
         try:
@@ -274,4 +276,4 @@ def test_an_interrupted_trial_resumes_from_its_last_checkpointed_epoch(tmp_path)
     resumed_at = int(retry["reason"].split("resumed from epoch ")[1].split()[0])
     assert resumed_at >= 5
     assert retry["epochs"] == 40  # the epochs before the kill count: it did not start again from zero
-    assert not (run_dir / "checkpoints" / "0000").exists()  # removed once the trial had its result
+    assert not RunDirectory(run_dir).checkpoint(0).exists()  # removed once the trial had its result
