@@ -157,7 +157,9 @@ def _write_arrays(path: Path, x: Any, y: Any, target: str | None, validation_dat
 
 def _same_arrays(path: Path, arrays: dict[str, np.ndarray]) -> bool:
     with np.load(path, allow_pickle=False) as held:
-        return set(held.files) == set(arrays) and all(np.array_equal(held[k], v) for k, v in arrays.items())
+        # NaN features (missing values, imputed by the load) equal NaN, so such a run resumes too.
+        return set(held.files) == set(arrays) and all(np.array_equal(held[k], v, equal_nan=v.dtype.kind in "fc")
+                                                      for k, v in arrays.items())
 
 
 def _write_frame(path: Path, frame: Any, y: Any, target: str | None, validation_data: Any, test_data: Any) -> str:

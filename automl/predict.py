@@ -1,8 +1,8 @@
 """Predicting with an exported model on new files: image files or folders, a CSV, or an ``.npz``.
 
 The inputs are read exactly as the training data were — image size, colour mode and pixel units, or the
-table's columns and category levels — from the ``preprocessing`` recorded in the model card; nothing is
-re-guessed from the new files.
+table's columns, category levels and the training medians that fill empty cells — from the ``preprocessing``
+recorded in the model card; nothing is re-guessed from the new files.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.data import IMAGE_EXTENSIONS, encode_table, image_files, load_images
+from automl.data import IMAGE_EXTENSIONS, encode_table, image_files, impute_array, load_images
 from automl.errors import ArrayFormatError, ConfigError, DataNotFoundError, FeatureColumnError, RunDirectoryError
 from automl.export import CARD_FILE, FORMATS, read_card
 from automl.run_dir import RunDirectory
@@ -180,6 +180,9 @@ def array_inputs(x: Any, card: dict[str, Any], where: str) -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise ArrayFormatError(f"{where} has dtype {x.dtype}; expected numbers shaped like the training inputs.")
     expected = tuple(card["input"]["shape"][1:])
+    if preprocessing.get("kind") == "tabular" and "n_features" in preprocessing and x.ndim == 2 \
+            and x.shape[1] == int(preprocessing["n_features"]):  # an .npz table's columns: NaN filled as in training
+        x = impute_array(x, preprocessing, where)
     if x.ndim == len(expected) and len(expected) == 3:  # (N, H, W) grayscale
         x = x[..., None]
     if tuple(x.shape[1:]) != expected:

@@ -2,9 +2,10 @@
 
 The cases are the ones users of other AutoML tools hit mid-search (docs ANCHORS, "Bad data"): a corrupt image
 (Keras only fails mid-fit), an empty class folder (Keras silently counts it as a class), a single class, a
-validation split that rounds to zero (Keras empties the training set), a CSV with missing values or text
-columns, too few samples -- plus an .npz holding an object array (refused without unpickling), a CSV whose
-target column is missing, a path that does not exist and loose images without class folders.
+validation split that rounds to zero (Keras empties the training set), a CSV with an empty target cell, an
+infinite feature, a feature column empty in every row (a few empty cells are imputed) or text columns, too few
+samples -- plus an .npz holding an object array (refused without unpickling), a CSV whose target column is
+missing, a path that does not exist and loose images without class folders.
 
 Each refused case runs ``python -m automl search DATA --out RUN --trials 1 --quiet`` and checks: exit status
 2, stderr starting with ``error:`` and naming the offending file / folder / column / class, no traceback, and
@@ -271,12 +272,13 @@ def test_too_few_samples_name_the_small_classes(tmp_path, source):
 
 
 # --- CSV files -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("problem", ["empty-feature-cell", "infinite-feature", "empty-target-cell"])
+@pytest.mark.parametrize("problem", ["empty-feature-column", "infinite-feature", "empty-target-cell"])
 def test_csv_missing_values_are_named(tmp_path, problem):
+    # A few empty feature cells are imputed (tests/test_missing_values.py); a column empty in every row is not.
     columns = table()
-    if problem == "empty-feature-cell":
-        columns["height"][4] = ""
-        error, names = "FeatureColumnError", ["'height' (1 empty)"]
+    if problem == "empty-feature-column":
+        columns["height"] = [""] * len(columns["height"])
+        error, names = "FeatureColumnError", ["'height'", "empty in every row"]
     elif problem == "infinite-feature":
         columns["height"][4] = "inf"
         error, names = "FeatureColumnError", ["'height' (1 infinite)"]

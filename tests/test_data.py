@@ -295,14 +295,26 @@ def test_encode_table_of_a_semicolon_separated_file_says_so(tmp_path: Path):
     assert "'alcohol'" in str(err.value) and "table looks semicolon-separated" in str(err.value)
 
 
-def test_encode_table_rejects_text_in_numeric_column_and_empty_cells():
+def test_encode_table_rejects_text_in_numeric_column_and_imputes_empty_cells():
     prep = load_dataset("builtin:wine").preprocessing
     df = pd.DataFrame(np.ones((2, 13)), columns=prep["columns"])
     df["hue"] = ["high", 1.0]
     df["ash"] = [np.nan, 1.0]
     with pytest.raises(FeatureColumnError) as err:
         encode_table(df, prep)
-    assert "'hue'" in str(err.value) and "'high'" in str(err.value) and "'ash'" in str(err.value)
+    assert "'hue'" in str(err.value) and "'high'" in str(err.value) and "'ash'" not in str(err.value)
+    df["hue"] = 1.0
+    ash = prep["columns"].index("ash")
+    assert encode_table(df, prep)[:, ash].tolist() == [np.float32(prep["missing"]["medians"]["ash"]), 1.0]
+
+
+def test_encode_table_refuses_empty_cells_for_a_card_without_imputation():
+    prep = {k: v for k, v in load_dataset("builtin:wine").preprocessing.items() if k != "missing"}  # an old card
+    df = pd.DataFrame(np.ones((2, 13)), columns=prep["columns"])
+    df["ash"] = [np.nan, 1.0]
+    with pytest.raises(FeatureColumnError) as err:
+        encode_table(df, prep)
+    assert "'ash' (1 empty cells)" in str(err.value) and "records no imputation" in str(err.value)
 
 
 def test_encode_table_refuses_image_preprocessing():
@@ -330,7 +342,8 @@ def test_npz_table(tmp_path: Path):
     np.savez(path, x=bunch.data, y=bunch.target)
     ds = load_dataset(str(path))
     assert ds.task == "tabular" and ds.input_shape == (30,) and ds.class_names == ("0", "1")
-    assert ds.preprocessing == {"kind": "tabular", "n_features": 30}
+    assert {k: v for k, v in ds.preprocessing.items() if k != "missing"} == {"kind": "tabular", "n_features": 30}
+    assert ds.preprocessing["missing"]["indicators"] == [] and len(ds.preprocessing["missing"]["medians"]) == 30
     again = encode_table(pd.DataFrame(bunch.data), ds.preprocessing)
     assert rows(again) == rows(all_x(ds))
 
@@ -518,14 +531,13 @@ def test_csv_empty_target_cells_give_rows(small_csv: Path):
     assert "2 empty value(s)" in str(err.value) and "5, 10" in str(err.value)
 
 
-def test_csv_empty_feature_cells_name_the_column(small_csv: Path):
+def test_csv_empty_feature_cells_are_imputed_and_noted(small_csv: Path):
     df = pd.read_csv(small_csv)
     df.loc[3, "colour"] = np.nan
     df.to_csv(small_csv, index=False)
-    with pytest.raises(FeatureColumnError) as err:
-        load_dataset(str(small_csv), target="label")
-    assert "'colour' (1 empty)" in str(err.value) and "'height'" not in str(err.value)
-    assert "not imputed" in str(err.value)
+    ds = load_dataset(str(small_csv), target="label")
+    assert len(ds.notes) == 1 and "imputed 1 empty feature cell(s) in 1 column(s): 'colour' (1)" in ds.notes[0]
+    assert "'height'" not in ds.notes[0]
 
 
 def test_csv_identifier_column_is_refused(small_csv: Path):

@@ -23,13 +23,22 @@ JSON-serialisable ``Dataset.preprocessing`` dict records how to bring *new* raw 
 
     {"kind": "tabular", "columns": [input columns, in order], "numeric": [numeric columns],
      "categorical": {column: [levels seen in the training split, sorted]},
-     "encoded_columns": ["age", "colour=blue", "colour=red", ...],  # the model's input features, in order
-     "target": "label"}
+     "encoded_columns": ["age", "age=(missing)", "colour=blue", "colour=red", ...],  # the model's inputs, in order
+     "target": "label",
+     "missing": {"medians": {numeric column: median in the training split},
+                 "indicators": [numeric columns with an empty cell in the training split],
+                 "level": "(missing)"}}
 
-    {"kind": "tabular", "n_features": F}    # an .npz file with a 2-D x: the columns are used as they are
+    {"kind": "tabular", "n_features": F,    # an .npz file with a 2-D x: the columns are used as they are
+     "missing": {"medians": [F medians], "indicators": [column numbers]}}
 
-Missing values are not imputed: a CSV with empty feature cells is refused, naming the columns, so that the
-user decides how to fill or drop them.
+Missing values (empty CSV cells, NaN in a table's x) are imputed from the training split alone: a numeric cell
+takes its column's training median, and each numeric column with an empty cell among the training rows gets a
+0/1 column ``column=(missing)`` (after its column; for .npz, appended after x's columns). A numeric column whose
+empty cells are all in validation, test or new rows gets the median but no indicator column, so the encoding
+keeps its width. An empty text cell is the category ``(missing)``: a level of its own where training rows had
+one, otherwise all zeros like any level unseen in training. Empty target cells, infinite values and columns empty
+in every row are refused. Cards written before imputation lack ``missing``; their empty cells are refused.
 
 The package's modules: `images` (folders: preflight, default size, decoding), `cache` (the decoded-pixel
 cache and its views), `tables` (CSV), `arrays` (built-in sets, .npz), `split` (labels, the split, the
@@ -56,7 +65,7 @@ from automl.data.images import (
     load_images,
     scaled_image_size,
 )
-from automl.data.tables import encode_table, load_csv
+from automl.data.tables import encode_table, impute_array, load_csv
 from automl.errors import ConfigError, DataError, DataNotFoundError
 
 __all__ = [
@@ -69,6 +78,7 @@ __all__ = [
     "cache_root",
     "encode_table",
     "image_files",
+    "impute_array",
     "join_inputs",
     "load_dataset",
     "load_run_data",

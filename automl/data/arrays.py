@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from automl.data.dataset import Loaded
 from automl.data.images import image_preprocessing
-from automl.data.messages import quoted, short_reason
+from automl.data.messages import listed, quoted, short_reason
 from automl.data.split import SPLIT_CODES, encode_labels
-from automl.data.tables import tabular_preprocessing
+from automl.data.tables import MISSING_LEVEL, impute_array, numeric_imputation, tabular_preprocessing
 from automl.errors import ArrayFormatError, ConfigError, DataNotFoundError
 
 BUILTIN_DATASETS = ("digits", "breast_cancer", "wine")
@@ -43,14 +44,22 @@ def load_builtin(name: str, image_size: tuple[int, int] | None, color_mode: str 
     reject_image_options(image_size, color_mode, f"builtin:{name}")
     bunch = datasets.load_breast_cancer() if name == "breast_cancer" else datasets.load_wine()
     columns = [str(c) for c in bunch.feature_names]
+    x = bunch.data.astype(np.float32)
+
+    def fit_encoding(train_rows: np.ndarray) -> tuple[np.ndarray, dict]:
+        # No cell is empty; the training medians let the model's predict fill empty cells of new rows.
+        medians, _ = numeric_imputation(x[train_rows].astype(np.float64))
+        imputation = {"medians": dict(zip(columns, medians)), "indicators": [], "level": MISSING_LEVEL}
+        return x, tabular_preprocessing(columns, {}, target="target", missing=imputation)
+
     return Loaded(
         task="tabular",
-        x=bunch.data.astype(np.float32),
         y=bunch.target.astype(np.int64),
         # sklearn's order, so that class index i is target_names[i]
         class_names=tuple(str(n) for n in bunch.target_names),
-        preprocessing=tabular_preprocessing(columns, {}, target="target"),
+        fit_encoding=fit_encoding,
     )
+
 
 def array_images(
     x: np.ndarray,
@@ -138,9 +147,11 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
     if x.dtype.kind not in "biuf":
         raise ArrayFormatError(f"x in '{path}' has dtype {x.dtype}; expected numbers (int or float).")
     x = x.astype(np.float32)
-    n_bad = int((~np.isfinite(x)).sum())
-    if n_bad:
-        raise ArrayFormatError(f"x in '{path}' holds {n_bad} NaN or infinite values; expected finite numbers.")
+    n_inf, n_nan = int(np.isinf(x).sum()), int(np.isnan(x).sum())
+    if n_inf or (n_nan and x.ndim != 2):
+        what = f"{n_inf} infinite" if n_inf else f"{n_nan} NaN"
+        raise ArrayFormatError(f"x in '{path}' holds {what} values; expected finite numbers (NaN, a missing value, "
+                               "is imputed in tables, a 2-D x, but not in images).")
     y_codes, class_names = encode_labels(y, f"y in '{path}'", ArrayFormatError)
     if split is not None:
         split = np.asarray(split).reshape(-1)
@@ -150,8 +161,8 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
 
     if x.ndim == 2:
         reject_image_options(image_size, color_mode, str(path))
-        preprocessing = {"kind": "tabular", "n_features": int(x.shape[1])}
-        return Loaded(task="tabular", x=x, y=y_codes, class_names=class_names, preprocessing=preprocessing, split=split)
+        return Loaded(task="tabular", y=y_codes, class_names=class_names, fit_encoding=fit_array_encoding(x, path),
+                      split=split, notes=(array_imputation_note(x),) if n_nan else ())
     if x.ndim == 3:
         x = x[..., None]  # (N, H, W) grayscale -> NHWC
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
@@ -165,3 +176,24 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
     loaded = array_images(x, y_codes, class_names, image_size, color_mode, pixel_max=pixel_max)
     loaded.split = split
     return loaded
+
+
+def fit_array_encoding(x: np.ndarray, path: Path) -> Callable[[np.ndarray], tuple[np.ndarray, dict]]:
+    """The `Loaded.fit_encoding` of a 2-D .npz table: NaN cells take their column's median in the training rows,
+    and each column with a NaN there gets a 0/1 indicator column, appended after the array's own columns."""
+
+    def fit(train_rows: np.ndarray) -> tuple[np.ndarray, dict]:
+        medians, indicators = numeric_imputation(x[train_rows].astype(np.float64))
+        preprocessing = {"kind": "tabular", "n_features": int(x.shape[1]),
+                         "missing": {"medians": medians, "indicators": indicators}}
+        return impute_array(x, preprocessing, f"x in '{path}'"), preprocessing
+
+    return fit
+
+
+def array_imputation_note(x: np.ndarray) -> str:
+    counts = np.isnan(x).sum(axis=0)
+    per_column = listed((f"{j} ({int(n)})" for j, n in enumerate(counts) if n), limit=8)
+    return (f"missing values: imputed {int(counts.sum())} NaN cell(s) of x in {int((counts > 0).sum())} column(s) "
+            f"(counted from 0): {per_column}, with the column's median in the training split, plus a 0/1 column "
+            "appended per column with NaN in training rows.")

@@ -71,8 +71,8 @@ class Loaded:
     class_names: tuple[str, ...]
     x: Inputs | None = None
     preprocessing: dict | None = None
-    # CSV only: fits the encoding on the training rows and returns (x for all rows, preprocessing), so that
-    # category levels are learnt from the training split alone.
+    # Tables: fits the encoding on the training rows and returns (x for all rows, preprocessing), so that
+    # category levels and the medians that fill empty cells are learnt from the training split alone.
     fit_encoding: Callable[[np.ndarray], tuple[np.ndarray, dict]] | None = None
     skipped: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()  # one file path per sample, for sources made of files
@@ -116,7 +116,9 @@ def finish(source: str, loaded: Loaded, val_fraction: float, test_fraction: floa
             "task": loaded.task,
             "class_names": list(loaded.class_names),
             "input_shape": list(input_shape),
-            "preprocessing": preprocessing,
+            # The imputation's medians follow from the training rows (and the indicator columns are in the
+            # encoding): left out, a table without empty cells keeps the fingerprint it had before imputation.
+            "preprocessing": {k: v for k, v in preprocessing.items() if k != "missing"},
             "val_fraction": val_fraction,
             "test_fraction": test_fraction,
             "seed": seed,

@@ -24,30 +24,25 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 MIN_IDENTIFIER_LEVELS = 10
 # A text column whose cells are at least this share numbers is a numeric column with typos, not a category.
 NUMERIC_SHARE = 0.9
+# The category an empty cell of a text column becomes; the name of the 0/1 column that marks a numeric column's
+# empty cells is "column=(missing)", like a one-hot column.
+MISSING_LEVEL = "(missing)"
 
 
 def encode_table(df: pd.DataFrame, preprocessing: dict) -> np.ndarray:
     """Encode the rows of `df` exactly as the training table was encoded; returns float32 (rows, features).
 
     Columns are looked up by name (extra columns, such as the target, are ignored). Category levels not seen
-    in training encode as all zeros. Raises `FeatureColumnError` for missing columns, empty cells or
-    non-numeric values in numeric columns.
+    in training encode as all zeros. Empty cells are filled as the training split's were (see
+    `missing_values`); a card that records no imputation (an older export) refuses them. Raises
+    `FeatureColumnError` for missing columns, such empty cells, or non-numeric or infinite values in numeric
+    columns.
     """
     import pandas as pd
 
     require_kind(preprocessing, "tabular")
     n_rows = len(df)
-    if "columns" in preprocessing:
-        columns = list(preprocessing["columns"])
-        categorical = {c: list(levels) for c, levels in preprocessing["categorical"].items()}
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise FeatureColumnError(
-                f"The table lacks the column(s) {quoted(missing)}. The model expects the columns "
-                f"{quoted(columns, limit=None)}; add the missing ones (same names as in the training data)."
-                + separator_hint([str(c) for c in df.columns], what="table")
-            )
-    else:  # an .npz table: no names, the columns are taken in order
+    if "columns" not in preprocessing:  # an .npz table: no names, the columns are taken in order
         expected = int(preprocessing["n_features"])
         if df.shape[1] != expected:
             raise FeatureColumnError(
@@ -55,43 +50,107 @@ def encode_table(df: pd.DataFrame, preprocessing: dict) -> np.ndarray:
                 f"expects {expected} numeric feature columns (in the order of the training array)."
                 + separator_hint([str(c) for c in df.columns], what="table")
             )
-        columns, categorical = list(df.columns), {}
+        numbers = df.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = (df.notna().to_numpy() & ~np.isfinite(numbers)).any(axis=0)
+        if bad.any():
+            raise FeatureColumnError(
+                f"Feature column(s) {listed(str(j) for j in np.flatnonzero(bad))} (counted from 0) hold non-numeric or "
+                "infinite values; expected finite numbers or empty cells. Fix those cells."
+            )
+        return impute_array(numbers, preprocessing, "the table")
+    columns = list(preprocessing["columns"])
+    categorical = {c: list(levels) for c, levels in preprocessing["categorical"].items()}
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise FeatureColumnError(
+            f"The table lacks the column(s) {quoted(missing)}. The model expects the columns "
+            f"{quoted(columns, limit=None)}; add the missing ones (same names as in the training data)."
+            + separator_hint([str(c) for c in df.columns], what="table")
+        )
+    imputation = preprocessing.get("missing")
+    medians = imputation["medians"] if imputation else {}
+    indicators = set(imputation["indicators"]) if imputation else set()
 
     blocks: list[np.ndarray] = []
     empty_cells: dict[str, int] = {}
     not_numeric: dict[str, str] = {}
     for column in columns:
         values = df[column]
-        n_empty = int(values.isna().sum())
-        if n_empty:
-            empty_cells[str(column)] = n_empty
+        empty = values.isna().to_numpy()
+        if empty.any() and imputation is None:
+            empty_cells[str(column)] = int(empty.sum())
             continue
         if column in categorical:
-            # Categories compare as text, so "True"/1 from a new file match what training saw.
-            codes = pd.Index(categorical[column]).get_indexer(values.astype(str))  # -1: unseen level
+            # Categories compare as text, so "True"/1 from a new file match what training saw; an empty cell is
+            # the level MISSING_LEVEL (all zeros, as any unseen level, where training rows had no empty cell).
+            text = values.astype(object).where(~empty, MISSING_LEVEL).astype(str)
+            codes = pd.Index(categorical[column]).get_indexer(text)  # -1: unseen level
             block = np.zeros((n_rows, len(categorical[column])), dtype=np.float32)
             known = codes >= 0
             block[np.flatnonzero(known), codes[known]] = 1.0
         else:
-            as_numbers = pd.to_numeric(values, errors="coerce")
-            finite = np.isfinite(as_numbers.to_numpy(dtype=np.float64, na_value=np.nan))
-            bad = as_numbers.isna().to_numpy() | ~finite
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = ~np.isfinite(numbers) & ~empty
             if bad.any():
                 examples = values[bad].astype(str).unique()[:3]
                 not_numeric[str(column)] = ", ".join(repr(v) for v in examples)
                 continue
-            block = as_numbers.to_numpy(dtype=np.float64).astype(np.float32)[:, None]
+            if empty.any():
+                numbers = np.where(empty, float(medians[column]), numbers)
+            block = numbers.astype(np.float32)[:, None]
+            if column in indicators:
+                block = np.hstack([block, empty.astype(np.float32)[:, None]])
         blocks.append(block)
 
     problems = [f"'{c}' ({n} empty cells)" for c, n in empty_cells.items()]
     problems += [f"'{c}' (non-numeric or infinite values such as {v})" for c, v in not_numeric.items()]
     if problems:
+        how = ("This model's card records no imputation (an export of an earlier automl version), so every cell "
+               "needs a value; fill or fix those cells." if empty_cells else "Fix those cells, or leave them empty.")
         raise FeatureColumnError(
-            f"Feature column(s) cannot be encoded: {'; '.join(problems)}. Expected a value in every cell, "
-            "and finite numbers in numeric columns (missing values are not imputed); fill or fix those cells."
+            f"Feature column(s) cannot be encoded: {'; '.join(problems)}. Expected finite numbers in numeric "
+            f"columns. {how}"
         )
     return np.hstack(blocks) if blocks else np.zeros((n_rows, 0), dtype=np.float32)
 
+
+def impute_array(x: np.ndarray, preprocessing: dict, where: str) -> np.ndarray:
+    """An .npz-style table (N, n_features) with NaN cells, filled as the training split's were: float32
+    (N, n_features + one 0/1 column per recorded indicator). Without a recorded imputation NaN is refused."""
+    x = np.asarray(x, dtype=np.float64)
+    empty = np.isnan(x)
+    imputation = preprocessing.get("missing")
+    if imputation is None:
+        if empty.any():
+            raise FeatureColumnError(f"{where} holds {int(empty.sum())} NaN value(s), but this model's card records "
+                                     "no imputation (an export of an earlier automl version); fill them.")
+        return x.astype(np.float32)
+    filled = np.where(empty, np.asarray(imputation["medians"], dtype=np.float64), x)
+    indicators = empty[:, list(imputation["indicators"])]
+    return np.hstack([filled, indicators]).astype(np.float32)
+
+
+def numeric_imputation(train: np.ndarray) -> tuple[list[float], list[int]]:
+    """(median of each column over the training rows `train`, the columns holding a NaN there).
+
+    A column without any value in the training rows gets 0.0 (its indicator column carries the information).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice encountered"
+        medians = np.nanmedian(train, axis=0) if len(train) else np.full(train.shape[1], np.nan)
+    medians = np.where(np.isnan(medians), 0.0, medians)
+    return [float(m) for m in medians], [int(j) for j in np.flatnonzero(np.isnan(train).any(axis=0))]
+
+
+def imputation_note(counts: dict[str, int]) -> str:
+    """The search's message on the empty cells it imputes (`counts`: column -> empty cells, all rows)."""
+    total = sum(counts.values())
+    per_column = listed((f"'{c}' ({n})" for c, n in counts.items()), limit=8)
+    return (f"missing values: imputed {total} empty feature cell(s) in {len(counts)} column(s): {per_column}. Numeric "
+            f"cells take the column's median in the training split (plus a 0/1 column 'COLUMN={MISSING_LEVEL}' where "
+            f"training rows had empty cells), text cells the category '{MISSING_LEVEL}'.")
 
 
 def load_csv(path: Path, target: str | None) -> Loaded:
@@ -151,22 +210,29 @@ def load_csv(path: Path, target: str | None) -> Loaded:
     numeric = [c for c in features.columns if is_numeric(features[c])]
     categorical = [c for c in features.columns if c not in numeric]
 
-    problems = [f"'{c}' ({int(n)} empty)" for c, n in features.isna().sum().items() if n]
+    empty_counts = {str(c): int(n) for c, n in features.isna().sum().items() if n}
+    blank = [c for c, n in empty_counts.items() if n == len(features)]
+    if blank:
+        raise FeatureColumnError(
+            f"Feature column(s) {quoted(blank)} in '{path}' are empty in every row; drop them (a trailing comma "
+            "in every line makes such a column)."
+        )
+    problems = []
     for column in numeric:
         n_inf = int(np.isinf(features[column].to_numpy(dtype=np.float64)).sum())
         if n_inf:
             problems.append(f"'{column}' ({n_inf} infinite)")
     if problems:
         raise FeatureColumnError(
-            f"Feature column(s) in '{path}' hold missing or infinite values: {', '.join(problems)}. Missing values "
-            "are not imputed; fill those cells, drop the rows, or drop the columns."
+            f"Feature column(s) in '{path}' hold infinite values: {', '.join(problems)}. Expected finite numbers "
+            "(an empty cell is imputed); fix those cells, drop the rows, or drop the columns."
         )
     # A few text cells (a decimal comma, 'unknown', a typo) make pandas read a numeric column as text; one-hot
     # encoding it would silently turn every number into a category.
     mistyped = []
     for column in categorical:
         values = features[column]
-        is_text = pd.to_numeric(values, errors="coerce").isna().to_numpy()
+        is_text = (pd.to_numeric(values, errors="coerce").isna() & values.notna()).to_numpy()
         if is_text.any() and (~is_text).sum() >= NUMERIC_SHARE * len(values):
             rows = [str(i + 1) for i in np.flatnonzero(is_text)]
             examples = ", ".join(repr(str(v)) for v in values[is_text].unique()[:3])
@@ -179,7 +245,7 @@ def load_csv(path: Path, target: str | None) -> Loaded:
         )
     too_varied = []
     for column in categorical:
-        values = features[column].astype(str)
+        values = features[column].fillna(MISSING_LEVEL).astype(str)
         n_levels = values.nunique()
         if n_levels > MIN_IDENTIFIER_LEVELS and n_levels > 0.5 * len(features):
             examples = ", ".join(repr(v) for v in values.unique()[:3])
@@ -193,12 +259,17 @@ def load_csv(path: Path, target: str | None) -> Loaded:
         )
 
     def fit_encoding(train_rows: np.ndarray) -> tuple[np.ndarray, dict]:
+        # Levels, medians and indicator columns come from the training rows alone, never validation or test.
         train = features.iloc[train_rows]
-        levels = {c: sorted(train[c].astype(str).unique().tolist()) for c in categorical}
-        preprocessing = tabular_preprocessing(list(features.columns), levels, target=target)
+        levels = {c: sorted(train[c].fillna(MISSING_LEVEL).astype(str).unique().tolist()) for c in categorical}
+        medians, indicators = numeric_imputation(train[numeric].to_numpy(dtype=np.float64))
+        imputation = {"medians": dict(zip(numeric, medians)), "indicators": [numeric[j] for j in indicators],
+                      "level": MISSING_LEVEL}
+        preprocessing = tabular_preprocessing(list(features.columns), levels, target=target, missing=imputation)
         return encode_table(features, preprocessing), preprocessing
 
-    return Loaded(task="tabular", y=y, class_names=class_names, fit_encoding=fit_encoding, split=split)
+    notes = (imputation_note(empty_counts),) if empty_counts else ()
+    return Loaded(task="tabular", y=y, class_names=class_names, fit_encoding=fit_encoding, split=split, notes=notes)
 
 
 def separator_hint(columns: list[str], what: str = "file") -> str:
@@ -221,15 +292,20 @@ def is_numeric(series: pd.Series) -> bool:
     return types.is_numeric_dtype(series) and not types.is_bool_dtype(series)
 
 
-def tabular_preprocessing(columns: list[str], categorical: dict[str, list[str]], *, target: str) -> dict:
-    """The tabular preprocessing dict: one-hot columns are named 'column=level', in input-column order."""
+def tabular_preprocessing(columns: list[str], categorical: dict[str, list[str]], *, target: str,
+                          missing: dict | None = None) -> dict:
+    """The tabular preprocessing dict: one-hot columns are named 'column=level', in input-column order; each
+    numeric column in ``missing["indicators"]`` is followed by its 0/1 column 'column=(missing)'."""
+    indicators = set(missing["indicators"]) if missing else set()
     encoded: list[str] = []
     for column in columns:
         if column in categorical:
             encoded += [f"{column}={level}" for level in categorical[column]]
         else:
             encoded.append(column)
-    return {
+            if column in indicators:
+                encoded.append(f"{column}={MISSING_LEVEL}")
+    preprocessing = {
         "kind": "tabular",
         "columns": list(columns),
         "numeric": [c for c in columns if c not in categorical],
@@ -237,3 +313,6 @@ def tabular_preprocessing(columns: list[str], categorical: dict[str, list[str]],
         "encoded_columns": encoded,
         "target": target,
     }
+    if missing is not None:
+        preprocessing["missing"] = missing
+    return preprocessing
