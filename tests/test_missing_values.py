@@ -19,7 +19,9 @@ from sklearn.datasets import load_breast_cancer
 
 from automl.data import encode_table, load_dataset
 from automl.errors import TargetColumnError
+from automl.export import CARD_FILE
 from automl.predict import array_inputs
+from automl.run_dir import RunDirectory
 
 BLANK_SHARE = 0.10
 MISSING = "(missing)"
@@ -59,13 +61,13 @@ def test_search_on_a_csv_with_blanks_finishes_and_says_what_it_imputed(blank_run
     df = pd.read_csv(blank_csv)
     n_empty = int(df.drop(columns=["y"]).isna().sum().sum())
     assert f"missing values: imputed {n_empty} empty feature cell(s) in 31 column(s)" in printed
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card = json.loads((RunDirectory(run_dir).best / CARD_FILE).read_text())
     assert card["metrics"]["test"]["accuracy"] > 0.8
 
 
 def test_the_model_card_records_the_imputation(blank_run):
     run_dir, _ = blank_run
-    card = json.loads((run_dir / "best" / "model_card.json").read_text())
+    card = json.loads((RunDirectory(run_dir).best / CARD_FILE).read_text())
     prep = card["preprocessing"]
     numeric = [str(c) for c in load_breast_cancer().feature_names]
     assert prep["numeric"] == numeric and set(prep["missing"]["medians"]) == set(numeric)
