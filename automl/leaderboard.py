@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 
 COLUMNS = [
     "rank", "trial", "status", "reason", "objective", "val_accuracy", "val_loss", "test_accuracy",
-    "architecture", "augmentation", "optimizer", "batch_size", "param_count", "epochs", "best_epoch",
+    "architecture", "augmentation", "optimizer", "batch_size", "param_count", "latency_ms", "epochs", "best_epoch",
     "train_seconds", "seed", "data_fingerprint", "plugin_versions", "retry_of",
 ]
 
 
 INT_COLUMNS = ("rank", "trial", "epochs", "best_epoch", "param_count", "batch_size", "seed", "retry_of")
-FLOAT_COLUMNS = ("objective", "val_accuracy", "val_loss", "test_accuracy", "train_seconds")
+FLOAT_COLUMNS = ("objective", "val_accuracy", "val_loss", "test_accuracy", "latency_ms", "train_seconds")
 
 
 def is_finite_number(value: Any) -> bool:
@@ -109,8 +109,11 @@ def write(frame: pd.DataFrame, run_dir: Path) -> None:
 
 
 def summary_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns the terminal and leaderboard.md show; latency only where a limit had it measured."""
+    measured = "latency_ms" in frame and frame["latency_ms"].notna().any()
     return [c for c in ("rank", "trial", "status", "val_accuracy", "test_accuracy", "architecture", "augmentation",
-                        "optimizer", "param_count", "epochs", "train_seconds", "reason") if c in frame]
+                        "optimizer", "param_count", *(("latency_ms",) if measured else ()), "epochs", "train_seconds",
+                        "reason") if c in frame]
 
 
 def to_markdown(frame: pd.DataFrame, limit: int | None = None) -> str:

@@ -143,7 +143,7 @@ class TrialRunner:
             result = train_candidate(
                 dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
                 reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
-                early_stopping=ctx.space.early_stopping,
+                early_stopping=ctx.space.early_stopping, constraints=ctx.space.constraints,
                 on_epoch=lambda epoch, logs: self.emit(TrialEpoch(handle.number, epoch, max_epochs, logs)),
             )
         except KeyboardInterrupt as stop:  # Ctrl+C, SIGTERM (automl.signals), or the search process is gone

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from automl.backends import SearchBackend
     from automl.data import Dataset, DatasetsBySize
     from automl.plugin_manager import Registry
+    from automl.search_space import Constraints
 
 DEFAULT_TRIALS = 20
 # best/ averages this many of the best trials unless --ensemble says otherwise (at most --top-k): on
@@ -71,6 +72,11 @@ class Experiment:
     time_budget: float | None = _option(None, "Stop cleanly after this long, e.g. 90s, 10m, 1h.",
                                         "none: --trials decides")
     seed: int = _option(0, "Seed for splits, sampler and training.")
+    max_params: int | None = _option(None, "Deployment limit: a trial whose model has more parameters is pruned before "
+                                     "it trains; the export meets it (the space's training.max_params).", "none")
+    max_latency_ms: float | None = _option(None, "Deployment limit: a trial whose batch-1 prediction takes longer "
+                                           "(measured after its first epoch, on this machine) is pruned; the export "
+                                           "meets it (training.max_latency_ms).", "none")
     backend: str = _option("optuna", "The search backend plugin: optuna | kerastuner, or an installed one "
                                      "(automl plugins lists them).")
     sampler: str | None = _option(None, "optuna: tpe | random | cmaes | gp; kerastuner: hyperband | bayesian | random; "
@@ -161,7 +167,8 @@ class Experiment:
             raise ConfigError(f"--seed must be >= 0; got {self.seed}.")
         if self.workers < 0:
             raise ConfigError(f"--workers must be 0 (trials in this process) or more; got {self.workers}.")
-        for name in ("trial_timeout", "recycle_after", "threads_per_worker", "worker_memory_limit"):
+        for name in ("trial_timeout", "recycle_after", "threads_per_worker", "worker_memory_limit", "max_params",
+                     "max_latency_ms"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {value}.")
@@ -250,8 +257,8 @@ OPTION_KINDS: dict[str, type] = {
     **dict.fromkeys(("data", "out", "space", "backend", "sampler", "pruner", "target", "color_mode", "plugins_dir",
                      "storage", "study", "keras_backend"), str),
     **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",
-                     "recycle_after", "threads_per_worker", "worker_memory_limit"), int),
-    **dict.fromkeys(("val_fraction", "test_fraction"), float),
+                     "recycle_after", "threads_per_worker", "worker_memory_limit", "max_params"), int),
+    **dict.fromkeys(("val_fraction", "test_fraction", "max_latency_ms"), float),
     **dict.fromkeys(("skip_corrupt", "initial_trials", "strict_plugins"), bool),
 }
 
@@ -400,6 +407,7 @@ class _Search:
         self.plugin_objects = plugin_objects
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
         self.backend_plugin: SearchBackend  # the --backend plugin, set by run()
+        self.constraints: Constraints  # the deployment limits (--max-params, --max-latency-ms), set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
         self.sized: DatasetsBySize | None = None  # the data at each size the space's training.image_size lists, set by run()
         self._models: dict[int, Any] = {}  # kept trial models loaded at the end (None: could not be loaded)
@@ -447,6 +455,16 @@ class _Search:
         import_tensorflow_quietly()  # the data are fine: TensorFlow now, without its C++ start-up lines
         space = explicit_space or SearchSpace.load(default_space_name(dataset.task, dataset.input_shape), registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
+        from automl.search_space import CONSTRAINT_KEYS
+
+        for key in CONSTRAINT_KEYS:  # the command line's limit replaces the space's
+            if getattr(exp, key) is not None:
+                space.training[key] = getattr(exp, key)
+        self.constraints = space.constraints
+        if self.constraints:
+            limits = [f"{self.constraints.max_params:,} parameters"] if self.constraints.max_params else []
+            limits += [f"{self.constraints.max_latency_ms:g} ms a prediction"] if self.constraints.max_latency_ms else []
+            self.progress.message(f"deployment limit: at most {' and '.join(limits)}; a trial over it is pruned")
         if not exp.initial_trials:
             space.initial_trials = []  # recorded in config.yaml's space: a different experiment from the default
         self.initial = space.initial_candidates(registry, dataset.task)  # an initial trial unfit for the task: here
@@ -665,7 +683,7 @@ class _Search:
         ranked = leaderboard.ranked(records, direction)
         if skip:  # kept models that cannot be loaded: the best of the other kept ones
             ranked = [r for r in ranked if r["trial"] not in skip and layout.trial_model(r["trial"]).exists()]
-        members = ensemble_members(ranked, self.experiment.ensemble)
+        members = ensemble_members(ranked, self.experiment.ensemble, self.constraints)
         if not members:
             return
         unloadable = {m["trial"] for m in members if layout.trial_model(m["trial"]).exists()

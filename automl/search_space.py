@@ -17,6 +17,8 @@ A search space is data (YAML, or the same structure as a dict)::
       early_stopping: {monitor: val_accuracy, from_epoch: 20}   # default: val_loss, from epoch 0
       learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
       image_size: [48, 64, 96]       # images only: the long side in pixels, one size or a list to choose from
+      max_params: 200000             # a model with more parameters is pruned before it trains (--max-params)
+      max_latency_ms: 5              # ... or after its first epoch, if batch-1 prediction is slower (--max-latency-ms)
     initial_trials:                  # known-good configurations, tried first (optuna backend)
       - {architecture: cnn, augmentation: translation, optimizer: adam, params: {cnn.filters: 64}, batch_size: 32}
 
@@ -53,6 +55,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patien
 TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
 # Training settings a space may list as choices (the others are fixed numbers); an initial trial may pick one.
 TRAINING_CHOICES = ("batch_size", "image_size")
+# Deployment limits a trial's model must meet, or it is pruned (Constraints).
+CONSTRAINT_KEYS = ("max_params", "max_latency_ms")
 INITIAL_TRIAL_KEYS = (*FAMILIES, "params", *TRAINING_CHOICES)
 MIN_IMAGE_SIDE = 8
 # Images with a short side of at least this many pixels (at the search's input size) are photos to the
@@ -170,6 +174,11 @@ class SearchSpace:
     raw: dict[str, Any] = field(default_factory=dict)
     # Configurations tried before the sampler's own, in the YAML form (see initial_candidates).
     initial_trials: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def constraints(self) -> Constraints:
+        """The deployment limits of ``training`` (max_params, max_latency_ms)."""
+        return Constraints.from_training(self.training)
 
     @property
     def direction(self) -> Direction:
@@ -389,10 +398,38 @@ def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
     return entries
 
 
+@dataclass(frozen=True)
+class Constraints:
+    """Deployment limits a trial's model must meet (``training.max_params`` / ``training.max_latency_ms``, or
+    ``--max-params`` / ``--max-latency-ms``). A model over ``max_params`` is pruned before it trains; its batch-1
+    prediction latency is measured after its first epoch, and a model over ``max_latency_ms`` is pruned there."""
+
+    max_params: int | None = None
+    max_latency_ms: float | None = None
+
+    @classmethod
+    def from_training(cls, training: dict[str, Any]) -> Constraints:
+        return cls(training.get("max_params"), training.get("max_latency_ms"))
+
+    def __bool__(self) -> bool:
+        return self.max_params is not None or self.max_latency_ms is not None
+
+    def params_violation(self, count: int) -> str | None:
+        if self.max_params is not None and count > self.max_params:
+            return f"params {count:,} > {self.max_params:,} (--max-params)"
+        return None
+
+    def latency_violation(self, milliseconds: float) -> str | None:
+        if self.max_latency_ms is not None and milliseconds > self.max_latency_ms:
+            return f"latency {milliseconds:.2f} ms > {self.max_latency_ms:g} ms (--max-latency-ms)"
+        return None
+
+
 def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
-    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping"}
+    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping",
+                                        *CONSTRAINT_KEYS}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -431,6 +468,15 @@ def _training(value: Any, where: str) -> dict[str, Any]:
         if stopping.get("monitor", "val_loss") not in EARLY_STOPPING_MONITORS or isinstance(from_epoch, bool) \
                 or not isinstance(from_epoch, int) or not 0 <= from_epoch < training["max_epochs"]:
             raise SearchSpaceError(f"{where}.early_stopping: {expected}; got {dict(stopping)!r}.")
+    max_params = training.get("max_params")
+    if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 1):
+        raise SearchSpaceError(f"{where}.max_params: expected the most parameters a trial's model may have, a positive "
+                               f"integer (e.g. 200000); got {max_params!r}.")
+    max_latency = training.get("max_latency_ms")
+    if max_latency is not None and (isinstance(max_latency, bool) or not isinstance(max_latency, (int, float))
+                                    or not max_latency > 0):
+        raise SearchSpaceError(f"{where}.max_latency_ms: expected the longest batch-1 prediction a trial's model may "
+                               f"take, in milliseconds (e.g. 5); got {max_latency!r}.")
     lr = training.get("learning_rate")
     if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
         raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from automl.model import build_model, compile_model, input_scaling
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
-from automl.search_space import Candidate, EarlyStoppingRule, chance_level
+from automl.search_space import Candidate, Constraints, EarlyStoppingRule, chance_level
 
 # A trial whose validation accuracy is still at chance after this many times its patience stops: the plateau
 # can last 30-80 epochs on photos, so it is given long, but not the whole search's time.
@@ -48,6 +48,26 @@ class NoPruning:
         return False
 
 
+# Batch-1 latency: calls before timing (the first traces the function) and timed calls, of which the median counts.
+LATENCY_WARMUP_CALLS = 3
+LATENCY_TIMED_CALLS = 20
+
+
+def measure_latency_ms(model: keras.Model, x_one: Any) -> float:
+    """The median time in milliseconds of one prediction of one example (``x_one`` holds one row), through the
+    model's compiled predict step as a deployed Keras model runs it."""
+    import statistics
+
+    for _ in range(LATENCY_WARMUP_CALLS):
+        model.predict_on_batch(x_one)
+    times = []
+    for _ in range(LATENCY_TIMED_CALLS):
+        started = time.perf_counter()
+        model.predict_on_batch(x_one)
+        times.append(time.perf_counter() - started)
+    return 1000.0 * statistics.median(times)
+
+
 @dataclass
 class TrialResult:
     status: str  # complete | pruned | failed
@@ -62,6 +82,7 @@ class TrialResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     # The first epoch (1-based) whose val_accuracy was above chance; None: the trial never left chance.
     left_chance_epoch: int | None = None
+    latency_ms: float = math.nan  # batch-1 prediction after the first epoch (measured with a latency limit)
     traceback: str = ""
     model: keras.Model | None = field(default=None, repr=False)
 
@@ -154,8 +175,12 @@ def train_candidate(
     checkpoint: Checkpointing | None = None,
     warm_start: WarmStart | None = None,
     early_stopping: EarlyStoppingRule | None = None,
+    constraints: Constraints | None = None,
 ) -> TrialResult:
     """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault.
+
+    With ``constraints``, a model that breaks one is stopped at once and the trial is ``pruned`` with the reason
+    (``params 25,410 > 20,000``, or ``latency 7.21 ms > 5 ms`` after the first epoch).
 
     With ``checkpoint``, the model, its optimizer state and the early-stopping state are saved after an epoch
     when ``checkpoint.every_seconds`` have passed since the last save, and a checkpoint left by an earlier,
@@ -194,6 +219,10 @@ def train_candidate(
     except Exception as exc:  # plugin code: the trial fails, the search goes on
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
+    constraints = constraints or Constraints()
+    too_big = constraints.params_violation(model.count_params())
+    if too_big:  # before any training: its size does not depend on it
+        return TrialResult(PRUNED, too_big, param_count=model.count_params(), train_seconds=time.perf_counter() - started)
 
     rule = early_stopping or EarlyStoppingRule()
     if rule.chance is None:  # every data set is a classification one: its chance level is that of its labels
@@ -203,6 +232,10 @@ def train_candidate(
     stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model, rule) if warm else None)
     stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
     callbacks = [stopper, monitor]
+    latency = None
+    if constraints.max_latency_ms is not None:
+        latency = _latency_check_class()(constraints, _one_example(dataset))
+        callbacks.append(latency)
     previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
         callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
@@ -226,6 +259,8 @@ def train_candidate(
     history = {k: [float(v) for v in previous.get(k, [])] + [float(v) for v in values] for k, values in history.items()}
     result = TrialResult(COMPLETE, epochs=monitor.epochs, train_seconds=time.perf_counter() - started,
                          param_count=model.count_params(), history=history, model=model)
+    if latency is not None:
+        result.latency_ms = latency.milliseconds
     if resumed is not None:
         result.reason = f"resumed from epoch {resumed.epoch} of an interrupted attempt"
     elif warm is not None:
@@ -252,6 +287,9 @@ def train_candidate(
     elif monitor.out_of_time:
         stopped = f"stopped by the time budget after epoch {monitor.epochs}"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
+    if latency is not None and latency.violation:  # its scores stay in the row; the model is not kept
+        result.status, result.reason, result.model = PRUNED, latency.violation, None
+        return result
     left = rule.left_chance(history)
     result.left_chance_epoch = None if left is None else left + 1
     if left is None:  # said, so a row at chance is not mistaken for a network that learnt what it could
@@ -542,6 +580,41 @@ def _checkpoint_class():
 
 
 @functools.cache
+def _one_example(dataset: Dataset) -> Any:
+    """One validation example as a batch of one, as a deployed model receives it."""
+    import numpy as np
+
+    from automl.data import CachedImages
+
+    x = dataset.x_val
+    return np.asarray(x.take(np.arange(1)) if isinstance(x, CachedImages) else x[:1], dtype=np.float32)
+
+
+@functools.cache
+def _latency_check_class():
+    import keras
+
+    class LatencyCheck(keras.callbacks.Callback):
+        """Measures batch-1 prediction latency after the first epoch this fit runs, and stops training when it is
+        over the limit."""
+
+        def __init__(self, constraints: Constraints, x_one: Any) -> None:
+            super().__init__()
+            self.constraints, self.x_one = constraints, x_one
+            self.milliseconds = math.nan
+            self.violation: str | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if not math.isnan(self.milliseconds):
+                return
+            self.milliseconds = measure_latency_ms(self.model, self.x_one)
+            self.violation = self.constraints.latency_violation(self.milliseconds)
+            if self.violation:
+                self.model.stop_training = True
+
+    return LatencyCheck
+
+
 def _monitor_class():
     """Keras is imported lazily, so the callback class is made on first use."""
     import keras

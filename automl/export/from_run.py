@@ -36,7 +36,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     from automl.data import DatasetsBySize, load_run_data
     from automl.plugin_manager import build_registry
     from automl.run_dir import read_config
-    from automl.search_space import OBJECTIVES, Candidate
+    from automl.search_space import OBJECTIVES, Candidate, Constraints
     from automl.trainer import refit_candidate
 
     run_dir = Path(run_dir)
@@ -68,7 +68,8 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             completed = sorted(r["trial"] for r in ranked)
             state = "does not exist" if record is None else f"is {record.get('status')}"
             raise ConfigError(f"trial {trial} {state} in {run_dir}; completed trials: {completed}.")
-    members = [record] if ensemble == 1 else ensemble_members(ranked, ensemble)
+    constraints = Constraints.from_training((config.get("space") or {}).get("training") or {})
+    members = [record] if ensemble == 1 else ensemble_members(ranked, ensemble, constraints)
     if progress is not None and len(members) < min(ensemble, len(ranked)):
         progress(ensemble_shortfall(ranked, members, ensemble))
     number = int(record["trial"])
