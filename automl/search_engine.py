@@ -28,6 +28,7 @@ from automl import leaderboard
 from automl.errors import ConfigError, RunDirectoryError
 from automl.events import Message, TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
+from automl.objectives import DEFAULT_OBJECTIVE, check_objective, direction, prediction_scores, problem_of
 from automl.result import SearchResult, load_run  # noqa: F401 - load_run: also importable from here
 from automl.run_dir import CONFIG_FILE, RunDirectory, read_config, read_test_metrics
 
@@ -43,8 +44,9 @@ DEFAULT_TRIALS = 20
 # digits it raised the exported model's test accuracy from 0.985 to 0.996 (benchmarks/RESULTS.md).
 DEFAULT_ENSEMBLE = 3
 # Changing any of these would mix two different experiments in one study.
+# objective is the effective one (the space's, or --objective over it).
 IDENTITY_KEYS = ("data", "data_fingerprint", "target", "image_size", "color_mode", "val_fraction", "test_fraction",
-                 "space", "backend", "sampler", "pruner", "seed", "storage", "study")
+                 "space", "objective", "backend", "sampler", "pruner", "seed", "storage", "study")
 
 
 def _option(default: Any, help: str, shown: str | None = None, **cli: Any) -> Any:
@@ -67,6 +69,9 @@ class Experiment:
     space: str | None = _option(None, "quick | image_default | photo_default | tabular_default | a .yaml path.",
                                 "by the data: photo_default for images of 32 px a side or more, image_default for "
                                 "smaller ones, tabular_default for tables")
+    objective: str | None = _option(None, "What ranks the trials, on the validation split: val_accuracy | val_loss | "
+                                    "val_balanced_accuracy | val_f1_macro | val_auc; replaces the space's objective.",
+                                    "the space's: val_accuracy")
     trials: int | None = _option(None, "Finished trials to reach.", "20, or unlimited with --time-budget")
     time_budget: float | None = _option(None, "Stop cleanly after this long, e.g. 90s, 10m, 1h.",
                                         "none: --trials decides")
@@ -146,6 +151,8 @@ class Experiment:
         """Check the options on their own and between each other (the backend's own rules: `choose_backend`)."""
         if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--trials must be at least 1; got {self.trials}.")
+        if self.objective is not None:  # every data set is a classification one (automl.objectives)
+            check_objective(self.objective, "--objective", ConfigError)
         if self.time_budget is not None and self.time_budget <= 0:
             raise ConfigError(f"--time-budget must be positive; got {self.time_budget} seconds.")
         if self.top_k < 1:
@@ -247,8 +254,8 @@ def cli_flag(name: str) -> str:
 DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
 # What each option takes (durations, image_size, log and plugins are parsed on their own).
 OPTION_KINDS: dict[str, type] = {
-    **dict.fromkeys(("data", "out", "space", "backend", "sampler", "pruner", "target", "color_mode", "plugins_dir",
-                     "storage", "study", "keras_backend"), str),
+    **dict.fromkeys(("data", "out", "space", "objective", "backend", "sampler", "pruner", "target", "color_mode",
+                     "plugins_dir", "storage", "study", "keras_backend"), str),
     **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",
                      "recycle_after", "threads_per_worker", "worker_memory_limit"), int),
     **dict.fromkeys(("val_fraction", "test_fraction"), float),
@@ -343,6 +350,7 @@ def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str
     config = asdict(experiment)
     config["storage"] = without_password(experiment.storage)  # files never hold the password
     config["space"] = space_dict
+    config["objective"] = space_dict["objective"]  # the effective one, as the space (with --objective in it) holds it
     config["image_size"] = list(experiment.image_size) if experiment.image_size else None
     return config
 
@@ -358,11 +366,25 @@ def _recorded_loggers(run_dir: Path) -> list[str]:
     return list(_recorded(run_dir, "log") or [])
 
 
+def _identity(config: Mapping[str, Any], key: str) -> Any:
+    """What ``config`` records under identity key ``key``. The objective is compared on its own (a run recorded
+    before it was an option has it in its space only), and the space without it, so a changed --objective is
+    refused as that, not as another space."""
+    space = dict(config.get("space") or {})
+    if key == "objective":
+        return config.get("objective") or space.get("objective") or DEFAULT_OBJECTIVE
+    if key == "space" and space:
+        space.pop("objective", None)
+        return space
+    return config.get(key)
+
+
 def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
     if not RunDirectory(run_dir).is_run():
         return
     previous = read_config(run_dir)
-    changed = [k for k in IDENTITY_KEYS if previous.get(k) != config.get(k)]  # data_fingerprint: the data changed
+    # data_fingerprint: the data changed
+    changed = [k for k in IDENTITY_KEYS if _identity(previous, k) != _identity(config, k)]
     if changed:
         from automl.export import OLD_IMAGE_RUN_HINT
 
@@ -447,6 +469,7 @@ class _Search:
         import_tensorflow_quietly()  # the data are fine: TensorFlow now, without its C++ start-up lines
         space = explicit_space or SearchSpace.load(default_space_name(dataset.task, dataset.input_shape), registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
+        self._choose_objective(space, dataset)
         if not exp.initial_trials:
             space.initial_trials = []  # recorded in config.yaml's space: a different experiment from the default
         self.initial = space.initial_candidates(registry, dataset.task)  # an initial trial unfit for the task: here
@@ -494,6 +517,14 @@ class _Search:
             return self._loop(run_dir, dataset, space, registry, config, backend)
         finally:
             lock.release()
+
+    def _choose_objective(self, space, dataset: Dataset) -> None:
+        """Put --objective into ``space`` (it replaces its own) and check it fits the data's problem."""
+        exp = self.experiment
+        if exp.objective is not None:
+            space.objective = exp.objective
+        space.objective = check_objective(space.objective, "--objective" if exp.objective else
+                                          f"{space.source}: objective", ConfigError, problem_of(dataset.task))
 
     @property
     def trains_in_workers(self) -> bool:
@@ -556,7 +587,7 @@ class _Search:
             progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
         records = backend.records()
         test_metrics = self._evaluate_top(run_dir, records, space.direction)
-        frame = _write_leaderboard(run_dir, records, space.direction, test_metrics)
+        frame = _write_leaderboard(run_dir, records, space.objective, test_metrics)
         self._export_best(run_dir, records, space.direction)
         hooks.search_finished(leaderboard.to_records(frame), stopped)
         return SearchResult(run_dir, frame, dataset, stopped)
@@ -640,7 +671,9 @@ class _Search:
             at_size = self.sized.for_candidate(Candidate.from_dict(record["candidate"]))
             probabilities = predict(model, at_size.x_test)
             scores = classification_metrics(at_size.y_test, probabilities, at_size.class_names)
-            metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"]}
+            metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"],
+                               **prediction_scores(at_size.y_test, probabilities, problem_of(at_size.task),
+                                                   prefix=False)}
         atomic_write_json(RunDirectory(run_dir).test_metrics, {str(k): v for k, v in metrics.items()})
         return metrics
 
@@ -706,11 +739,11 @@ class _Search:
                        progress=self.progress.message)
 
 
-def _write_leaderboard(run_dir: Path, records, direction: str, test_metrics=None) -> pd.DataFrame:
-    """Rebuild the leaderboard from the records and write its files (atomically)."""
+def _write_leaderboard(run_dir: Path, records, objective: str, test_metrics=None) -> pd.DataFrame:
+    """Rebuild the leaderboard, ranked by ``objective``, from the records and write its files (atomically)."""
     if test_metrics is None:
         test_metrics = read_test_metrics(run_dir)
-    frame = leaderboard.build(records, direction, test_metrics)
+    frame = leaderboard.build(records, direction(objective), test_metrics, objective)
     leaderboard.write(frame, run_dir)
     return frame
 
@@ -741,7 +774,7 @@ class _EventSink:
             failed = event.record["status"] == "failed"
             self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
             records = self.backend.records()
-            _write_leaderboard(self.run_dir, records, self.space.direction)
+            _write_leaderboard(self.run_dir, records, self.space.objective)
             top = leaderboard.ranked(records, self.space.direction)
             self.progress.trial_finished(event.record, event.finished, top[0]["val_accuracy"] if top else None)
         elif isinstance(event, Message):

@@ -2,7 +2,7 @@
 
 A search space is data (YAML, or the same structure as a dict)::
 
-    objective: val_accuracy          # or val_loss
+    objective: val_accuracy          # or val_loss, val_balanced_accuracy, val_f1_macro, val_auc (automl.objectives)
     architectures:                   # a mapping name -> overrides, a list of names, or "all"
       cnn: {blocks: [1, 2], filters: {low: 16, high: 64}}
       mlp: {}
@@ -35,11 +35,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from automl.errors import HyperparameterError, SearchSpaceError
 from automl.hp import ChoiceParam, Driver, FixedDriver, PluginHP, RecordingDriver, declared_params
 from automl.io import parse_yaml, read_text_file
+from automl.objectives import DEFAULT_OBJECTIVE, Direction, check_objective, direction
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation", "optimizers": "optimizer"}
-Direction = Literal["minimize", "maximize"]  # what Optuna's create_study takes
-OBJECTIVES: dict[str, Direction] = {"val_accuracy": "maximize", "val_loss": "minimize"}
 TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
 TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
 # Training settings a space may list as choices (the others are fixed numbers); an initial trial may pick one.
@@ -164,7 +163,7 @@ class SearchSpace:
 
     families: dict[str, dict[str, dict[str, Any]]]  # family -> plugin name -> overrides
     training: dict[str, Any]
-    objective: str = "val_accuracy"
+    objective: str = DEFAULT_OBJECTIVE
     source: str = "<dict>"
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -173,7 +172,7 @@ class SearchSpace:
 
     @property
     def direction(self) -> Direction:
-        return OBJECTIVES[self.objective]
+        return direction(self.objective)
 
     @property
     def early_stopping(self) -> EarlyStoppingRule:
@@ -207,9 +206,7 @@ class SearchSpace:
         unknown = set(data) - TOP_LEVEL_KEYS
         if unknown:
             raise SearchSpaceError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_LEVEL_KEYS)}.")
-        objective = data.get("objective", "val_accuracy")
-        if objective not in OBJECTIVES:
-            raise SearchSpaceError(f"{source}: objective must be one of {sorted(OBJECTIVES)}; got {objective!r}.")
+        objective = check_objective(data.get("objective", DEFAULT_OBJECTIVE), f"{source}: objective", SearchSpaceError)
         families = {}
         for key, family in FAMILY_KEYS.items():
             families[family] = _family_selection(data.get(key, "all"), family, registry, f"{source}: {key}")

@@ -2,8 +2,10 @@
 
 Inside every trial early stopping (on ``val_loss``, restoring the best weights, kept in memory) and
 non-finite-loss termination always run; after each epoch the validation objective is reported to the
-backend, whose pruner may stop the trial. Exceptions from plugin code become a ``failed`` result: the
-search goes on.
+backend, whose pruner may stop the trial. An objective Keras does not log (``val_f1_macro``…: see
+`automl.objectives`) is scored from the model's predictions on the validation split by the first callback of
+each epoch, so early stopping, the pruner's report and the history all see it. Exceptions from plugin code
+become a ``failed`` result: the search goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from automl.model import build_model, compile_model, input_scaling
+from automl.objectives import OBJECTIVES, best_of, prediction_scores, problem_of
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, EarlyStoppingRule, chance_level
@@ -63,11 +66,15 @@ class TrialResult:
     # The first epoch (1-based) whose val_accuracy was above chance; None: the trial never left chance.
     left_chance_epoch: int | None = None
     traceback: str = ""
+    # The objectives scored from predictions (val_balanced_accuracy, val_f1_macro, val_auc) at the best epoch,
+    # when the search's objective is one of them; stored as fields of the record like val_accuracy.
+    val_metrics: dict[str, float] = field(default_factory=dict)
     model: keras.Model | None = field(default=None, repr=False)
 
     def record(self) -> dict[str, Any]:
         """The JSON-able part, stored with the trial."""
-        return {k: v for k, v in self.__dict__.items() if k != "model"}
+        record = {k: v for k, v in self.__dict__.items() if k not in ("model", "val_metrics")}
+        return {**record, **self.val_metrics}
 
 
 
@@ -169,6 +176,9 @@ def train_candidate(
     ``early_stopping`` (the space's ``training.early_stopping``; default: ``val_loss`` from the first epoch)
     says what early stopping watches; the trial keeps the weights of that rule's best epoch and its row shows
     that epoch's scores.
+
+    ``objective`` (a name of `automl.objectives.OBJECTIVES`) is what the reporter gets after each epoch; one
+    scored from predictions is computed on the validation split every epoch, with the others of its problem.
     """
     import keras
 
@@ -203,6 +213,9 @@ def train_candidate(
     stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model, rule) if warm else None)
     stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
     callbacks = [stopper, monitor]
+    if OBJECTIVES[objective].predicted:  # first: its scores join the logs the others read
+        val_inputs = pipelines.get(dataset, "val", candidate.batch_size, seed)
+        callbacks.insert(0, _validation_metrics_class()(val_inputs, dataset.y_val, problem_of(dataset.task)))
     previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
         callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
@@ -243,12 +256,13 @@ def train_candidate(
     result.best_epoch = best + 1
     result.val_loss = val_loss[best]
     result.val_accuracy = history["val_accuracy"][best]
-    result.objective = result.val_accuracy if objective == "val_accuracy" else result.val_loss
+    result.val_metrics = {o.name: history[o.name][best] for o in OBJECTIVES.values() if o.predicted and o.name in history}
+    result.objective = history[objective][best]
     if monitor.pruned:
         result.status, result.reason = PRUNED, f"pruned after epoch {monitor.epochs}" + (
             f"; {result.reason}" if result.reason else "")
         # The pruner's verdict uses the reported value at that epoch; keep the best seen for the row.
-        result.objective = max(history[objective]) if objective == "val_accuracy" else min(history[objective])
+        result.objective = best_of(history[objective], objective)
     elif monitor.out_of_time:
         stopped = f"stopped by the time budget after epoch {monitor.epochs}"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
@@ -515,6 +529,28 @@ def _early_stopping_class():
                     "left_chance": self.left_chance}
 
     return ResumableEarlyStopping
+
+
+@functools.cache
+def _validation_metrics_class():
+    import keras
+
+    class ValidationMetrics(keras.callbacks.Callback):
+        """Predicts the validation split once after every epoch and adds the objectives scored from predictions
+        (`automl.objectives.prediction_scores`) to the epoch's logs; it runs first, so early stopping, the
+        pruner's report, the checkpoint and the history see them."""
+
+        def __init__(self, inputs, labels, problem: str):
+            super().__init__()
+            self.inputs, self.labels, self.problem = inputs, labels, problem
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            probabilities = self.model.predict(self.inputs, verbose=0)
+            logs.update(prediction_scores(self.labels, probabilities, self.problem))
+
+    return ValidationMetrics
 
 
 @functools.cache
