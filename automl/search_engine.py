@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, SupportsInt, cast
 import yaml
 
 from automl import leaderboard
+from automl.class_weights import NONE, check_class_weight
 from automl.errors import ConfigError, RunDirectoryError
 from automl.events import Message, TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
@@ -44,9 +45,9 @@ DEFAULT_TRIALS = 20
 # digits it raised the exported model's test accuracy from 0.985 to 0.996 (benchmarks/RESULTS.md).
 DEFAULT_ENSEMBLE = 3
 # Changing any of these would mix two different experiments in one study.
-# objective is the effective one (the space's, or --objective over it).
+# objective and class_weight are the effective ones (the space's, or --objective / --class-weight over it).
 IDENTITY_KEYS = ("data", "data_fingerprint", "target", "image_size", "color_mode", "val_fraction", "test_fraction",
-                 "space", "objective", "backend", "sampler", "pruner", "seed", "storage", "study")
+                 "space", "objective", "class_weight", "backend", "sampler", "pruner", "seed", "storage", "study")
 
 
 def _option(default: Any, help: str, shown: str | None = None, **cli: Any) -> Any:
@@ -72,6 +73,10 @@ class Experiment:
     objective: str | None = _option(None, "What ranks the trials, on the validation split: val_accuracy | val_loss | "
                                     "val_balanced_accuracy | val_f1_macro | val_auc; replaces the space's objective.",
                                     "the space's: val_accuracy")
+    # "balanced", "none", or (Python / a --config file) a mapping label -> weight (automl.class_weights)
+    class_weight: str | dict[str, float] | None = _option(
+        None, "balanced: each class weighs the same in the training loss (n_samples / (n_classes x its count)); "
+        "none: every sample the same; replaces the space's training.class_weight.", "the space's: none")
     trials: int | None = _option(None, "Finished trials to reach.", "20, or unlimited with --time-budget")
     time_budget: float | None = _option(None, "Stop cleanly after this long, e.g. 90s, 10m, 1h.",
                                         "none: --trials decides")
@@ -234,6 +239,8 @@ def parse_options(options: Mapping[str, Any], where: str = "") -> dict[str, Any]
             value = parse_duration(value, option)
         elif name == "image_size":
             value = parse_image_size(value, option)
+        elif name == "class_weight":
+            value = check_class_weight(value, option, ConfigError) or NONE  # "none" stays: it replaces the space's
         elif name in ("log", "plugins"):
             value = [value] if isinstance(value, str) else value
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -254,8 +261,8 @@ def cli_flag(name: str) -> str:
 DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
 # What each option takes (durations, image_size, log and plugins are parsed on their own).
 OPTION_KINDS: dict[str, type] = {
-    **dict.fromkeys(("data", "out", "space", "objective", "backend", "sampler", "pruner", "target", "color_mode",
-                     "plugins_dir", "storage", "study", "keras_backend"), str),
+    **dict.fromkeys(("data", "out", "space", "objective", "class_weight", "backend", "sampler", "pruner", "target",
+                     "color_mode", "plugins_dir", "storage", "study", "keras_backend"), str),
     **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",
                      "recycle_after", "threads_per_worker", "worker_memory_limit"), int),
     **dict.fromkeys(("val_fraction", "test_fraction"), float),
@@ -350,7 +357,9 @@ def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str
     config = asdict(experiment)
     config["storage"] = without_password(experiment.storage)  # files never hold the password
     config["space"] = space_dict
-    config["objective"] = space_dict["objective"]  # the effective one, as the space (with --objective in it) holds it
+    # The effective ones, as the space (with --objective / --class-weight in it) holds them.
+    config["objective"] = space_dict["objective"]
+    config["class_weight"] = (space_dict.get("training") or {}).get("class_weight")
     config["image_size"] = list(experiment.image_size) if experiment.image_size else None
     return config
 
@@ -367,15 +376,19 @@ def _recorded_loggers(run_dir: Path) -> list[str]:
 
 
 def _identity(config: Mapping[str, Any], key: str) -> Any:
-    """What ``config`` records under identity key ``key``. The objective is compared on its own (a run recorded
-    before it was an option has it in its space only), and the space without it, so a changed --objective is
-    refused as that, not as another space."""
+    """What ``config`` records under identity key ``key``. The objective and the class weights are compared on
+    their own (a run recorded before they were options has them in its space only), and the space without them,
+    so a changed --objective is refused as that, not as another space."""
     space = dict(config.get("space") or {})
+    training = dict(space.get("training") or {})
     if key == "objective":
         return config.get("objective") or space.get("objective") or DEFAULT_OBJECTIVE
+    if key == "class_weight":
+        return config["class_weight"] if "class_weight" in config else training.get("class_weight")
     if key == "space" and space:
         space.pop("objective", None)
-        return space
+        training.pop("class_weight", None)
+        return {**space, "training": training}
     return config.get(key)
 
 
@@ -469,7 +482,7 @@ class _Search:
         import_tensorflow_quietly()  # the data are fine: TensorFlow now, without its C++ start-up lines
         space = explicit_space or SearchSpace.load(default_space_name(dataset.task, dataset.input_shape), registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
-        self._choose_objective(space, dataset)
+        self._choose_objective_and_weights(space, dataset)
         if not exp.initial_trials:
             space.initial_trials = []  # recorded in config.yaml's space: a different experiment from the default
         self.initial = space.initial_candidates(registry, dataset.task)  # an initial trial unfit for the task: here
@@ -518,13 +531,30 @@ class _Search:
         finally:
             lock.release()
 
-    def _choose_objective(self, space, dataset: Dataset) -> None:
-        """Put --objective into ``space`` (it replaces its own) and check it fits the data's problem."""
+    def _choose_objective_and_weights(self, space, dataset: Dataset) -> None:
+        """Put --objective and --class-weight into ``space`` (they replace its own), check the objective fits the
+        data's problem and the class weights its labels, and warn about imbalanced classes (the preflight)."""
+        import numpy as np
+
+        from automl import class_weights
+
         exp = self.experiment
+        problem = problem_of(dataset.task)
         if exp.objective is not None:
             space.objective = exp.objective
         space.objective = check_objective(space.objective, "--objective" if exp.objective else
-                                          f"{space.source}: objective", ConfigError, problem_of(dataset.task))
+                                          f"{space.source}: objective", ConfigError, problem)
+        if exp.class_weight is not None:
+            space.training.pop("class_weight", None)
+            if exp.class_weight != NONE:
+                space.training["class_weight"] = exp.class_weight
+        setting = space.training.get("class_weight")
+        where = "--class-weight" if exp.class_weight is not None else f"{space.source}: training.class_weight"
+        class_weights.resolve(setting, dataset.y_train, dataset.class_names, where)  # an unknown label: here
+        labels = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
+        warning = class_weights.imbalance_warning(labels, dataset.class_names, setting, space.objective)
+        if warning:
+            self.progress.message(warning)
 
     @property
     def trains_in_workers(self) -> bool:

@@ -17,6 +17,7 @@ A search space is data (YAML, or the same structure as a dict)::
       early_stopping: {monitor: val_accuracy, from_epoch: 20}   # default: val_loss, from epoch 0
       learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
       image_size: [48, 64, 96]       # images only: the long side in pixels, one size or a list to choose from
+      class_weight: balanced         # or {label: weight, ...}; default none (automl.class_weights)
     initial_trials:                  # known-good configurations, tried first (optuna backend)
       - {architecture: cnn, augmentation: translation, optimizer: adam, params: {cnn.filters: 64}, batch_size: 32}
 
@@ -37,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl.class_weights import check_class_weight
 from automl.errors import HyperparameterError, SearchSpaceError
 from automl.hp import ChoiceParam, Driver, FixedDriver, PluginHP, RecordingDriver, declared_params
 from automl.io import parse_yaml, read_text_file
@@ -389,7 +391,8 @@ def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
 def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
-    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping"}
+    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping",
+                                        "class_weight"}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -428,6 +431,10 @@ def _training(value: Any, where: str) -> dict[str, Any]:
         if stopping.get("monitor", "val_loss") not in EARLY_STOPPING_MONITORS or isinstance(from_epoch, bool) \
                 or not isinstance(from_epoch, int) or not 0 <= from_epoch < training["max_epochs"]:
             raise SearchSpaceError(f"{where}.early_stopping: {expected}; got {dict(stopping)!r}.")
+    if "class_weight" in training:  # kept as written (labels as text; none: left out), checked against the data later
+        weights = check_class_weight(training.pop("class_weight"), f"{where}.class_weight", SearchSpaceError)
+        if weights is not None:
+            training["class_weight"] = weights
     lr = training.get("learning_rate")
     if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
         raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")

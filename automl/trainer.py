@@ -161,6 +161,7 @@ def train_candidate(
     checkpoint: Checkpointing | None = None,
     warm_start: WarmStart | None = None,
     early_stopping: EarlyStoppingRule | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> TrialResult:
     """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault.
 
@@ -179,6 +180,7 @@ def train_candidate(
 
     ``objective`` (a name of `automl.objectives.OBJECTIVES`) is what the reporter gets after each epoch; one
     scored from predictions is computed on the validation split every epoch, with the others of its problem.
+    ``class_weight`` (class index → weight, see `automl.class_weights.resolve`) weighs the training loss.
     """
     import keras
 
@@ -228,6 +230,7 @@ def train_candidate(
             epochs=candidate.max_epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            class_weight=class_weight,
             shuffle=False,  # the tf.data pipeline already reshuffles every epoch
             verbose=0,
         ).history
@@ -281,15 +284,17 @@ def train_candidate(
 
 
 def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, *, epochs: int,
-                    seed: int = 0) -> keras.Model:
+                    seed: int = 0, class_weight: Any = None) -> keras.Model:
     """Retrain ``candidate`` from scratch on train + validation for ``epochs`` epochs (its best epoch count).
 
     There is no validation split left to stop on, so the epoch count comes from the search. The input
-    scaling is re-estimated on the combined data. Raises :class:`ExportError` if training diverges.
+    scaling is re-estimated on the combined data, and so are ``balanced`` class weights (``class_weight``: the
+    run's setting, see `automl.class_weights`). Raises :class:`ExportError` if training diverges.
     """
     import keras
     import numpy as np
 
+    from automl import class_weights
     from automl.data import join_inputs
     from automl.errors import ExportError
 
@@ -305,8 +310,9 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
     model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x))
     compile_model(model, candidate, registry, context)
     data = tf_dataset(x, y, candidate.batch_size, shuffle_seed=seed)
+    weights = class_weights.resolve(class_weight, y, dataset.class_names)
     history = model.fit(data, epochs=epochs, verbose=0, shuffle=False,  # the pipeline reshuffles every epoch
-                        callbacks=[keras.callbacks.TerminateOnNaN()]).history
+                        class_weight=weights, callbacks=[keras.callbacks.TerminateOnNaN()]).history
     losses = history.get("loss", [])
     if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
         raise ExportError(f"refit on train + validation diverged (training losses {losses}); export the searched "

@@ -109,7 +109,9 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             if progress:
                 progress(f"refit: retraining trial {member['trial']} on train + validation for {epochs} epochs")
             models.append(refit_candidate(dataset, candidate, registry, epochs=epochs,
-                                          seed=int(member.get("seed") or 0)))
+                                          seed=int(member.get("seed") or 0),
+                                          class_weight=((config.get("space") or {}).get("training") or {})
+                                          .get("class_weight")))
         else:
             models.append(load_keras_model(RunDirectory(run_dir).trial_model(member["trial"])))
     card = export_model(combine(models, members), dataset, out, record=record, formats=[f.name for f in chosen],
