@@ -29,7 +29,14 @@ from automl.class_weights import NONE, check_class_weight
 from automl.errors import ConfigError, RunDirectoryError
 from automl.events import Message, TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
-from automl.objectives import DEFAULT_OBJECTIVE, check_objective, direction, prediction_scores, problem_of
+from automl.objectives import (
+    DEFAULT_OBJECTIVE,
+    check_objective,
+    direction,
+    objective_names,
+    prediction_scores,
+    problem_of,
+)
 from automl.result import SearchResult, load_run  # noqa: F401 - load_run: also importable from here
 from automl.run_dir import CONFIG_FILE, RunDirectory, read_config, read_test_metrics
 
@@ -70,9 +77,9 @@ class Experiment:
     space: str | None = _option(None, "quick | image_default | photo_default | tabular_default | a .yaml path.",
                                 "by the data: photo_default for images of 32 px a side or more, image_default for "
                                 "smaller ones, tabular_default for tables")
-    objective: str | None = _option(None, "What ranks the trials, on the validation split: val_accuracy | val_loss | "
-                                    "val_balanced_accuracy | val_f1_macro | val_auc; replaces the space's objective.",
-                                    "the space's: val_accuracy")
+    objective: str | None = _option(None, "What ranks the trials, on the validation split: "
+                                    f"{' | '.join(objective_names())}; replaces the space's objective.",
+                                    f"the space's: {DEFAULT_OBJECTIVE}")
     # "balanced", "none", or (Python / a --config file) a mapping label -> weight (automl.class_weights)
     class_weight: str | dict[str, float] | None = _option(
         None, "balanced: each class weighs the same in the training loss (n_samples / (n_classes x its count)); "
