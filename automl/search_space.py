@@ -2,7 +2,7 @@
 
 A search space is data (YAML, or the same structure as a dict)::
 
-    objective: val_accuracy          # or val_loss
+    objective: val_accuracy          # or val_loss, val_balanced_accuracy, val_f1_macro, val_auc (automl.objectives)
     architectures:                   # a mapping name -> overrides, a list of names, or "all"
       cnn: {blocks: [1, 2], filters: {low: 16, high: 64}}
       mlp: {}
@@ -19,6 +19,7 @@ A search space is data (YAML, or the same structure as a dict)::
       image_size: [48, 64, 96]       # images only: the long side in pixels, one size or a list to choose from
       max_params: 200000             # a model with more parameters is pruned before it trains (--max-params)
       max_latency_ms: 5              # ... or after its first epoch, if batch-1 prediction is slower (--max-latency-ms)
+      class_weight: balanced         # or {label: weight, ...}; default none (automl.class_weights)
     initial_trials:                  # known-good configurations, tried first (optuna backend)
       - {architecture: cnn, augmentation: translation, optimizer: adam, params: {cnn.filters: 64}, batch_size: 32}
 
@@ -37,11 +38,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from automl.class_weights import check_class_weight
 from automl.errors import HyperparameterError, SearchSpaceError
 from automl.hp import ChoiceParam, Driver, FixedDriver, PluginHP, RecordingDriver, declared_params
 from automl.io import parse_yaml, read_text_file
+from automl.objectives import DEFAULT_OBJECTIVE, Direction, check_objective, direction
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 
@@ -49,8 +52,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation", "optimizers": "optimizer"}
-Direction = Literal["minimize", "maximize"]  # what Optuna's create_study takes
-OBJECTIVES: dict[str, Direction] = {"val_accuracy": "maximize", "val_loss": "minimize"}
 TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
 TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
 # Training settings a space may list as choices (the others are fixed numbers); an initial trial may pick one.
@@ -168,7 +169,7 @@ class SearchSpace:
 
     families: dict[str, dict[str, dict[str, Any]]]  # family -> plugin name -> overrides
     training: dict[str, Any]
-    objective: str = "val_accuracy"
+    objective: str = DEFAULT_OBJECTIVE
     source: str = "<dict>"
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -182,7 +183,7 @@ class SearchSpace:
 
     @property
     def direction(self) -> Direction:
-        return OBJECTIVES[self.objective]
+        return direction(self.objective)
 
     @property
     def early_stopping(self) -> EarlyStoppingRule:
@@ -216,9 +217,7 @@ class SearchSpace:
         unknown = set(data) - TOP_LEVEL_KEYS
         if unknown:
             raise SearchSpaceError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_LEVEL_KEYS)}.")
-        objective = data.get("objective", "val_accuracy")
-        if objective not in OBJECTIVES:
-            raise SearchSpaceError(f"{source}: objective must be one of {sorted(OBJECTIVES)}; got {objective!r}.")
+        objective = check_objective(data.get("objective", DEFAULT_OBJECTIVE), f"{source}: objective", SearchSpaceError)
         families = {}
         for key, family in FAMILY_KEYS.items():
             families[family] = _family_selection(data.get(key, "all"), family, registry, f"{source}: {key}")
@@ -429,7 +428,7 @@ def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
     allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping",
-                                        *CONSTRAINT_KEYS}
+                                        "class_weight", *CONSTRAINT_KEYS}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -477,6 +476,10 @@ def _training(value: Any, where: str) -> dict[str, Any]:
                                     or not max_latency > 0):
         raise SearchSpaceError(f"{where}.max_latency_ms: expected the longest batch-1 prediction a trial's model may "
                                f"take, in milliseconds (e.g. 5); got {max_latency!r}.")
+    if "class_weight" in training:  # kept as written (labels as text; none: left out), checked against the data later
+        weights = check_class_weight(training.pop("class_weight"), f"{where}.class_weight", SearchSpaceError)
+        if weights is not None:
+            training["class_weight"] = weights
     lr = training.get("learning_rate")
     if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
         raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")

@@ -2,8 +2,10 @@
 
 Inside every trial early stopping (on ``val_loss``, restoring the best weights, kept in memory) and
 non-finite-loss termination always run; after each epoch the validation objective is reported to the
-backend, whose pruner may stop the trial. Exceptions from plugin code become a ``failed`` result: the
-search goes on.
+backend, whose pruner may stop the trial. An objective Keras does not log (``val_f1_macro``…: see
+`automl.objectives`) is scored from the model's predictions on the validation split by the first callback of
+each epoch, so early stopping, the pruner's report and the history all see it. Exceptions from plugin code
+become a ``failed`` result: the search goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from automl.model import build_model, compile_model, input_scaling
+from automl.objectives import OBJECTIVES, best_of, prediction_scores, problem_of
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, Constraints, EarlyStoppingRule, chance_level
@@ -84,11 +87,15 @@ class TrialResult:
     left_chance_epoch: int | None = None
     latency_ms: float = math.nan  # batch-1 prediction after the first epoch (measured with a latency limit)
     traceback: str = ""
+    # The objectives scored from predictions (val_balanced_accuracy, val_f1_macro, val_auc) at the best epoch,
+    # when the search's objective is one of them; stored as fields of the record like val_accuracy.
+    val_metrics: dict[str, float] = field(default_factory=dict)
     model: keras.Model | None = field(default=None, repr=False)
 
     def record(self) -> dict[str, Any]:
         """The JSON-able part, stored with the trial."""
-        return {k: v for k, v in self.__dict__.items() if k != "model"}
+        record = {k: v for k, v in self.__dict__.items() if k not in ("model", "val_metrics")}
+        return {**record, **self.val_metrics}
 
 
 
@@ -176,6 +183,7 @@ def train_candidate(
     warm_start: WarmStart | None = None,
     early_stopping: EarlyStoppingRule | None = None,
     constraints: Constraints | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> TrialResult:
     """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault.
 
@@ -194,6 +202,10 @@ def train_candidate(
     ``early_stopping`` (the space's ``training.early_stopping``; default: ``val_loss`` from the first epoch)
     says what early stopping watches; the trial keeps the weights of that rule's best epoch and its row shows
     that epoch's scores.
+
+    ``objective`` (a name of `automl.objectives.OBJECTIVES`) is what the reporter gets after each epoch; one
+    scored from predictions is computed on the validation split every epoch, with the others of its problem.
+    ``class_weight`` (class index → weight, see `automl.class_weights.resolve`) weighs the training loss.
     """
     import keras
 
@@ -236,6 +248,9 @@ def train_candidate(
     if constraints.max_latency_ms is not None:
         latency = _latency_check_class()(constraints, _one_example(dataset))
         callbacks.append(latency)
+    if OBJECTIVES[objective].predicted:  # first: its scores join the logs the others read
+        val_inputs = pipelines.get(dataset, "val", candidate.batch_size, seed)
+        callbacks.insert(0, _validation_metrics_class()(val_inputs, dataset.y_val, problem_of(dataset.task)))
     previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
         callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
@@ -248,6 +263,7 @@ def train_candidate(
             epochs=candidate.max_epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            class_weight=class_weight,
             shuffle=False,  # the tf.data pipeline already reshuffles every epoch
             verbose=0,
         ).history
@@ -278,12 +294,13 @@ def train_candidate(
     result.best_epoch = best + 1
     result.val_loss = val_loss[best]
     result.val_accuracy = history["val_accuracy"][best]
-    result.objective = result.val_accuracy if objective == "val_accuracy" else result.val_loss
+    result.val_metrics = {o.name: history[o.name][best] for o in OBJECTIVES.values() if o.predicted and o.name in history}
+    result.objective = history[objective][best]
     if monitor.pruned:
         result.status, result.reason = PRUNED, f"pruned after epoch {monitor.epochs}" + (
             f"; {result.reason}" if result.reason else "")
         # The pruner's verdict uses the reported value at that epoch; keep the best seen for the row.
-        result.objective = max(history[objective]) if objective == "val_accuracy" else min(history[objective])
+        result.objective = best_of(history[objective], objective)
     elif monitor.out_of_time:
         stopped = f"stopped by the time budget after epoch {monitor.epochs}"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
@@ -305,15 +322,17 @@ def train_candidate(
 
 
 def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, *, epochs: int,
-                    seed: int = 0) -> keras.Model:
+                    seed: int = 0, class_weight: Any = None) -> keras.Model:
     """Retrain ``candidate`` from scratch on train + validation for ``epochs`` epochs (its best epoch count).
 
     There is no validation split left to stop on, so the epoch count comes from the search. The input
-    scaling is re-estimated on the combined data. Raises :class:`ExportError` if training diverges.
+    scaling is re-estimated on the combined data, and so are ``balanced`` class weights (``class_weight``: the
+    run's setting, see `automl.class_weights`). Raises :class:`ExportError` if training diverges.
     """
     import keras
     import numpy as np
 
+    from automl import class_weights
     from automl.data import join_inputs
     from automl.errors import ExportError
 
@@ -329,8 +348,9 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
     model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x))
     compile_model(model, candidate, registry, context)
     data = tf_dataset(x, y, candidate.batch_size, shuffle_seed=seed)
+    weights = class_weights.resolve(class_weight, y, dataset.class_names)
     history = model.fit(data, epochs=epochs, verbose=0, shuffle=False,  # the pipeline reshuffles every epoch
-                        callbacks=[keras.callbacks.TerminateOnNaN()]).history
+                        class_weight=weights, callbacks=[keras.callbacks.TerminateOnNaN()]).history
     losses = history.get("loss", [])
     if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
         raise ExportError(f"refit on train + validation diverged (training losses {losses}); export the searched "
@@ -553,6 +573,28 @@ def _early_stopping_class():
                     "left_chance": self.left_chance}
 
     return ResumableEarlyStopping
+
+
+@functools.cache
+def _validation_metrics_class():
+    import keras
+
+    class ValidationMetrics(keras.callbacks.Callback):
+        """Predicts the validation split once after every epoch and adds the objectives scored from predictions
+        (`automl.objectives.prediction_scores`) to the epoch's logs; it runs first, so early stopping, the
+        pruner's report, the checkpoint and the history see them."""
+
+        def __init__(self, inputs, labels, problem: str):
+            super().__init__()
+            self.inputs, self.labels, self.problem = inputs, labels, problem
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            probabilities = self.model.predict(self.inputs, verbose=0)
+            logs.update(prediction_scores(self.labels, probabilities, self.problem))
+
+    return ValidationMetrics
 
 
 @functools.cache

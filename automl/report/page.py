@@ -119,8 +119,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
     Raises :class:`~automl.errors.RunDirectoryError` when ``run_dir`` is not a run, and
     :class:`~automl.errors.NoFinishedTrialsError` when it has no complete or pruned trial yet.
     """
+    from automl.objectives import run_objective
     from automl.run_dir import REPORT_DIR, RunDirectory, read_test_metrics
-    from automl.search_space import OBJECTIVES
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"--top is the number of best trials whose learning curves are drawn; it must be at "
@@ -139,12 +139,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
             f"(automl leaderboard {run_dir} shows its progress) or resume it with the same automl search command, "
             "then report again.")
 
-    objective = (config.get("space") or {}).get("objective", "val_accuracy")
-    direction = OBJECTIVES[objective]
+    objective, direction = run_objective(config)
     known = study_distributions(config, run_dir)
     ranked = leaderboard.ranked(records, direction)
     tests = read_test_metrics(run_dir)  # test accuracy of the top-k, once the search has ended
-    frame = leaderboard.build(records, direction, tests)
+    frame = leaderboard.build(records, direction, tests, objective)
 
     figures: dict[str, Figure] = {}
     notes: dict[str, str] = {}
