@@ -54,10 +54,24 @@ def ranked(records: Iterable[Mapping[str, Any]], direction: str) -> list[Mapping
                                        r["val_loss"] if is_finite_number(r.get("val_loss")) else math.inf, r["trial"]))
 
 
+def pareto_front(records: Iterable[Mapping[str, Any]], direction: str, trade_off: str) -> set[int]:
+    """The complete trials no other complete trial beats on both the objective (in ``direction``) and
+    ``trade_off`` (a record field that is minimised: ``latency_ms``, ``param_count``); their numbers."""
+    sign = -1.0 if direction == "maximize" else 1.0
+    points = [(r["trial"], sign * r["objective"], float(r[trade_off])) for r in records
+              if r.get("status") == "complete" and is_finite_number(r.get("objective"))
+              and is_finite_number(r.get(trade_off))]
+    return {trial for trial, a, b in points
+            if not any(a2 <= a and b2 <= b and (a2 < a or b2 < b) for _, a2, b2 in points)}
+
+
 def build(records: Iterable[Mapping[str, Any]], direction: str,
-          test_metrics: Mapping[int, Mapping[str, float]] | None = None, objective: str | None = None) -> pd.DataFrame:
+          test_metrics: Mapping[int, Mapping[str, float]] | None = None, objective: str | None = None,
+          trade_off: str | None = None) -> pd.DataFrame:
     """A DataFrame with the fixed :data:`COLUMNS`, then one column per hyperparameter (``cnn.filters``…).
-    ``objective`` (the name the search ranks by) is kept in ``frame.attrs`` for :func:`summary_columns`."""
+    ``objective`` (the name the search ranks by) is kept in ``frame.attrs`` for :func:`summary_columns`. With a
+    second objective ``trade_off`` (``--objectives``), a ``pareto`` column after ``objective`` marks the trials
+    of the front of the two."""
     import pandas as pd
 
     records = list(records)
@@ -92,6 +106,10 @@ def build(records: Iterable[Mapping[str, Any]], direction: str,
     frame["_order"] = frame["rank"].fillna(len(frame) + 1)
     frame = frame.sort_values(["_order", "trial"]).drop(columns="_order").reset_index(drop=True)
     frame.attrs["objective"] = objective
+    if trade_off is not None:
+        front = pareto_front(records, direction, trade_off)
+        frame.insert(frame.columns.get_loc("objective") + 1, "pareto", frame["trial"].map(lambda t: t in front))
+        frame.attrs["trade_off"] = trade_off
     return frame
 
 
@@ -131,7 +149,8 @@ def summary_columns(frame: pd.DataFrame) -> list[str]:
     objective = OBJECTIVES.get(frame.attrs.get("objective") or "")
     scored = (objective.name, f"test_{objective.key}") if objective is not None and objective.predicted else ()
     latency = ("latency_ms",) if "latency_ms" in frame and frame["latency_ms"].notna().any() else ()
-    return [c for c in ("rank", "trial", "status", "val_accuracy", *scored[:1], "test_accuracy", *scored[1:],
+    pareto = ("pareto",) if "pareto" in frame else ()
+    return [c for c in ("rank", "trial", "status", *pareto, "val_accuracy", *scored[:1], "test_accuracy", *scored[1:],
                         "architecture", "augmentation", "optimizer", "param_count", *latency, "epochs", "train_seconds",
                         "reason") if c in frame]
 

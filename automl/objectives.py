@@ -138,6 +138,11 @@ def run_objective(config: Mapping[str, Any]) -> tuple[str, Direction]:
     return name, direction(name)
 
 
+def run_trade_off(config: Mapping[str, Any]) -> str | None:
+    """The second objective of a run searched with ``--objectives`` (its space's ``training.trade_off``)."""
+    return ((config.get("space") or {}).get("training") or {}).get("trade_off")
+
+
 def best_of(values: Sequence[float], name: str) -> float:
     """The best of ``values`` of objective ``name``, by its direction."""
     return max(values) if direction(name) == "maximize" else min(values)

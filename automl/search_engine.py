@@ -78,6 +78,9 @@ class Experiment:
     space: str | None = _option(None, "quick | image_default | photo_default | tabular_default | a .yaml path.",
                                 "by the data: photo_default for images of 32 px a side or more, image_default for "
                                 "smaller ones, tabular_default for tables")
+    objectives: str | None = _option(None, "Two objectives, OBJECTIVE,SECOND (e.g. val_accuracy,latency_ms): the search "
+                                     "and its pruning follow the first; SECOND (latency_ms | param_count) is measured "
+                                     "for every trial and the leaderboard marks the Pareto front of the two.", "none")
     objective: str | None = _option(None, "What ranks the trials, on the validation split: "
                                     f"{' | '.join(objective_names())}; replaces the space's objective.",
                                     f"the space's: {DEFAULT_OBJECTIVE}")
@@ -275,7 +278,7 @@ def cli_flag(name: str) -> str:
 DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
 # What each option takes (durations, image_size, log and plugins are parsed on their own).
 OPTION_KINDS: dict[str, type] = {
-    **dict.fromkeys(("data", "out", "space", "objective", "class_weight", "backend", "sampler", "pruner", "target",
+    **dict.fromkeys(("data", "out", "space", "objective", "objectives", "class_weight", "backend", "sampler", "pruner", "target",
                      "color_mode", "plugins_dir", "storage", "study", "keras_backend"), str),
     **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",
                      "recycle_after", "threads_per_worker", "worker_memory_limit", "max_params"), int),
@@ -498,6 +501,7 @@ class _Search:
         space = explicit_space or SearchSpace.load(default_space_name(dataset.task, dataset.input_shape), registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
         self._apply_constraints(space)
+        self._apply_objectives(space)
         self._choose_objective_and_weights(space, dataset)
         if not exp.initial_trials:
             space.initial_trials = []  # recorded in config.yaml's space: a different experiment from the default
@@ -577,6 +581,27 @@ class _Search:
         """Whether trials train in worker processes (--workers, and a backend whose storage they can share)."""
         return self.experiment.workers > 0 and self.backend_plugin.worker_processes
 
+    def _apply_objectives(self, space: SearchSpace) -> None:
+        """--objectives OBJECTIVE,SECOND: the first is the search's objective (checked with the others), the
+        second goes into the space's training.trade_off, so every trial measures it."""
+        from automl.search_space import TRADE_OFFS
+
+        exp = self.experiment
+        if exp.objectives is None:
+            return
+        names = [name.strip() for name in exp.objectives.split(",") if name.strip()]
+        if len(names) != 2 or names[1] not in TRADE_OFFS:
+            raise ConfigError(f"--objectives takes two names, OBJECTIVE,SECOND, with SECOND one of "
+                              f"{', '.join(TRADE_OFFS)} (e.g. val_accuracy,latency_ms); got {exp.objectives!r}.")
+        if exp.objective is not None and exp.objective != names[0]:
+            raise ConfigError(f"--objective {exp.objective} and --objectives {exp.objectives} name different first "
+                              "objectives; give one of them.")
+        exp.objective = names[0]
+        space.training["trade_off"] = names[1]
+        self.constraints = space.constraints
+        self.progress.message(f"objectives: {names[0]} (searched and pruned on), {names[1]} (measured for every "
+                              "trial); the leaderboard marks their Pareto front")
+
     def _apply_constraints(self, space: SearchSpace) -> None:
         """Write --max-params / --max-latency-ms into the space's training (they replace its own), so the limits are
         part of the recorded experiment and every worker reads them."""
@@ -586,7 +611,7 @@ class _Search:
             if getattr(self.experiment, key) is not None:
                 space.training[key] = getattr(self.experiment, key)
         self.constraints = space.constraints
-        if self.constraints:
+        if self.constraints.has_limits:
             limits = [f"{self.constraints.max_params:,} parameters"] if self.constraints.max_params else []
             limits += [f"{self.constraints.max_latency_ms:g} ms a prediction"] if self.constraints.max_latency_ms else []
             self.progress.message(f"deployment limit: at most {' and '.join(limits)}; a trial over it is pruned")
@@ -647,7 +672,7 @@ class _Search:
             progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
         records = backend.records()
         test_metrics = self._evaluate_top(run_dir, records, space.direction)
-        frame = _write_leaderboard(run_dir, records, space.objective, test_metrics)
+        frame = _write_leaderboard(run_dir, records, space, test_metrics)
         self._export_best(run_dir, records, space.direction)
         hooks.search_finished(leaderboard.to_records(frame), stopped)
         return SearchResult(run_dir, frame, dataset, stopped)
@@ -799,11 +824,13 @@ class _Search:
                        progress=self.progress.message)
 
 
-def _write_leaderboard(run_dir: Path, records, objective: str, test_metrics=None) -> pd.DataFrame:
-    """Rebuild the leaderboard, ranked by ``objective``, from the records and write its files (atomically)."""
+def _write_leaderboard(run_dir: Path, records, space, test_metrics=None) -> pd.DataFrame:
+    """Rebuild the leaderboard, ranked by the space's objective (its Pareto front with training.trade_off marked),
+    from the records and write its files (atomically)."""
     if test_metrics is None:
         test_metrics = read_test_metrics(run_dir)
-    frame = leaderboard.build(records, direction(objective), test_metrics, objective)
+    frame = leaderboard.build(records, direction(space.objective), test_metrics, space.objective,
+                              trade_off=space.training.get("trade_off"))
     leaderboard.write(frame, run_dir)
     return frame
 
@@ -834,7 +861,7 @@ class _EventSink:
             failed = event.record["status"] == "failed"
             self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
             records = self.backend.records()
-            _write_leaderboard(self.run_dir, records, self.space.objective)
+            _write_leaderboard(self.run_dir, records, self.space)
             top = leaderboard.ranked(records, self.space.direction)
             self.progress.trial_finished(event.record, event.finished, top[0]["val_accuracy"] if top else None)
         elif isinstance(event, Message):

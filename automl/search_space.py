@@ -58,6 +58,9 @@ TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAM
 TRAINING_CHOICES = ("batch_size", "image_size")
 # Deployment limits a trial's model must meet, or it is pruned (Constraints).
 CONSTRAINT_KEYS = ("max_params", "max_latency_ms")
+# A second objective (--objectives OBJECTIVE,SECOND): measured for every trial and minimised beside the first on the
+# leaderboard's Pareto front (training.trade_off).
+TRADE_OFFS = ("latency_ms", "param_count")
 INITIAL_TRIAL_KEYS = (*FAMILIES, "params", *TRAINING_CHOICES)
 MIN_IMAGE_SIDE = 8
 # Images with a short side of at least this many pixels (at the search's input size) are photos to the
@@ -405,12 +408,15 @@ class Constraints:
 
     max_params: int | None = None
     max_latency_ms: float | None = None
+    measure_latency: bool = False  # without a limit: the latency is a second objective (training.trade_off)
 
     @classmethod
     def from_training(cls, training: dict[str, Any]) -> Constraints:
-        return cls(training.get("max_params"), training.get("max_latency_ms"))
+        return cls(training.get("max_params"), training.get("max_latency_ms"),
+                   measure_latency=training.get("trade_off") == "latency_ms")
 
-    def __bool__(self) -> bool:
+    @property
+    def has_limits(self) -> bool:
         return self.max_params is not None or self.max_latency_ms is not None
 
     def params_violation(self, count: int) -> str | None:
@@ -428,7 +434,7 @@ def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
     allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping",
-                                        "class_weight", *CONSTRAINT_KEYS}
+                                        "class_weight", "trade_off", *CONSTRAINT_KEYS}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -471,6 +477,10 @@ def _training(value: Any, where: str) -> dict[str, Any]:
     if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 1):
         raise SearchSpaceError(f"{where}.max_params: expected the most parameters a trial's model may have, a positive "
                                f"integer (e.g. 200000); got {max_params!r}.")
+    trade_off = training.get("trade_off")
+    if trade_off is not None and trade_off not in TRADE_OFFS:
+        raise SearchSpaceError(f"{where}.trade_off: expected the second objective, one of {', '.join(TRADE_OFFS)} "
+                               f"(minimised beside the objective); got {trade_off!r}.")
     max_latency = training.get("max_latency_ms")
     if max_latency is not None and (isinstance(max_latency, bool) or not isinstance(max_latency, (int, float))
                                     or not max_latency > 0):

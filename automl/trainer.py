@@ -85,7 +85,7 @@ class TrialResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     # The first epoch (1-based) whose val_accuracy was above chance; None: the trial never left chance.
     left_chance_epoch: int | None = None
-    latency_ms: float = math.nan  # batch-1 prediction after the first epoch (measured with a latency limit)
+    latency_ms: float = math.nan  # batch-1 prediction after the first epoch (with a latency limit or objective)
     traceback: str = ""
     # The objectives scored from predictions (val_balanced_accuracy, val_f1_macro, val_auc) at the best epoch,
     # when the search's objective is one of them; stored as fields of the record like val_accuracy.
@@ -231,7 +231,7 @@ def train_candidate(
     except Exception as exc:  # plugin code: the trial fails, the search goes on
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
-    constraints = constraints or Constraints()
+    constraints = constraints if constraints is not None else Constraints()
     too_big = constraints.params_violation(model.count_params())
     if too_big:  # before any training: its size does not depend on it
         return TrialResult(PRUNED, too_big, param_count=model.count_params(), train_seconds=time.perf_counter() - started)
@@ -245,7 +245,7 @@ def train_candidate(
     stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
     callbacks = [stopper, monitor]
     latency = None
-    if constraints.max_latency_ms is not None:
+    if constraints.max_latency_ms is not None or constraints.measure_latency:
         latency = _latency_check_class()(constraints, _one_example(dataset))
         callbacks.append(latency)
     if OBJECTIVES[objective].predicted:  # first: its scores join the logs the others read

@@ -77,3 +77,38 @@ def test_a_wrong_limit_in_the_space_is_named(training, message):
 def test_a_limit_on_the_command_line_must_be_positive(tmp_path):
     proc = run_cli("search", "builtin:digits", "--max-params", 0, "--out", tmp_path / "run", expect=2)
     assert "--max-params must be positive; got 0" in proc.stderr
+
+
+def test_two_objectives_mark_a_pareto_front_that_the_report_draws(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(WIDTH_SPACE)
+    run = tmp_path / "run"
+    proc = run_cli("search", "builtin:digits", "--space", space, "--out", run, "--trials", 5, "--objectives",
+                   "val_accuracy,latency_ms", "--sampler", "random", "--no-initial-trials", "--pruner", "none")
+    assert "objectives: val_accuracy (searched and pruned on), latency_ms" in proc.stdout + proc.stderr
+    rows = leaderboard_rows(run)
+    complete = [r for r in rows if r["status"] == "complete"]
+    assert all(r["latency_ms"] > 0 for r in complete)  # measured for every trial, without a limit
+    front = [r for r in complete if r["pareto"]]
+    assert front and front[0]["rank"] == 1  # the most accurate trial is always on the front
+    for row in complete:  # on the front exactly when no other trial is at least as good on both and better on one
+        dominated = any(o["val_accuracy"] >= row["val_accuracy"] and o["latency_ms"] <= row["latency_ms"]
+                        and (o["val_accuracy"] > row["val_accuracy"] or o["latency_ms"] < row["latency_ms"])
+                        for o in complete)
+        assert row["pareto"] is (not dominated)
+    run_cli("report", run)
+    assert (RunDirectory(run).report / "pareto_front.png").stat().st_size > 10_000
+
+
+def test_objectives_name_a_second_objective_that_is_measured(tmp_path):
+    proc = run_cli("search", "builtin:digits", "--objectives", "val_accuracy,val_loss", "--out", tmp_path / "run",
+                   expect=2)
+    assert "--objectives takes two names, OBJECTIVE,SECOND, with SECOND one of latency_ms, param_count" in proc.stderr
+
+
+def test_the_pareto_front_of_records():
+    from automl.leaderboard import pareto_front
+
+    records = [{"trial": n, "status": "complete", "objective": acc, "latency_ms": ms}
+               for n, (acc, ms) in enumerate([(0.9, 2.0), (0.95, 3.0), (0.85, 1.0), (0.88, 2.5), (0.95, 3.5)])]
+    assert pareto_front(records, "maximize", "latency_ms") == {0, 1, 2}

@@ -28,7 +28,7 @@ def ensemble_members(ranked: Sequence[Mapping[str, Any]], k: int,
     superseded = {r.get("continued_from") for r in ranked[:k]}
     members = [r for r in ranked[:k] if (r.get("candidate") or {}).get("image_size") == size
                and r["trial"] not in superseded and not _far_behind(r, ranked[0])]
-    return members[:_members_within(members, constraints)] if constraints else members
+    return members[:_members_within(members, constraints)] if constraints and constraints.has_limits else members
 
 
 def _members_within(members: Sequence[Mapping[str, Any]], constraints: Constraints) -> int:
