@@ -100,9 +100,11 @@ def prunes(backend: SearchBackend) -> bool:
 
 def parse_sampler(text: str, registry: Registry) -> tuple[str, str]:
     """``optuna:tpe`` → ("optuna", "tpe"); a bare name is accepted when one installed backend alone has it."""
-    from automl.backends import find_backend
+    from automl.backends import DEFAULT_BACKEND, find_backend
 
-    samplers = {entry.name: find_backend(registry, entry.name).samplers for entry in registry.backend_entries()}
+    # The default backend first, so a choice between backends reads "optuna:random or kerastuner:random".
+    names = sorted((entry.name for entry in registry.backend_entries()), key=lambda n: (n != DEFAULT_BACKEND, n))
+    samplers = {name: find_backend(registry, name).samplers for name in names}
     every = ", ".join(f"{b}:{s}" for b, names in samplers.items() for s in names)
     name = text.strip().lower()
     if ":" in name:
