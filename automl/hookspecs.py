@@ -118,8 +118,9 @@ def automl_trial_epoch(run_dir: Path, trial: int, epoch: int, logs: dict[str, fl
     """Trial ``trial`` finished epoch ``epoch`` (0-based, as in Keras callbacks).
 
     ``logs`` holds Keras' epoch logs as floats: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and
-    ``learning_rate`` when the optimizer reports it. A trial resumed from a checkpoint or continuing a
-    Hyperband round starts at the epoch it continues from, not at 0.
+    ``learning_rate`` when the optimizer reports it; with an objective scored from predictions (``--objective
+    val_f1_macro``…) also ``val_balanced_accuracy``, ``val_f1_macro`` and ``val_auc``. A trial resumed from a
+    checkpoint or continuing a Hyperband round starts at the epoch it continues from, not at 0.
     """
 
 
@@ -128,7 +129,8 @@ def automl_trial_finished(run_dir: Path, record: dict[str, Any]) -> None:
     """A trial has finished: ``record`` is its leaderboard record.
 
     It holds ``trial``, ``status`` (``complete``, ``pruned`` or ``failed``), ``reason``, and for a trial that
-    trained ``objective``, ``val_accuracy``, ``val_loss``, ``epochs``, ``best_epoch``, ``train_seconds``,
+    trained ``objective``, ``val_accuracy``, ``val_loss`` (and the objectives scored from predictions, as in
+    ``automl_trial_epoch``), ``epochs``, ``best_epoch``, ``train_seconds``,
     ``param_count``, ``history`` (per-epoch lists) and ``candidate``. A trial that failed before training (its
     sampling failed, or its worker died) may arrive here without an ``automl_trial_started`` call, and with
     only ``trial``, ``status`` and ``reason``.

@@ -1,7 +1,12 @@
 """The leaderboard: one row per trial, built from backend-neutral trial records.
 
-Only ``complete`` trials with a finite objective are ranked; ties on the objective (validation accuracy
-saturates on small validation sets) are broken by the lower validation loss, then the earlier trial.
+Only ``complete`` trials with a finite objective are ranked, in the objective's direction (`automl.objectives`);
+ties on the objective (validation accuracy saturates on small validation sets) are broken by the lower
+validation loss, then the earlier trial.
+
+Besides ``val_accuracy`` and ``val_loss``, each objective scored from predictions has a validation column (filled
+when the search ranks by one of them: they are computed per epoch then) and a test column (``test_f1_macro``…,
+filled for the top-k at the end of the search, as ``test_accuracy``).
 """
 
 from __future__ import annotations
@@ -13,20 +18,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.io import atomic_write_text
+from automl.objectives import OBJECTIVES
 from automl.run_dir import RunDirectory
 
 if TYPE_CHECKING:
     import pandas as pd
 
+# The objectives scored from predictions, on the validation split (per trial) and the test split (the top-k).
+SCORED_COLUMNS = [o.name for o in OBJECTIVES.values() if o.predicted]
+TEST_COLUMNS = {f"test_{o.key}": o.key for o in OBJECTIVES.values() if o.predicted}  # column -> test metric
+
 COLUMNS = [
-    "rank", "trial", "status", "reason", "objective", "val_accuracy", "val_loss", "test_accuracy",
-    "architecture", "augmentation", "optimizer", "batch_size", "param_count", "epochs", "best_epoch",
+    "rank", "trial", "status", "reason", "objective", "val_accuracy", "val_loss", *SCORED_COLUMNS, "test_accuracy",
+    *TEST_COLUMNS, "architecture", "augmentation", "optimizer", "batch_size", "param_count", "latency_ms", "epochs",
+    "best_epoch",
     "train_seconds", "seed", "data_fingerprint", "plugin_versions", "retry_of",
 ]
 
 
 INT_COLUMNS = ("rank", "trial", "epochs", "best_epoch", "param_count", "batch_size", "seed", "retry_of")
-FLOAT_COLUMNS = ("objective", "val_accuracy", "val_loss", "test_accuracy", "train_seconds")
+FLOAT_COLUMNS = ("objective", "val_accuracy", "val_loss", *SCORED_COLUMNS, "test_accuracy", *TEST_COLUMNS,
+                 "latency_ms", "train_seconds")
 
 
 def is_finite_number(value: Any) -> bool:
@@ -42,9 +54,24 @@ def ranked(records: Iterable[Mapping[str, Any]], direction: str) -> list[Mapping
                                        r["val_loss"] if is_finite_number(r.get("val_loss")) else math.inf, r["trial"]))
 
 
+def pareto_front(records: Iterable[Mapping[str, Any]], direction: str, trade_off: str) -> set[int]:
+    """The complete trials no other complete trial beats on both the objective (in ``direction``) and
+    ``trade_off`` (a record field that is minimised: ``latency_ms``, ``param_count``); their numbers."""
+    sign = -1.0 if direction == "maximize" else 1.0
+    points = [(r["trial"], sign * r["objective"], float(r[trade_off])) for r in records
+              if r.get("status") == "complete" and is_finite_number(r.get("objective"))
+              and is_finite_number(r.get(trade_off))]
+    return {trial for trial, a, b in points
+            if not any(a2 <= a and b2 <= b and (a2 < a or b2 < b) for _, a2, b2 in points)}
+
+
 def build(records: Iterable[Mapping[str, Any]], direction: str,
-          test_metrics: Mapping[int, Mapping[str, float]] | None = None) -> pd.DataFrame:
-    """A DataFrame with the fixed :data:`COLUMNS`, then one column per hyperparameter (``cnn.filters``…)."""
+          test_metrics: Mapping[int, Mapping[str, float]] | None = None, objective: str | None = None,
+          trade_off: str | None = None) -> pd.DataFrame:
+    """A DataFrame with the fixed :data:`COLUMNS`, then one column per hyperparameter (``cnn.filters``…).
+    ``objective`` (the name the search ranks by) is kept in ``frame.attrs`` for :func:`summary_columns`. With a
+    second objective ``trade_off`` (``--objectives``), a ``pareto`` column after ``objective`` marks the trials
+    of the front of the two."""
     import pandas as pd
 
     records = list(records)
@@ -54,15 +81,16 @@ def build(records: Iterable[Mapping[str, Any]], direction: str,
     for record in records:
         candidate = record.get("candidate") or {}
         row = {column: record.get(column) for column in COLUMNS}
+        # Only a complete trial has a model to test (a metric kept from before a torn journal write is stale).
+        tested = (test_metrics.get(record["trial"]) or {}) if record.get("status") == "complete" else {}
         row.update(
             rank=ranks.get(record["trial"]),
             architecture=candidate.get("architecture"),
             augmentation=candidate.get("augmentation"),
             optimizer=candidate.get("optimizer"),
             batch_size=candidate.get("batch_size"),
-            # Only a complete trial has a model to test (a metric kept from before a torn journal write is stale).
-            test_accuracy=(test_metrics.get(record["trial"]) or {}).get("accuracy")
-            if record.get("status") == "complete" else None,
+            test_accuracy=tested.get("accuracy"),
+            **{column: tested.get(key) for column, key in TEST_COLUMNS.items()},
             plugin_versions=json.dumps(record.get("plugin_versions") or {}, sort_keys=True),
         )
         sampled = dict(candidate.get("params") or {})
@@ -76,7 +104,13 @@ def build(records: Iterable[Mapping[str, Any]], direction: str,
     # object dtype keeps each hyperparameter as it was sampled (an int stays an int next to missing values)
     frame = _typed(pd.DataFrame(rows, columns=COLUMNS + sorted(param_names), dtype=object))
     frame["_order"] = frame["rank"].fillna(len(frame) + 1)
-    return frame.sort_values(["_order", "trial"]).drop(columns="_order").reset_index(drop=True)
+    frame = frame.sort_values(["_order", "trial"]).drop(columns="_order").reset_index(drop=True)
+    frame.attrs["objective"] = objective
+    if trade_off is not None:
+        front = pareto_front(records, direction, trade_off)
+        frame.insert(frame.columns.get_loc("objective") + 1, "pareto", frame["trial"].map(lambda t: t in front))
+        frame.attrs["trade_off"] = trade_off
+    return frame
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -109,8 +143,16 @@ def write(frame: pd.DataFrame, run_dir: Path) -> None:
 
 
 def summary_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in ("rank", "trial", "status", "val_accuracy", "test_accuracy", "architecture", "augmentation",
-                        "optimizer", "param_count", "epochs", "train_seconds", "reason") if c in frame]
+    """The columns shown on screen and in leaderboard.md: with an objective scored from predictions (the name in
+    ``frame.attrs``, see :func:`build`), its validation and test columns beside the accuracies; the latency where
+    a limit had it measured."""
+    objective = OBJECTIVES.get(frame.attrs.get("objective") or "")
+    scored = (objective.name, f"test_{objective.key}") if objective is not None and objective.predicted else ()
+    latency = ("latency_ms",) if "latency_ms" in frame and frame["latency_ms"].notna().any() else ()
+    pareto = ("pareto",) if "pareto" in frame else ()
+    return [c for c in ("rank", "trial", "status", *pareto, "val_accuracy", *scored[:1], "test_accuracy", *scored[1:],
+                        "architecture", "augmentation", "optimizer", "param_count", *latency, "epochs", "train_seconds",
+                        "reason") if c in frame]
 
 
 def to_markdown(frame: pd.DataFrame, limit: int | None = None) -> str:

@@ -97,11 +97,11 @@ class SearchResult:
 def load_run(run_dir: str | Path) -> SearchResult:
     """Read a run directory (finished or still running) back into a :class:`SearchResult`."""
     from automl.backends import read_records
-    from automl.search_space import OBJECTIVES
+    from automl.objectives import run_objective, run_trade_off
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
+    objective, direction = run_objective(config)
     frame = leaderboard.build(read_records(config, run_dir), direction,
-                              read_test_metrics(run_dir))
+                              read_test_metrics(run_dir), objective, trade_off=run_trade_off(config))
     return SearchResult(run_dir, frame)

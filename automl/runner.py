@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl import leaderboard
+from automl import class_weights, leaderboard
 from automl.events import Emit, Message, TrialEpoch, TrialFinished, TrialStarted
 from automl.run_dir import RunDirectory
 
@@ -139,11 +139,12 @@ class TrialRunner:
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"], anneal=continues_best)
         dataset = ctx.dataset_for(handle.candidate)
+        class_weight = class_weights.resolve(ctx.space.training.get("class_weight"), dataset.y_train, dataset.class_names)
         try:
             result = train_candidate(
                 dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,
                 reporter=handle.reporter, deadline=deadline, checkpoint=checkpoint, warm_start=warm,
-                early_stopping=ctx.space.early_stopping,
+                early_stopping=ctx.space.early_stopping, class_weight=class_weight, constraints=ctx.space.constraints,
                 on_epoch=lambda epoch, logs: self.emit(TrialEpoch(handle.number, epoch, max_epochs, logs)),
             )
         except KeyboardInterrupt as stop:  # Ctrl+C, SIGTERM (automl.signals), or the search process is gone

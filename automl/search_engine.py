@@ -25,9 +25,18 @@ from typing import TYPE_CHECKING, Any, SupportsInt, cast
 import yaml
 
 from automl import leaderboard
+from automl.class_weights import NONE, check_class_weight
 from automl.errors import ConfigError, RunDirectoryError
 from automl.events import Message, TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
+from automl.objectives import (
+    DEFAULT_OBJECTIVE,
+    check_objective,
+    direction,
+    objective_names,
+    prediction_scores,
+    problem_of,
+)
 from automl.result import SearchResult, load_run  # noqa: F401 - load_run: also importable from here
 from automl.run_dir import CONFIG_FILE, RunDirectory, read_config, read_test_metrics
 
@@ -37,14 +46,16 @@ if TYPE_CHECKING:
     from automl.backends import SearchBackend
     from automl.data import Dataset, DatasetsBySize
     from automl.plugin_manager import Registry
+    from automl.search_space import Constraints, SearchSpace
 
 DEFAULT_TRIALS = 20
 # best/ averages this many of the best trials unless --ensemble says otherwise (at most --top-k): on
 # digits it raised the exported model's test accuracy from 0.985 to 0.996 (benchmarks/RESULTS.md).
 DEFAULT_ENSEMBLE = 3
 # Changing any of these would mix two different experiments in one study.
+# objective and class_weight are the effective ones (the space's, or --objective / --class-weight over it).
 IDENTITY_KEYS = ("data", "data_fingerprint", "target", "image_size", "color_mode", "val_fraction", "test_fraction",
-                 "space", "backend", "sampler", "pruner", "seed", "storage", "study")
+                 "space", "objective", "class_weight", "backend", "sampler", "pruner", "seed", "storage", "study")
 
 
 def _option(default: Any, help: str, shown: str | None = None, **cli: Any) -> Any:
@@ -67,10 +78,25 @@ class Experiment:
     space: str | None = _option(None, "quick | image_default | photo_default | tabular_default | a .yaml path.",
                                 "by the data: photo_default for images of 32 px a side or more, image_default for "
                                 "smaller ones, tabular_default for tables")
+    objectives: str | None = _option(None, "Two objectives, OBJECTIVE,SECOND (e.g. val_accuracy,latency_ms): the search "
+                                     "and its pruning follow the first; SECOND (latency_ms | param_count) is measured "
+                                     "for every trial and the leaderboard marks the Pareto front of the two.", "none")
+    objective: str | None = _option(None, "What ranks the trials, on the validation split: "
+                                    f"{' | '.join(objective_names())}; replaces the space's objective.",
+                                    f"the space's: {DEFAULT_OBJECTIVE}")
+    # "balanced", "none", or (Python / a --config file) a mapping label -> weight (automl.class_weights)
+    class_weight: str | dict[str, float] | None = _option(
+        None, "balanced: each class weighs the same in the training loss (n_samples / (n_classes x its count)); "
+        "none: every sample the same; replaces the space's training.class_weight.", "the space's: none")
     trials: int | None = _option(None, "Finished trials to reach.", "20, or unlimited with --time-budget")
     time_budget: float | None = _option(None, "Stop cleanly after this long, e.g. 90s, 10m, 1h.",
                                         "none: --trials decides")
     seed: int = _option(0, "Seed for splits, sampler and training.")
+    max_params: int | None = _option(None, "Deployment limit: a trial whose model has more parameters is pruned before "
+                                     "it trains; the export meets it (the space's training.max_params).", "none")
+    max_latency_ms: float | None = _option(None, "Deployment limit: a trial whose batch-1 prediction takes longer "
+                                           "(measured after its first epoch, on this machine) is pruned; the export "
+                                           "meets it (training.max_latency_ms).", "none")
     backend: str = _option("optuna", "The search backend plugin: optuna | kerastuner, or an installed one "
                                      "(automl plugins lists them).")
     sampler: str | None = _option(None, "optuna: tpe | random | cmaes | gp; kerastuner: hyperband | bayesian | random; "
@@ -146,6 +172,8 @@ class Experiment:
         """Check the options on their own and between each other (the backend's own rules: `choose_backend`)."""
         if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--trials must be at least 1; got {self.trials}.")
+        if self.objective is not None:  # every data set is a classification one (automl.objectives)
+            check_objective(self.objective, "--objective", ConfigError)
         if self.time_budget is not None and self.time_budget <= 0:
             raise ConfigError(f"--time-budget must be positive; got {self.time_budget} seconds.")
         if self.top_k < 1:
@@ -161,7 +189,8 @@ class Experiment:
             raise ConfigError(f"--seed must be >= 0; got {self.seed}.")
         if self.workers < 0:
             raise ConfigError(f"--workers must be 0 (trials in this process) or more; got {self.workers}.")
-        for name in ("trial_timeout", "recycle_after", "threads_per_worker", "worker_memory_limit"):
+        for name in ("trial_timeout", "recycle_after", "threads_per_worker", "worker_memory_limit", "max_params",
+                     "max_latency_ms"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {value}.")
@@ -227,6 +256,8 @@ def parse_options(options: Mapping[str, Any], where: str = "") -> dict[str, Any]
             value = parse_duration(value, option)
         elif name == "image_size":
             value = parse_image_size(value, option)
+        elif name == "class_weight":
+            value = check_class_weight(value, option, ConfigError) or NONE  # "none" stays: it replaces the space's
         elif name in ("log", "plugins"):
             value = [value] if isinstance(value, str) else value
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -247,11 +278,11 @@ def cli_flag(name: str) -> str:
 DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
 # What each option takes (durations, image_size, log and plugins are parsed on their own).
 OPTION_KINDS: dict[str, type] = {
-    **dict.fromkeys(("data", "out", "space", "backend", "sampler", "pruner", "target", "color_mode", "plugins_dir",
-                     "storage", "study", "keras_backend"), str),
+    **dict.fromkeys(("data", "out", "space", "objective", "objectives", "class_weight", "backend", "sampler", "pruner", "target",
+                     "color_mode", "plugins_dir", "storage", "study", "keras_backend"), str),
     **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",
-                     "recycle_after", "threads_per_worker", "worker_memory_limit"), int),
-    **dict.fromkeys(("val_fraction", "test_fraction"), float),
+                     "recycle_after", "threads_per_worker", "worker_memory_limit", "max_params"), int),
+    **dict.fromkeys(("val_fraction", "test_fraction", "max_latency_ms"), float),
     **dict.fromkeys(("skip_corrupt", "initial_trials", "strict_plugins"), bool),
 }
 
@@ -343,6 +374,9 @@ def _config_dict(experiment: Experiment, space_dict: dict[str, Any]) -> dict[str
     config = asdict(experiment)
     config["storage"] = without_password(experiment.storage)  # files never hold the password
     config["space"] = space_dict
+    # The effective ones, as the space (with --objective / --class-weight in it) holds them.
+    config["objective"] = space_dict["objective"]
+    config["class_weight"] = (space_dict.get("training") or {}).get("class_weight")
     config["image_size"] = list(experiment.image_size) if experiment.image_size else None
     return config
 
@@ -358,11 +392,29 @@ def _recorded_loggers(run_dir: Path) -> list[str]:
     return list(_recorded(run_dir, "log") or [])
 
 
+def _identity(config: Mapping[str, Any], key: str) -> Any:
+    """What ``config`` records under identity key ``key``. The objective and the class weights are compared on
+    their own (a run recorded before they were options has them in its space only), and the space without them,
+    so a changed --objective is refused as that, not as another space."""
+    space = dict(config.get("space") or {})
+    training = dict(space.get("training") or {})
+    if key == "objective":
+        return config.get("objective") or space.get("objective") or DEFAULT_OBJECTIVE
+    if key == "class_weight":
+        return config["class_weight"] if "class_weight" in config else training.get("class_weight")
+    if key == "space" and space:
+        space.pop("objective", None)
+        training.pop("class_weight", None)
+        return {**space, "training": training}
+    return config.get(key)
+
+
 def _check_same_experiment(run_dir: Path, config: dict[str, Any]) -> None:
     if not RunDirectory(run_dir).is_run():
         return
     previous = read_config(run_dir)
-    changed = [k for k in IDENTITY_KEYS if previous.get(k) != config.get(k)]  # data_fingerprint: the data changed
+    # data_fingerprint: the data changed
+    changed = [k for k in IDENTITY_KEYS if _identity(previous, k) != _identity(config, k)]
     if changed:
         from automl.export import OLD_IMAGE_RUN_HINT
 
@@ -400,6 +452,7 @@ class _Search:
         self.plugin_objects = plugin_objects
         self.loggers: list = []  # the selected logger plugins' entries, set by run()
         self.backend_plugin: SearchBackend  # the --backend plugin, set by run()
+        self.constraints: Constraints  # the deployment limits (--max-params, --max-latency-ms), set by run()
         self.initial: list = []  # the space's initial trials for the data's task, set by run()
         self.sized: DatasetsBySize | None = None  # the data at each size the space's training.image_size lists, set by run()
         self._models: dict[int, Any] = {}  # kept trial models loaded at the end (None: could not be loaded)
@@ -447,6 +500,9 @@ class _Search:
         import_tensorflow_quietly()  # the data are fine: TensorFlow now, without its C++ start-up lines
         space = explicit_space or SearchSpace.load(default_space_name(dataset.task, dataset.input_shape), registry)
         space.for_task(dataset.task, registry)  # fails now, not in trial 0, if nothing fits the task
+        self._apply_constraints(space)
+        self._apply_objectives(space)
+        self._choose_objective_and_weights(space, dataset)
         if not exp.initial_trials:
             space.initial_trials = []  # recorded in config.yaml's space: a different experiment from the default
         self.initial = space.initial_candidates(registry, dataset.task)  # an initial trial unfit for the task: here
@@ -495,10 +551,70 @@ class _Search:
         finally:
             lock.release()
 
+    def _choose_objective_and_weights(self, space, dataset: Dataset) -> None:
+        """Put --objective and --class-weight into ``space`` (they replace its own), check the objective fits the
+        data's problem and the class weights its labels, and warn about imbalanced classes (the preflight)."""
+        import numpy as np
+
+        from automl import class_weights
+
+        exp = self.experiment
+        problem = problem_of(dataset.task)
+        if exp.objective is not None:
+            space.objective = exp.objective
+        space.objective = check_objective(space.objective, "--objective" if exp.objective else
+                                          f"{space.source}: objective", ConfigError, problem)
+        if exp.class_weight is not None:
+            space.training.pop("class_weight", None)
+            if exp.class_weight != NONE:
+                space.training["class_weight"] = exp.class_weight
+        setting = space.training.get("class_weight")
+        where = "--class-weight" if exp.class_weight is not None else f"{space.source}: training.class_weight"
+        class_weights.resolve(setting, dataset.y_train, dataset.class_names, where)  # an unknown label: here
+        labels = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
+        warning = class_weights.imbalance_warning(labels, dataset.class_names, setting, space.objective)
+        if warning:
+            self.progress.message(warning)
+
     @property
     def trains_in_workers(self) -> bool:
         """Whether trials train in worker processes (--workers, and a backend whose storage they can share)."""
         return self.experiment.workers > 0 and self.backend_plugin.worker_processes
+
+    def _apply_objectives(self, space: SearchSpace) -> None:
+        """--objectives OBJECTIVE,SECOND: the first is the search's objective (checked with the others), the
+        second goes into the space's training.trade_off, so every trial measures it."""
+        from automl.search_space import TRADE_OFFS
+
+        exp = self.experiment
+        if exp.objectives is None:
+            return
+        names = [name.strip() for name in exp.objectives.split(",") if name.strip()]
+        if len(names) != 2 or names[1] not in TRADE_OFFS:
+            raise ConfigError(f"--objectives takes two names, OBJECTIVE,SECOND, with SECOND one of "
+                              f"{', '.join(TRADE_OFFS)} (e.g. val_accuracy,latency_ms); got {exp.objectives!r}.")
+        if exp.objective is not None and exp.objective != names[0]:
+            raise ConfigError(f"--objective {exp.objective} and --objectives {exp.objectives} name different first "
+                              "objectives; give one of them.")
+        exp.objective = names[0]
+        space.training["trade_off"] = names[1]
+        self.constraints = space.constraints
+        self.progress.message(f"objectives: {names[0]} (searched and pruned on), {names[1]} (measured for every "
+                              "trial); the leaderboard marks their Pareto front")
+
+    def _apply_constraints(self, space: SearchSpace) -> None:
+        """Write --max-params / --max-latency-ms into the space's training (they replace its own), so the limits are
+        part of the recorded experiment and every worker reads them."""
+        from automl.search_space import CONSTRAINT_KEYS
+
+        for key in CONSTRAINT_KEYS:
+            if getattr(self.experiment, key) is not None:
+                space.training[key] = getattr(self.experiment, key)
+        self.constraints = space.constraints
+        if self.constraints.has_limits:
+            limits = [f"{self.constraints.max_params:,} parameters"] if self.constraints.max_params else []
+            limits += [f"{self.constraints.max_latency_ms:g} ms a prediction"] if self.constraints.max_latency_ms else []
+            self.progress.message(f"deployment limit: at most {' and '.join(limits)}; a trial over it is pruned")
 
     def _open_backend(self, run_dir: Path, space, registry, task: str, config: dict[str, Any]):
         from automl.backends import BackendOptions
@@ -556,7 +672,7 @@ class _Search:
             progress.message(f"stopping: {stopped} (--max-consecutive-failures); see the reasons in the leaderboard")
         records = backend.records()
         test_metrics = self._evaluate_top(run_dir, records, space.direction)
-        frame = _write_leaderboard(run_dir, records, space.direction, test_metrics)
+        frame = _write_leaderboard(run_dir, records, space, test_metrics)
         self._export_best(run_dir, records, space.direction)
         hooks.search_finished(leaderboard.to_records(frame), stopped)
         return SearchResult(run_dir, frame, dataset, stopped)
@@ -640,7 +756,9 @@ class _Search:
             at_size = self.sized.for_candidate(Candidate.from_dict(record["candidate"]))
             probabilities = predict(model, at_size.x_test)
             scores = classification_metrics(at_size.y_test, probabilities, at_size.class_names)
-            metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"]}
+            metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"],
+                               **prediction_scores(at_size.y_test, probabilities, problem_of(at_size.task),
+                                                   prefix=False)}
         atomic_write_json(RunDirectory(run_dir).test_metrics, {str(k): v for k, v in metrics.items()})
         return metrics
 
@@ -665,7 +783,7 @@ class _Search:
         ranked = leaderboard.ranked(records, direction)
         if skip:  # kept models that cannot be loaded: the best of the other kept ones
             ranked = [r for r in ranked if r["trial"] not in skip and layout.trial_model(r["trial"]).exists()]
-        members = ensemble_members(ranked, self.experiment.ensemble)
+        members = ensemble_members(ranked, self.experiment.ensemble, self.constraints)
         if not members:
             return
         unloadable = {m["trial"] for m in members if layout.trial_model(m["trial"]).exists()
@@ -706,11 +824,13 @@ class _Search:
                        progress=self.progress.message)
 
 
-def _write_leaderboard(run_dir: Path, records, direction: str, test_metrics=None) -> pd.DataFrame:
-    """Rebuild the leaderboard from the records and write its files (atomically)."""
+def _write_leaderboard(run_dir: Path, records, space, test_metrics=None) -> pd.DataFrame:
+    """Rebuild the leaderboard, ranked by the space's objective (its Pareto front with training.trade_off marked),
+    from the records and write its files (atomically)."""
     if test_metrics is None:
         test_metrics = read_test_metrics(run_dir)
-    frame = leaderboard.build(records, direction, test_metrics)
+    frame = leaderboard.build(records, direction(space.objective), test_metrics, space.objective,
+                              trade_off=space.training.get("trade_off"))
     leaderboard.write(frame, run_dir)
     return frame
 
@@ -741,7 +861,7 @@ class _EventSink:
             failed = event.record["status"] == "failed"
             self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
             records = self.backend.records()
-            _write_leaderboard(self.run_dir, records, self.space.direction)
+            _write_leaderboard(self.run_dir, records, self.space)
             top = leaderboard.ranked(records, self.space.direction)
             self.progress.trial_finished(event.record, event.finished, top[0]["val_accuracy"] if top else None)
         elif isinstance(event, Message):

@@ -2,7 +2,7 @@
 
 A search space is data (YAML, or the same structure as a dict)::
 
-    objective: val_accuracy          # or val_loss
+    objective: val_accuracy          # or val_loss, val_balanced_accuracy, val_f1_macro, val_auc (automl.objectives)
     architectures:                   # a mapping name -> overrides, a list of names, or "all"
       cnn: {blocks: [1, 2], filters: {low: 16, high: 64}}
       mlp: {}
@@ -17,6 +17,9 @@ A search space is data (YAML, or the same structure as a dict)::
       early_stopping: {monitor: val_accuracy, from_epoch: 20}   # default: val_loss, from epoch 0
       learning_rate: {low: 1.0e-3, high: 1.0e-2}   # narrows every optimizer's learning_rate
       image_size: [48, 64, 96]       # images only: the long side in pixels, one size or a list to choose from
+      max_params: 200000             # a model with more parameters is pruned before it trains (--max-params)
+      max_latency_ms: 5              # ... or after its first epoch, if batch-1 prediction is slower (--max-latency-ms)
+      class_weight: balanced         # or {label: weight, ...}; default none (automl.class_weights)
     initial_trials:                  # known-good configurations, tried first (optuna backend)
       - {architecture: cnn, augmentation: translation, optimizer: adam, params: {cnn.filters: 64}, batch_size: 32}
 
@@ -35,11 +38,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from automl.class_weights import check_class_weight
 from automl.errors import HyperparameterError, SearchSpaceError
 from automl.hp import ChoiceParam, Driver, FixedDriver, PluginHP, RecordingDriver, declared_params
 from automl.io import parse_yaml, read_text_file
+from automl.objectives import DEFAULT_OBJECTIVE, Direction, check_objective, direction
 from automl.plugin import FAMILIES
 from automl.plugin_manager import Registry
 
@@ -47,12 +52,15 @@ if TYPE_CHECKING:
     import numpy as np
 
 FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation", "optimizers": "optimizer"}
-Direction = Literal["minimize", "maximize"]  # what Optuna's create_study takes
-OBJECTIVES: dict[str, Direction] = {"val_accuracy": "maximize", "val_loss": "minimize"}
 TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
 TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
 # Training settings a space may list as choices (the others are fixed numbers); an initial trial may pick one.
 TRAINING_CHOICES = ("batch_size", "image_size")
+# Deployment limits a trial's model must meet, or it is pruned (Constraints).
+CONSTRAINT_KEYS = ("max_params", "max_latency_ms")
+# A second objective (--objectives OBJECTIVE,SECOND): measured for every trial and minimised beside the first on the
+# leaderboard's Pareto front (training.trade_off).
+TRADE_OFFS = ("latency_ms", "param_count")
 INITIAL_TRIAL_KEYS = (*FAMILIES, "params", *TRAINING_CHOICES)
 MIN_IMAGE_SIDE = 8
 # Images with a short side of at least this many pixels (at the search's input size) are photos to the
@@ -164,7 +172,7 @@ class SearchSpace:
 
     families: dict[str, dict[str, dict[str, Any]]]  # family -> plugin name -> overrides
     training: dict[str, Any]
-    objective: str = "val_accuracy"
+    objective: str = DEFAULT_OBJECTIVE
     source: str = "<dict>"
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -172,8 +180,13 @@ class SearchSpace:
     initial_trials: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def constraints(self) -> Constraints:
+        """The deployment limits of ``training`` (max_params, max_latency_ms)."""
+        return Constraints.from_training(self.training)
+
+    @property
     def direction(self) -> Direction:
-        return OBJECTIVES[self.objective]
+        return direction(self.objective)
 
     @property
     def early_stopping(self) -> EarlyStoppingRule:
@@ -207,9 +220,7 @@ class SearchSpace:
         unknown = set(data) - TOP_LEVEL_KEYS
         if unknown:
             raise SearchSpaceError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_LEVEL_KEYS)}.")
-        objective = data.get("objective", "val_accuracy")
-        if objective not in OBJECTIVES:
-            raise SearchSpaceError(f"{source}: objective must be one of {sorted(OBJECTIVES)}; got {objective!r}.")
+        objective = check_objective(data.get("objective", DEFAULT_OBJECTIVE), f"{source}: objective", SearchSpaceError)
         families = {}
         for key, family in FAMILY_KEYS.items():
             families[family] = _family_selection(data.get(key, "all"), family, registry, f"{source}: {key}")
@@ -389,10 +400,41 @@ def _initial_trials(value: Any, where: str) -> list[dict[str, Any]]:
     return entries
 
 
+@dataclass(frozen=True)
+class Constraints:
+    """Deployment limits a trial's model must meet (``training.max_params`` / ``training.max_latency_ms``, or
+    ``--max-params`` / ``--max-latency-ms``). A model over ``max_params`` is pruned before it trains; its batch-1
+    prediction latency is measured after its first epoch, and a model over ``max_latency_ms`` is pruned there."""
+
+    max_params: int | None = None
+    max_latency_ms: float | None = None
+    measure_latency: bool = False  # without a limit: the latency is a second objective (training.trade_off)
+
+    @classmethod
+    def from_training(cls, training: dict[str, Any]) -> Constraints:
+        return cls(training.get("max_params"), training.get("max_latency_ms"),
+                   measure_latency=training.get("trade_off") == "latency_ms")
+
+    @property
+    def has_limits(self) -> bool:
+        return self.max_params is not None or self.max_latency_ms is not None
+
+    def params_violation(self, count: int) -> str | None:
+        if self.max_params is not None and count > self.max_params:
+            return f"params {count:,} > {self.max_params:,} (--max-params)"
+        return None
+
+    def latency_violation(self, milliseconds: float) -> str | None:
+        if self.max_latency_ms is not None and milliseconds > self.max_latency_ms:
+            return f"latency {milliseconds:.2f} ms > {self.max_latency_ms:g} ms (--max-latency-ms)"
+        return None
+
+
 def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
-    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping"}
+    allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping",
+                                        "class_weight", "trade_off", *CONSTRAINT_KEYS}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -431,6 +473,23 @@ def _training(value: Any, where: str) -> dict[str, Any]:
         if stopping.get("monitor", "val_loss") not in EARLY_STOPPING_MONITORS or isinstance(from_epoch, bool) \
                 or not isinstance(from_epoch, int) or not 0 <= from_epoch < training["max_epochs"]:
             raise SearchSpaceError(f"{where}.early_stopping: {expected}; got {dict(stopping)!r}.")
+    max_params = training.get("max_params")
+    if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 1):
+        raise SearchSpaceError(f"{where}.max_params: expected the most parameters a trial's model may have, a positive "
+                               f"integer (e.g. 200000); got {max_params!r}.")
+    trade_off = training.get("trade_off")
+    if trade_off is not None and trade_off not in TRADE_OFFS:
+        raise SearchSpaceError(f"{where}.trade_off: expected the second objective, one of {', '.join(TRADE_OFFS)} "
+                               f"(minimised beside the objective); got {trade_off!r}.")
+    max_latency = training.get("max_latency_ms")
+    if max_latency is not None and (isinstance(max_latency, bool) or not isinstance(max_latency, (int, float))
+                                    or not max_latency > 0):
+        raise SearchSpaceError(f"{where}.max_latency_ms: expected the longest batch-1 prediction a trial's model may "
+                               f"take, in milliseconds (e.g. 5); got {max_latency!r}.")
+    if "class_weight" in training:  # kept as written (labels as text; none: left out), checked against the data later
+        weights = check_class_weight(training.pop("class_weight"), f"{where}.class_weight", SearchSpaceError)
+        if weights is not None:
+            training["class_weight"] = weights
     lr = training.get("learning_rate")
     if lr is not None and not isinstance(lr, (Mapping, list, int, float)):
         raise SearchSpaceError(f"{where}.learning_rate: expected a number, a list, or {{low, high}}; got {lr!r}.")

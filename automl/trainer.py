@@ -2,8 +2,10 @@
 
 Inside every trial early stopping (on ``val_loss``, restoring the best weights, kept in memory) and
 non-finite-loss termination always run; after each epoch the validation objective is reported to the
-backend, whose pruner may stop the trial. Exceptions from plugin code become a ``failed`` result: the
-search goes on.
+backend, whose pruner may stop the trial. An objective Keras does not log (``val_f1_macro``…: see
+`automl.objectives`) is scored from the model's predictions on the validation split by the first callback of
+each epoch, so early stopping, the pruner's report and the history all see it. Exceptions from plugin code
+become a ``failed`` result: the search goes on.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from automl.model import build_model, compile_model, input_scaling
+from automl.objectives import OBJECTIVES, best_of, prediction_scores, problem_of
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
-from automl.search_space import Candidate, EarlyStoppingRule, chance_level
+from automl.search_space import Candidate, Constraints, EarlyStoppingRule, chance_level
 
 # A trial whose validation accuracy is still at chance after this many times its patience stops: the plateau
 # can last 30-80 epochs on photos, so it is given long, but not the whole search's time.
@@ -48,6 +51,26 @@ class NoPruning:
         return False
 
 
+# Batch-1 latency: calls before timing (the first traces the function) and timed calls, of which the median counts.
+LATENCY_WARMUP_CALLS = 3
+LATENCY_TIMED_CALLS = 20
+
+
+def measure_latency_ms(model: keras.Model, x_one: Any) -> float:
+    """The median time in milliseconds of one prediction of one example (``x_one`` holds one row), through the
+    model's compiled predict step as a deployed Keras model runs it."""
+    import statistics
+
+    for _ in range(LATENCY_WARMUP_CALLS):
+        model.predict_on_batch(x_one)
+    times = []
+    for _ in range(LATENCY_TIMED_CALLS):
+        started = time.perf_counter()
+        model.predict_on_batch(x_one)
+        times.append(time.perf_counter() - started)
+    return 1000.0 * statistics.median(times)
+
+
 @dataclass
 class TrialResult:
     status: str  # complete | pruned | failed
@@ -62,12 +85,17 @@ class TrialResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     # The first epoch (1-based) whose val_accuracy was above chance; None: the trial never left chance.
     left_chance_epoch: int | None = None
+    latency_ms: float = math.nan  # batch-1 prediction after the first epoch (with a latency limit or objective)
     traceback: str = ""
+    # The objectives scored from predictions (val_balanced_accuracy, val_f1_macro, val_auc) at the best epoch,
+    # when the search's objective is one of them; stored as fields of the record like val_accuracy.
+    val_metrics: dict[str, float] = field(default_factory=dict)
     model: keras.Model | None = field(default=None, repr=False)
 
     def record(self) -> dict[str, Any]:
         """The JSON-able part, stored with the trial."""
-        return {k: v for k, v in self.__dict__.items() if k != "model"}
+        record = {k: v for k, v in self.__dict__.items() if k not in ("model", "val_metrics")}
+        return {**record, **self.val_metrics}
 
 
 
@@ -154,8 +182,13 @@ def train_candidate(
     checkpoint: Checkpointing | None = None,
     warm_start: WarmStart | None = None,
     early_stopping: EarlyStoppingRule | None = None,
+    constraints: Constraints | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> TrialResult:
     """Build, compile and fit ``candidate`` on ``dataset``; never raises for a plugin's fault.
+
+    With ``constraints``, a model that breaks one is stopped at once and the trial is ``pruned`` with the reason
+    (``params 25,410 > 20,000``, or ``latency 7.21 ms > 5 ms`` after the first epoch).
 
     With ``checkpoint``, the model, its optimizer state and the early-stopping state are saved after an epoch
     when ``checkpoint.every_seconds`` have passed since the last save, and a checkpoint left by an earlier,
@@ -169,6 +202,10 @@ def train_candidate(
     ``early_stopping`` (the space's ``training.early_stopping``; default: ``val_loss`` from the first epoch)
     says what early stopping watches; the trial keeps the weights of that rule's best epoch and its row shows
     that epoch's scores.
+
+    ``objective`` (a name of `automl.objectives.OBJECTIVES`) is what the reporter gets after each epoch; one
+    scored from predictions is computed on the validation split every epoch, with the others of its problem.
+    ``class_weight`` (class index → weight, see `automl.class_weights.resolve`) weighs the training loss.
     """
     import keras
 
@@ -194,6 +231,10 @@ def train_candidate(
     except Exception as exc:  # plugin code: the trial fails, the search goes on
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
+    constraints = constraints if constraints is not None else Constraints()
+    too_big = constraints.params_violation(model.count_params())
+    if too_big:  # before any training: its size does not depend on it
+        return TrialResult(PRUNED, too_big, param_count=model.count_params(), train_seconds=time.perf_counter() - started)
 
     rule = early_stopping or EarlyStoppingRule()
     if rule.chance is None:  # every data set is a classification one: its chance level is that of its labels
@@ -203,6 +244,13 @@ def train_candidate(
     stopping_state = resumed.early_stopping if resumed else (warm.early_stopping(model, rule) if warm else None)
     stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
     callbacks = [stopper, monitor]
+    latency = None
+    if constraints.max_latency_ms is not None or constraints.measure_latency:
+        latency = _latency_check_class()(constraints, _one_example(dataset))
+        callbacks.append(latency)
+    if OBJECTIVES[objective].predicted:  # first: its scores join the logs the others read
+        val_inputs = pipelines.get(dataset, "val", candidate.batch_size, seed)
+        callbacks.insert(0, _validation_metrics_class()(val_inputs, dataset.y_val, problem_of(dataset.task)))
     previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
         callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
@@ -215,6 +263,7 @@ def train_candidate(
             epochs=candidate.max_epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            class_weight=class_weight,
             shuffle=False,  # the tf.data pipeline already reshuffles every epoch
             verbose=0,
         ).history
@@ -226,6 +275,8 @@ def train_candidate(
     history = {k: [float(v) for v in previous.get(k, [])] + [float(v) for v in values] for k, values in history.items()}
     result = TrialResult(COMPLETE, epochs=monitor.epochs, train_seconds=time.perf_counter() - started,
                          param_count=model.count_params(), history=history, model=model)
+    if latency is not None:
+        result.latency_ms = latency.milliseconds
     if resumed is not None:
         result.reason = f"resumed from epoch {resumed.epoch} of an interrupted attempt"
     elif warm is not None:
@@ -243,15 +294,19 @@ def train_candidate(
     result.best_epoch = best + 1
     result.val_loss = val_loss[best]
     result.val_accuracy = history["val_accuracy"][best]
-    result.objective = result.val_accuracy if objective == "val_accuracy" else result.val_loss
+    result.val_metrics = {o.name: history[o.name][best] for o in OBJECTIVES.values() if o.predicted and o.name in history}
+    result.objective = history[objective][best]
     if monitor.pruned:
         result.status, result.reason = PRUNED, f"pruned after epoch {monitor.epochs}" + (
             f"; {result.reason}" if result.reason else "")
         # The pruner's verdict uses the reported value at that epoch; keep the best seen for the row.
-        result.objective = max(history[objective]) if objective == "val_accuracy" else min(history[objective])
+        result.objective = best_of(history[objective], objective)
     elif monitor.out_of_time:
         stopped = f"stopped by the time budget after epoch {monitor.epochs}"
         result.reason = f"{result.reason}; {stopped}" if result.reason else stopped
+    if latency is not None and latency.violation:  # its scores stay in the row; the model is not kept
+        result.status, result.reason, result.model = PRUNED, latency.violation, None
+        return result
     left = rule.left_chance(history)
     result.left_chance_epoch = None if left is None else left + 1
     if left is None:  # said, so a row at chance is not mistaken for a network that learnt what it could
@@ -267,15 +322,17 @@ def train_candidate(
 
 
 def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, *, epochs: int,
-                    seed: int = 0) -> keras.Model:
+                    seed: int = 0, class_weight: Any = None) -> keras.Model:
     """Retrain ``candidate`` from scratch on train + validation for ``epochs`` epochs (its best epoch count).
 
     There is no validation split left to stop on, so the epoch count comes from the search. The input
-    scaling is re-estimated on the combined data. Raises :class:`ExportError` if training diverges.
+    scaling is re-estimated on the combined data, and so are ``balanced`` class weights (``class_weight``: the
+    run's setting, see `automl.class_weights`). Raises :class:`ExportError` if training diverges.
     """
     import keras
     import numpy as np
 
+    from automl import class_weights
     from automl.data import join_inputs
     from automl.errors import ExportError
 
@@ -291,8 +348,9 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
     model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x))
     compile_model(model, candidate, registry, context)
     data = tf_dataset(x, y, candidate.batch_size, shuffle_seed=seed)
+    weights = class_weights.resolve(class_weight, y, dataset.class_names)
     history = model.fit(data, epochs=epochs, verbose=0, shuffle=False,  # the pipeline reshuffles every epoch
-                        callbacks=[keras.callbacks.TerminateOnNaN()]).history
+                        class_weight=weights, callbacks=[keras.callbacks.TerminateOnNaN()]).history
     losses = history.get("loss", [])
     if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
         raise ExportError(f"refit on train + validation diverged (training losses {losses}); export the searched "
@@ -518,6 +576,28 @@ def _early_stopping_class():
 
 
 @functools.cache
+def _validation_metrics_class():
+    import keras
+
+    class ValidationMetrics(keras.callbacks.Callback):
+        """Predicts the validation split once after every epoch and adds the objectives scored from predictions
+        (`automl.objectives.prediction_scores`) to the epoch's logs; it runs first, so early stopping, the
+        pruner's report, the checkpoint and the history see them."""
+
+        def __init__(self, inputs, labels, problem: str):
+            super().__init__()
+            self.inputs, self.labels, self.problem = inputs, labels, problem
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            probabilities = self.model.predict(self.inputs, verbose=0)
+            logs.update(prediction_scores(self.labels, probabilities, self.problem))
+
+    return ValidationMetrics
+
+
+@functools.cache
 def _checkpoint_class():
     import keras
 
@@ -542,6 +622,41 @@ def _checkpoint_class():
 
 
 @functools.cache
+def _one_example(dataset: Dataset) -> Any:
+    """One validation example as a batch of one, as a deployed model receives it."""
+    import numpy as np
+
+    from automl.data import CachedImages
+
+    x = dataset.x_val
+    return np.asarray(x.take(np.arange(1)) if isinstance(x, CachedImages) else x[:1], dtype=np.float32)
+
+
+@functools.cache
+def _latency_check_class():
+    import keras
+
+    class LatencyCheck(keras.callbacks.Callback):
+        """Measures batch-1 prediction latency after the first epoch this fit runs, and stops training when it is
+        over the limit."""
+
+        def __init__(self, constraints: Constraints, x_one: Any) -> None:
+            super().__init__()
+            self.constraints, self.x_one = constraints, x_one
+            self.milliseconds = math.nan
+            self.violation: str | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if not math.isnan(self.milliseconds):
+                return
+            self.milliseconds = measure_latency_ms(self.model, self.x_one)
+            self.violation = self.constraints.latency_violation(self.milliseconds)
+            if self.violation:
+                self.model.stop_training = True
+
+    return LatencyCheck
+
+
 def _monitor_class():
     """Keras is imported lazily, so the callback class is made on first use."""
     import keras

@@ -210,12 +210,12 @@ class SearchBackend(Plugin):
     def check_run(self, *, workers: int, storage_url: str | None) -> None:
         """Refuse the options this backend cannot serve, before anything is written."""
         if storage_url is not None and not self.shared_storage:
-            raise ConfigError(f"--storage (a shared database) works with a backend that supports one (optuna); "
-                              f"the {self.name} backend keeps its state in files in the run directory.")
+            raise ConfigError(f"--storage (a shared database) works with a backend that supports one, such as the "
+                              f"optuna backend; the {self.name} backend keeps its state in files in the run directory.")
         if workers > 1 and not self.worker_processes:
-            raise ConfigError(f"--workers {workers} needs a backend whose storage several processes share (optuna); "
-                              f"the {self.name} backend keeps its state in one process. Use --backend optuna, or "
-                              "--workers 1.")
+            raise ConfigError(f"--workers {workers} needs a backend whose storage several processes share, such as the "
+                              f"optuna backend; the {self.name} backend keeps its state in one process. Use --backend "
+                              "optuna, or --workers 1.")
 
 
 def find_backend(registry: Registry, name: str) -> SearchBackend:

@@ -40,6 +40,7 @@ from automl.benchmark.document import (
 from automl.errors import ConfigError
 from automl.io import atomic_write_json, atomic_write_text
 from automl.leaderboard import is_finite_number
+from automl.objectives import direction
 
 if TYPE_CHECKING:
     from automl.backends import SearchBackend
@@ -99,9 +100,11 @@ def prunes(backend: SearchBackend) -> bool:
 
 def parse_sampler(text: str, registry: Registry) -> tuple[str, str]:
     """``optuna:tpe`` → ("optuna", "tpe"); a bare name is accepted when one installed backend alone has it."""
-    from automl.backends import find_backend
+    from automl.backends import DEFAULT_BACKEND, find_backend
 
-    samplers = {entry.name: find_backend(registry, entry.name).samplers for entry in registry.backend_entries()}
+    # The default backend first, so a choice between backends reads "optuna:random or kerastuner:random".
+    names = sorted((entry.name for entry in registry.backend_entries()), key=lambda n: (n != DEFAULT_BACKEND, n))
+    samplers = {name: find_backend(registry, name).samplers for name in names}
     every = ", ".join(f"{b}:{s}" for b, names in samplers.items() for s in names)
     name = text.strip().lower()
     if ":" in name:
@@ -171,7 +174,7 @@ def run_sampler_benchmark(bench: SamplerBenchmark, *, quiet: bool = False) -> Sa
     """Run (or continue) the sampler benchmark and write its report; see the module docstring."""
     from automl.data import load_dataset
     from automl.plugin_manager import build_registry
-    from automl.search_space import OBJECTIVES, SearchSpace
+    from automl.search_space import SearchSpace
 
     started = time.perf_counter()
     pairs = bench.validate()
@@ -183,7 +186,7 @@ def run_sampler_benchmark(bench: SamplerBenchmark, *, quiet: bool = False) -> Sa
     out = resolve_out(bench.out or bench.default_out())
     dataset = load_dataset(bench.data, target=bench.target, image_size=bench.image_size, seed=0)
     space.for_task(dataset.task, registry)
-    maximize = OBJECTIVES[space.objective] == "maximize"
+    maximize = direction(space.objective) == "maximize"
     identity = {"kind": "samplers", "data": bench.data, "data_fingerprint": dataset.fingerprint,
                 "space": json.loads(json.dumps(space.to_dict(), default=str)), "trials": bench.target_trials,
                 "time_budget": bench.time_budget, "pruner": bench.pruner}
@@ -256,7 +259,7 @@ def _run_searches(out: Path, bench: SamplerBenchmark, pairs: list[tuple[str, str
             result = search(experiment=experiment, progress=recorder)
             search_seconds = time.perf_counter() - started
             run = _summarize_run(spec, recorder.events, search_seconds, result.leaderboard_,
-                                 maximize=identity["space"]["objective"] != "val_loss")
+                                 maximize=direction(identity["space"]["objective"]) == "maximize")
 
             stored = {"spec": spec, "result": json_safe(run)}
             atomic_write_json(path, stored)

@@ -5,23 +5,42 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from automl.leaderboard import is_finite_number
+
 if TYPE_CHECKING:
     import keras
 
+    from automl.search_space import Constraints
 
-def ensemble_members(ranked: Sequence[Mapping[str, Any]], k: int) -> list[Mapping[str, Any]]:
+
+def ensemble_members(ranked: Sequence[Mapping[str, Any]], k: int,
+                     constraints: Constraints | None = None) -> list[Mapping[str, Any]]:
     """The trials an ensemble of the best ``k`` averages: those of them trained at the best trial's input size
     (``training.image_size``; one model takes one input size), not continued by another of them, and within
     ``ENSEMBLE_MAX_ACCURACY_GAP`` of the best's validation accuracy. Only the best ``k`` are candidates, since
-    only the top-k trials' models are kept."""
+    only the top-k trials' models are kept. With ``constraints``, the average stops before the trial whose
+    parameters (or batch-1 latency) would take the sum over a limit: the exported model must meet it too."""
     if not ranked:
         return []
     size = (ranked[0].get("candidate") or {}).get("image_size")
     # A trial that another one of them continued (training.continue_best) is that one's earlier self: averaging
     # the two counts one network twice and pulls the continued, better one back towards where it started.
     superseded = {r.get("continued_from") for r in ranked[:k]}
-    return [r for r in ranked[:k] if (r.get("candidate") or {}).get("image_size") == size
-            and r["trial"] not in superseded and not _far_behind(r, ranked[0])]
+    members = [r for r in ranked[:k] if (r.get("candidate") or {}).get("image_size") == size
+               and r["trial"] not in superseded and not _far_behind(r, ranked[0])]
+    return members[:_members_within(members, constraints)] if constraints and constraints.has_limits else members
+
+
+def _members_within(members: Sequence[Mapping[str, Any]], constraints: Constraints) -> int:
+    """How many of ``members``, best first, an average can hold and meet ``constraints`` (at least one: the best
+    trial met them on its own)."""
+    params, latency = 0, 0.0
+    for count, member in enumerate(members):
+        params += int(member.get("param_count") or 0)
+        latency += member["latency_ms"] if is_finite_number(member.get("latency_ms")) else 0.0
+        if count and (constraints.params_violation(params) or constraints.latency_violation(latency)):
+            return count
+    return len(members)
 
 
 # Averaging helps models of about the same quality; one far behind the best drags the average towards its
@@ -49,6 +68,9 @@ def ensemble_shortfall(ranked: Sequence[Mapping[str, Any]], members: Sequence[Ma
         if _far_behind(record, ranked[0]):
             return (f"trial {record['trial']}'s val_accuracy {record['val_accuracy']:.4f} is more than "
                     f"{ENSEMBLE_MAX_ACCURACY_GAP} below the best's {ranked[0]['val_accuracy']:.4f}")
+        if (record.get("candidate") or {}).get("image_size") == size:  # left out by ensemble_members' constraints
+            return (f"trial {record['trial']} would take the average over the deployment limit (--max-params / "
+                    "--max-latency-ms: the averaged models' parameters and latencies add up)")
         return (f"trial {record['trial']} trained at {(record.get('candidate') or {}).get('image_size')} px, not "
                 f"the best trial's {size} px (training.image_size; one model takes one input size)")
 

@@ -34,9 +34,10 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
     from automl import leaderboard
     from automl.backends import read_records
     from automl.data import DatasetsBySize, load_run_data
+    from automl.objectives import run_objective
     from automl.plugin_manager import build_registry
     from automl.run_dir import read_config
-    from automl.search_space import OBJECTIVES, Candidate
+    from automl.search_space import Candidate, Constraints
     from automl.trainer import refit_candidate
 
     run_dir = Path(run_dir)
@@ -55,7 +56,7 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
         raise ConfigError(f"--ensemble {ensemble} averages the best {ensemble} trials and --trial {trial} picks one; "
                           "pass one of them.")
     records = read_records(config, run_dir)
-    direction = OBJECTIVES[(config.get("space") or {}).get("objective", "val_accuracy")]
+    _, direction = run_objective(config)
     ranked = leaderboard.ranked(records, direction)
     if not ranked:
         raise RunDirectoryError(f"{run_dir} has no completed trial yet; nothing to export.")
@@ -68,7 +69,8 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             completed = sorted(r["trial"] for r in ranked)
             state = "does not exist" if record is None else f"is {record.get('status')}"
             raise ConfigError(f"trial {trial} {state} in {run_dir}; completed trials: {completed}.")
-    members = [record] if ensemble == 1 else ensemble_members(ranked, ensemble)
+    constraints = Constraints.from_training((config.get("space") or {}).get("training") or {})
+    members = [record] if ensemble == 1 else ensemble_members(ranked, ensemble, constraints)
     if progress is not None and len(members) < min(ensemble, len(ranked)):
         progress(ensemble_shortfall(ranked, members, ensemble))
     number = int(record["trial"])
@@ -108,7 +110,9 @@ def export_run(run_dir: str | Path, *, formats: str | Sequence[str] | None = Non
             if progress:
                 progress(f"refit: retraining trial {member['trial']} on train + validation for {epochs} epochs")
             models.append(refit_candidate(dataset, candidate, registry, epochs=epochs,
-                                          seed=int(member.get("seed") or 0)))
+                                          seed=int(member.get("seed") or 0),
+                                          class_weight=((config.get("space") or {}).get("training") or {})
+                                          .get("class_weight")))
         else:
             models.append(load_keras_model(RunDirectory(run_dir).trial_model(member["trial"])))
     card = export_model(combine(models, members), dataset, out, record=record, formats=[f.name for f in chosen],

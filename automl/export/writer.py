@@ -13,6 +13,7 @@ from automl.export.card import CANDIDATE_FILE, CARD_FILE, file_hashes
 from automl.export.formats import SEARCH_FORMATS, VERIFY_SAMPLES, VERIFY_TOLERANCE, ExportFormat, resolve_formats
 from automl.export.metrics import classification_metrics
 from automl.io import atomic_directory, atomic_write_json, recover_directory
+from automl.objectives import OBJECTIVES
 from automl.signals import raise_if_interrupted
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
                 "test": classification_metrics(dataset.y_test, predict(model, dataset.x_test),
                                                dataset.class_names),
             },
-            "search_metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss")},
+            # with an objective scored from predictions (val_f1_macro...), those scores too
+            "search_metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss"),
+                               **{o.name: record[o.name] for o in OBJECTIVES.values() if o.predicted and o.name in record}},
             "ensemble": None if not ensemble else {
                 "trials": [member.get("trial") for member in ensemble],
                 "combination": "mean of the members' class probabilities",

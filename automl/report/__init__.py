@@ -17,7 +17,7 @@ so far. Plots are drawn on matplotlib ``Figure`` objects with the Agg canvas, ne
 neither a GUI nor the caller's matplotlib backend is touched.
 
 The package's modules: ``reading`` (the records and the study's distributions), ``importance`` (fANOVA),
-``plots`` (the four figures) and ``page`` (the HTML page, built with :mod:`automl.html_page` like the
+``plots`` (the figures) and ``page`` (the HTML page, built with :mod:`automl.html_page` like the
 benchmark reports, and :func:`write_report`).
 """
 

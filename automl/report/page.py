@@ -20,6 +20,7 @@ from automl.report.plots import (
     plot_optimization_history,
     plot_parallel_coordinates,
     plot_param_importance,
+    plot_pareto_front,
     png_bytes,
 )
 from automl.report.reading import read_run, study_distributions
@@ -33,6 +34,7 @@ HTML_FILE = "report.html"
 # Page order; a plot that cannot be drawn is left out and its note says why.
 PLOTS = {
     "optimization_history": "Optimization history",
+    "pareto_front": "Pareto front",
     "param_importance": "Parameter importance",
     "parallel_coordinates": "Parallel coordinates",
     "learning_curves": "Learning curves",
@@ -119,8 +121,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
     Raises :class:`~automl.errors.RunDirectoryError` when ``run_dir`` is not a run, and
     :class:`~automl.errors.NoFinishedTrialsError` when it has no complete or pruned trial yet.
     """
+    from automl.objectives import run_objective, run_trade_off
     from automl.run_dir import REPORT_DIR, RunDirectory, read_test_metrics
-    from automl.search_space import OBJECTIVES
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"--top is the number of best trials whose learning curves are drawn; it must be at "
@@ -139,16 +141,22 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
             f"(automl leaderboard {run_dir} shows its progress) or resume it with the same automl search command, "
             "then report again.")
 
-    objective = (config.get("space") or {}).get("objective", "val_accuracy")
-    direction = OBJECTIVES[objective]
+    objective, direction = run_objective(config)
     known = study_distributions(config, run_dir)
     ranked = leaderboard.ranked(records, direction)
     tests = read_test_metrics(run_dir)  # test accuracy of the top-k, once the search has ended
-    frame = leaderboard.build(records, direction, tests)
+    trade_off = run_trade_off(config)
+    frame = leaderboard.build(records, direction, tests, objective, trade_off=trade_off)
 
     figures: dict[str, Figure] = {}
     notes: dict[str, str] = {}
     figures["optimization_history"] = plot_optimization_history(records, direction, objective)
+    if trade_off is not None:
+        front, why_not = plot_pareto_front(records, direction, objective, trade_off)
+        if front is not None:
+            figures["pareto_front"] = front
+        if why_not:
+            notes["pareto_front"] = why_not
     importance = param_importances(records, direction, known)
     if importance.values:
         figures["param_importance"] = plot_param_importance(importance.values, objective)

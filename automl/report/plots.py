@@ -79,6 +79,36 @@ def plot_optimization_history(records: Sequence[Mapping[str, Any]], direction: s
     return figure
 
 
+def plot_pareto_front(records: Sequence[Mapping[str, Any]], direction: str, objective: str,
+                      trade_off: str) -> tuple[Figure | None, str]:
+    """The complete trials by ``trade_off`` (minimised, x) and ``objective`` (y): the Pareto front of the two
+    (``--objectives``) as a line through its trials, the others as grey dots; or (None, why not)."""
+    from automl.leaderboard import pareto_front
+
+    points = {r["trial"]: (float(r[trade_off]), float(r["objective"])) for r in records
+              if r.get("status") == "complete" and is_finite_number(r.get("objective"))
+              and is_finite_number(r.get(trade_off))}
+    if not points:
+        return None, f"no complete trial with both {objective} and {trade_off} yet."
+    front = sorted(points[t] for t in pareto_front(records, direction, trade_off))
+    others = [p for t, p in points.items() if p not in front]
+    figure = _figure(7, 4.5)
+    ax = figure.add_subplot()
+    if others:
+        xs, ys = zip(*others)
+        ax.scatter(xs, ys, color="grey", s=24, alpha=0.7, label="dominated")
+    ax.plot(*zip(*front), color="tab:orange", marker="o", linewidth=2, label=f"Pareto front ({len(front)} trials)")
+    for trial, point in points.items():
+        if point in front:
+            ax.annotate(str(trial), point, textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(f"{trade_off} (minimised)")
+    ax.set_ylabel(f"{objective} ({direction})")
+    ax.set_title("Pareto front: each trial on it is the best for its " + trade_off)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return figure, ""
+
+
 def plot_param_importance(importances: Mapping[str, float], objective: str) -> Figure:
     names = list(importances)[::-1]  # largest at the top
     figure = _figure(8, 1.2 + 0.4 * len(names))
