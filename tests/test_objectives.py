@@ -14,6 +14,7 @@ from helpers import TINY_MLP_SPACE, run_cli
 from automl import class_weights, leaderboard
 from automl.errors import ConfigError, SearchSpaceError
 from automl.objectives import OBJECTIVES, check_objective, direction, objective_names, prediction_scores
+from automl.run_dir import RunDirectory
 
 
 def imbalanced_blobs(path, majority=400, minority=20, seed=0):
@@ -239,7 +240,7 @@ def test_a_search_by_f1_with_balanced_weights_ranks_tests_and_records_them(tmp_p
                            class_weight="balanced", progress=Progress())
     warning = next(m for m in messages if m.startswith("warning: the classes are imbalanced"))
     assert "consider" not in warning  # both remedies are chosen already
-    config = yaml.safe_load((out / "config.yaml").read_text())
+    config = RunDirectory(out).read_config()
     assert config["objective"] == config["space"]["objective"] == "val_f1_macro"
     assert config["class_weight"] == config["space"]["training"]["class_weight"] == "balanced"
     frame = result.leaderboard_
