@@ -161,7 +161,8 @@ def check_objective(name: Any, where: str, error: type[Exception], problem: str 
     if name in valid:
         return str(name)
     listed = "; ".join(f"{n} ({OBJECTIVES[n].direction[:3]}imised: {OBJECTIVES[n].description})" for n in valid)
-    raise error(f"{where} must be one of the objectives for {problem or 'a search'}: {listed}; got {name!r}.")
+    raise error(f"{where} must be one of the objectives for {problem or 'classification or regression'}: {listed}; "
+                f"got {name!r}.")
 
 
 def direction(name: str) -> Direction:
