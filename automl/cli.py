@@ -152,9 +152,8 @@ def search(*, config: Path | None = None, quiet: bool = False, as_json: bool = F
         if card is not None:
             from automl.export import describe_export
 
-            typer.echo(f"best model:    {best / 'model.keras'}  ({describe_export(card)}, test accuracy "
-                       f"{card['metrics']['test']['accuracy']:.4f}; SavedModel: {best / 'saved_model'}; "
-                       f"card: {best / 'model_card.json'})")
+            typer.echo(f"best model:    {best / 'model.keras'}  ({describe_export(card)}, {_test_score(card)}; "
+                       f"SavedModel: {best / 'saved_model'}; card: {best / 'model_card.json'})")
             typer.echo(f"predict:       automl predict {result.run_dir} IMAGE_OR_CSV ...")
         else:
             typer.echo("best model:    none (no trial completed)")
@@ -327,9 +326,22 @@ def export(
         return
     typer.echo(f"exported {describe_export(card)}{' (refit)' if refit else ''} to {folder}")
     for name, check in card["verification"].items():
+        agreement = (f"argmax agreement {check['argmax_agreement']:.0%}, max |Δp| {check['max_abs_difference']:.2g}"
+                     if "argmax_agreement" in check else f"max |Δ| {check['max_abs_difference']:.2g} "
+                     f"({check['max_relative_difference']:.2g} of the largest value)")
         typer.echo(f"  {name:<12} {card['formats'][name]['path']:<14} verified on {check['samples']} validation "
-                   f"samples: argmax agreement {check['argmax_agreement']:.0%}, max |Δp| {check['max_abs_difference']:.2g}")
-    typer.echo(f"  test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}; card: {folder / 'model_card.json'}")
+                   f"samples: {agreement}")
+    scores = (f"test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}" if "accuracy" in test
+              else _test_score(card))
+    typer.echo(f"  {scores}; card: {folder / 'model_card.json'}")
+
+
+def _test_score(card: dict) -> str:
+    """The exported model's test score as the summary lines say it: accuracy, or regression's RMSE and MAE."""
+    test = card["metrics"]["test"]
+    if "accuracy" in test:
+        return f"test accuracy {test['accuracy']:.4f}"
+    return f"test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}"
 
 
 @app.command()
@@ -340,13 +352,15 @@ def predict(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the predictions to this CSV instead of printing them.  [default: print them]")]
     = None,
-    top_classes: Annotated[int, typer.Option(help="Also give the 2nd..K-th most likely classes.")] = 1,
+    top_classes: Annotated[int, typer.Option(help="Also give the 2nd..K-th most likely classes (classification).")]
+    = 1,
     output: Annotated[Path | None, typer.Option("--output", hidden=True, help="Old name of --out.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", hidden=True, help="Old name of --top-classes.")] = None,
     format: Annotated[str, typer.Option(
         "--format", help="Which exported format runs the prediction: keras, saved_model, litert, onnx.")] = "keras",
 ) -> None:
-    """Predict classes for new inputs, read exactly as the training data were (from the model card)."""
+    """Predict classes (or, for a regression model, values) for new inputs, read exactly as the training data were
+    (from the model card)."""
     from automl.io import atomic_write_text
     from automl.predict import load_predictor
 

@@ -6,7 +6,8 @@ validation loss, then the earlier trial.
 
 Besides ``val_accuracy`` and ``val_loss``, each objective scored from predictions has a validation column (filled
 when the search ranks by one of them: they are computed per epoch then) and a test column (``test_f1_macro``…,
-filled for the top-k at the end of the search, as ``test_accuracy``).
+filled for the top-k at the end of the search, as ``test_accuracy``). A regression search fills ``val_rmse`` /
+``val_mae`` for every trial and ``test_rmse`` / ``test_mae`` for the top-k; its accuracy columns stay empty.
 """
 
 from __future__ import annotations
@@ -150,9 +151,11 @@ def summary_columns(frame: pd.DataFrame) -> list[str]:
     scored = (objective.name, f"test_{objective.key}") if objective is not None and objective.predicted else ()
     latency = ("latency_ms",) if "latency_ms" in frame and frame["latency_ms"].notna().any() else ()
     pareto = ("pareto",) if "pareto" in frame else ()
-    return [c for c in ("rank", "trial", "status", *pareto, "val_accuracy", *scored[:1], "test_accuracy", *scored[1:],
-                        "architecture", "augmentation", "optimizer", "param_count", *latency, "epochs", "train_seconds",
-                        "reason") if c in frame]
+    # a regression search has no accuracy: its columns are left out where every row lacks them
+    accuracy = [c for c in ("val_accuracy", "test_accuracy") if c in frame and (frame[c].notna().any() or not scored)]
+    shown = ("rank", "trial", "status", *pareto, *accuracy[:1], *scored[:1], *accuracy[1:], *scored[1:],
+             "architecture", "augmentation", "optimizer", "param_count", *latency, "epochs", "train_seconds", "reason")
+    return [c for c in shown if c in frame]
 
 
 def to_markdown(frame: pd.DataFrame, limit: int | None = None) -> str:

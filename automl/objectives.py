@@ -7,8 +7,10 @@ after every epoch (`automl.trainer`'s validation-metrics callback, before early 
 logs) and on the test split for the top trials at the end of the search, under the key without ``val_``
 (``test_metrics.json``; the leaderboard's ``test_…`` columns).
 
-Every data set is a classification one for now; regression's ``val_rmse`` / ``val_mae`` (minimised) will be
-rows with ``problems=("regression",)`` and a score of their own.
+A data set is a classification or a regression problem (`automl.data`: a numeric target with a non-integer value
+or many distinct values is regression, or ``--task``). Regression's ``val_rmse`` / ``val_mae`` (minimised, in the
+target's units) are rows with ``problems=("regression",)``: the trainer scores them every epoch for every regression
+trial; its ``val_loss`` is the mean squared error of the standardised target.
 
 Everything that ranks trials (the leaderboard, the kept models, the export, the report, the benchmarks) reads
 the direction from here: :func:`direction` for a name, :func:`run_objective` for a run's recorded config.
@@ -23,11 +25,22 @@ from typing import Any, Literal
 Direction = Literal["minimize", "maximize"]  # what Optuna's create_study takes
 DEFAULT_OBJECTIVE = "val_accuracy"
 CLASSIFICATION = "classification"
+REGRESSION = "regression"
+PROBLEMS = (CLASSIFICATION, REGRESSION)
+# What a regression search ranks by when neither the space nor --objective names a regression objective.
+DEFAULT_REGRESSION_OBJECTIVE = "val_rmse"
 
 
-def problem_of(task: str) -> str:
-    """The kind of problem a data set's task is: every task (image, tabular) is classification for now."""
-    return CLASSIFICATION
+def problem_of(data: Any) -> str:
+    """The kind of problem of a data set (a `Dataset`, or a run's recorded ``config.yaml``): classification unless
+    it records regression (a task name, "image" or "tabular", is classification: what it was before regression)."""
+    if isinstance(data, Mapping):
+        return str(data.get("problem") or CLASSIFICATION)
+    return str(getattr(data, "problem", None) or CLASSIFICATION)
+
+
+def default_objective(problem: str) -> str:
+    return DEFAULT_REGRESSION_OBJECTIVE if problem == REGRESSION else DEFAULT_OBJECTIVE
 
 
 # --- scores from labels and probabilities -----------------------------------------------------------------
@@ -70,6 +83,28 @@ def roc_auc(labels, probabilities) -> float:
     return float(np.mean(scored)) if scored else float("nan")
 
 
+def _values(labels, predictions):
+    import numpy as np
+
+    return np.asarray(labels, dtype=np.float64).ravel(), np.asarray(predictions, dtype=np.float64).ravel()
+
+
+def rmse(labels, predictions) -> float:
+    """Root mean squared error of predicted values, in the target's units."""
+    import numpy as np
+
+    y, p = _values(labels, predictions)
+    return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+def mae(labels, predictions) -> float:
+    """Mean absolute error of predicted values, in the target's units."""
+    import numpy as np
+
+    y, p = _values(labels, predictions)
+    return float(np.mean(np.abs(y - p)))
+
+
 @dataclass(frozen=True)
 class Objective:
     """One row of the table."""
@@ -97,18 +132,21 @@ class Objective:
 
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
-    Objective("val_loss", "minimize", "the validation loss (cross-entropy)"),
+    Objective("val_loss", "minimize", "the validation loss (cross-entropy; regression: mean squared error of the "
+              "standardised target)", problems=PROBLEMS),
     Objective("val_accuracy", "maximize", "the share of validation samples classified right"),
     Objective("val_balanced_accuracy", "maximize", "the mean recall over the classes", balanced_accuracy),
     Objective("val_f1_macro", "maximize", "F1 averaged over the classes", f1_macro),
     Objective("val_auc", "maximize", "ROC AUC (two classes: of the positive class; more: one-vs-rest, macro)",
               roc_auc),
+    Objective("val_rmse", "minimize", "root mean squared error, in the target's units", rmse, (REGRESSION,)),
+    Objective("val_mae", "minimize", "mean absolute error, in the target's units", mae, (REGRESSION,)),
 )}
 
 
-def objective_names(problem: str = CLASSIFICATION) -> list[str]:
-    """The objectives a data set of ``problem`` can be searched by, in the table's order."""
-    return [name for name, o in OBJECTIVES.items() if problem in o.problems]
+def objective_names(problem: str | None = CLASSIFICATION) -> list[str]:
+    """The objectives a data set of ``problem`` can be searched by, in the table's order (None: every one)."""
+    return [name for name, o in OBJECTIVES.items() if problem is None or problem in o.problems]
 
 
 def predicted_objectives(problem: str = CLASSIFICATION) -> list[Objective]:
@@ -116,14 +154,15 @@ def predicted_objectives(problem: str = CLASSIFICATION) -> list[Objective]:
     return [o for o in OBJECTIVES.values() if o.predicted and problem in o.problems]
 
 
-def check_objective(name: Any, where: str, error: type[Exception], problem: str = CLASSIFICATION) -> str:
-    """``name`` if it is an objective for ``problem``; else ``error`` listing the valid ones with their
-    directions."""
+def check_objective(name: Any, where: str, error: type[Exception], problem: str | None = CLASSIFICATION) -> str:
+    """``name`` if it is an objective for ``problem`` (None: of any problem); else ``error`` listing the valid ones
+    with their directions."""
     valid = objective_names(problem)
     if name in valid:
         return str(name)
     listed = "; ".join(f"{n} ({OBJECTIVES[n].direction[:3]}imised: {OBJECTIVES[n].description})" for n in valid)
-    raise error(f"{where} must be one of the objectives for {problem}: {listed}; got {name!r}.")
+    raise error(f"{where} must be one of the objectives for {problem or 'classification or regression'}: {listed}; "
+                f"got {name!r}.")
 
 
 def direction(name: str) -> Direction:
@@ -134,7 +173,7 @@ def direction(name: str) -> Direction:
 def run_objective(config: Mapping[str, Any]) -> tuple[str, Direction]:
     """The objective a run ranks by and its direction, from its recorded ``config.yaml`` (its space's
     ``objective``; a run recorded before objectives were chosen ranked by val_accuracy)."""
-    name = (config.get("space") or {}).get("objective") or DEFAULT_OBJECTIVE
+    name = (config.get("space") or {}).get("objective") or default_objective(problem_of(config))
     return name, direction(name)
 
 
@@ -151,7 +190,8 @@ def best_of(values: Sequence[float], name: str) -> float:
 def prediction_scores(labels, probabilities, problem: str = CLASSIFICATION, *,
                       prefix: bool = True) -> dict[str, float]:
     """Every predicted objective of ``problem`` on one split, by name (``val_f1_macro``), or by key
-    (``f1_macro``) with ``prefix=False``. Non-finite probabilities (a diverged model) give NaN scores."""
+    (``f1_macro``) with ``prefix=False``; ``probabilities`` are the predicted values for regression. Non-finite
+    predictions (a diverged model) give NaN scores."""
     import numpy as np
 
     finite = bool(np.all(np.isfinite(np.asarray(probabilities, dtype=np.float64))))

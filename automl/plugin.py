@@ -33,10 +33,11 @@ class BuildContext:
 
     task: str  # "image" or "tabular"
     input_shape: tuple[int, ...]  # per-sample shape, e.g. (8, 8, 1)
-    num_classes: int
+    num_classes: int  # 1 for regression: one output value
     seed: int = 0
     steps_per_epoch: int = 1  # for learning-rate schedules
     epochs: int = 1
+    problem: str = "classification"  # or "regression" (automl handles the head and the loss)
 
 
 class Plugin:

@@ -37,17 +37,36 @@ class Predictor:
     def class_names(self) -> list[str]:
         return list(self.card["class_names"])
 
+    @property
+    def is_regression(self) -> bool:
+        return self.card.get("problem") == "regression"
+
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities for an array shaped like the training inputs, a DataFrame with the training
         columns, or a list of image / .csv / .npz paths (read as `predict` reads them)."""
+        if self.is_regression:
+            raise ConfigError("this model is a regression model: it predicts values, not class probabilities; use "
+                              "predict_values (SearchResult.predict).")
+        return self._outputs(x)
+
+    def predict_values(self, x: Any) -> np.ndarray:
+        """A regression model's predicted values, shape (N,), in the target's units; ``x`` as for `predict_proba`."""
+        if not self.is_regression:
+            raise ConfigError("this model is a classification model; use predict_proba (or predict for class names).")
+        return self._outputs(x).reshape(-1)
+
+    def _outputs(self, x: Any) -> np.ndarray:
         import numpy as np
 
         if isinstance(x, (str, Path)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, Path))):
             _, x = read_inputs([x] if isinstance(x, (str, Path)) else list(x), self.card)
         else:
             x = array_inputs(x, self.card, "x")
-        classes = len(self.class_names)
-        return np.asarray(self._predict(x)) if len(x) else np.zeros((0, classes), np.float32)
+        return np.asarray(self._predict(x)) if len(x) else np.zeros((0, self._width), np.float32)
+
+    @property
+    def _width(self) -> int:
+        return 1 if self.is_regression else len(self.class_names)
 
     def predict(self, inputs: Sequence[str | Path], top_k: int = 1) -> pd.DataFrame:
         names, x = read_inputs(inputs, self.card)
@@ -57,6 +76,11 @@ class Predictor:
         import numpy as np
         import pandas as pd
 
+        if self.is_regression:  # one number per input, in the target's units
+            if top_k != 1:
+                raise ConfigError("--top-classes applies to classification models; this one predicts values.")
+            values = np.asarray(self._predict(x)).reshape(-1) if len(x) else np.zeros(0, np.float32)
+            return pd.DataFrame({"input": list(names), "prediction": values.astype(float)})
         classes = len(self.class_names)
         if not 1 <= top_k <= classes:
             raise ConfigError(f"--top-classes must be between 1 and the number of classes ({classes}); got {top_k}.")

@@ -19,6 +19,16 @@ QUIET_STAGE_ANNOUNCE_FILES = 1000
 QUIET_STAGE_GRACE = 1.0
 
 
+def headline(values: dict[str, Any], separator: str = " ") -> str:
+    """The score a trial's line shows: its val_accuracy, or a regression trial's val_rmse."""
+    name = "val_rmse" if "val_rmse" in values and not _number(values.get("val_accuracy")) else "val_accuracy"
+    return f"{name}{separator}{_fmt_metric(values.get(name))}"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and value == value
+
+
 def _fmt_metric(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "-"
 
@@ -44,8 +54,8 @@ class QuietProgress:
         candidate = record.get("candidate") or {}
         what = "+".join(candidate.get(k, "?") for k in ("architecture", "augmentation", "optimizer")) if candidate else ""
         print(
-            f"trial {record['trial']:>3} [{done}{total}] {record['status']:<8} val_accuracy="
-            f"{_fmt_metric(record.get('val_accuracy'))} epochs={record.get('epochs', 0)} {what} "
+            f"trial {record['trial']:>3} [{done}{total}] {record['status']:<8} {headline(record, '=')} "
+            f"epochs={record.get('epochs', 0)} {what} "
             f"best={_fmt_metric(best)} {record.get('reason', '')}".rstrip(),
             file=self.stream, flush=True,
         )
@@ -143,7 +153,7 @@ class RichProgress(QuietProgress):
         if task is None and len(self.trial_tasks) == 1:  # a caller that does not say which trial: the only one
             task = next(iter(self.trial_tasks.values()))
         if task is not None:
-            self.progress.update(task, completed=epoch + 1, info=f"val_accuracy {_fmt_metric(logs.get('val_accuracy'))}")
+            self.progress.update(task, completed=epoch + 1, info=headline(logs))
         self._tick_budget()
 
     def _drop_trial(self, number: int) -> None:
@@ -162,7 +172,7 @@ class RichProgress(QuietProgress):
         else:
             self.progress.update(self.search_task, completed=done, info=info)
         self.progress.console.print(
-            f"trial {record['trial']:>3} {record['status']:<8} val_accuracy {_fmt_metric(record.get('val_accuracy'))}"
+            f"trial {record['trial']:>3} {record['status']:<8} {headline(record)}"
             f"  {record.get('reason', '')}".rstrip()
         )
 

@@ -21,7 +21,8 @@ class SearchResult:
     """What a search returns, and what :func:`load_run` gives back for an existing run directory.
 
     ``leaderboard_`` (a DataFrame, best first), ``best_model_`` (the exported Keras model of ``best/``, loaded on
-    first access), ``best_trial_``, ``class_names_``; ``predict(x)`` / ``predict_proba(x)`` on arrays,
+    first access), ``best_trial_``, ``class_names_`` (empty for regression); ``predict(x)`` (class names, or a
+    regression's values) / ``predict_proba(x)`` on arrays,
     DataFrames or files, read as the training data were; ``export(...)`` and ``report(...)`` as the commands.
     """
 
@@ -58,9 +59,12 @@ class SearchResult:
         return self._best().predict_proba(x)
 
     def predict(self, x: Any):
-        """The most likely class name of each input (an array of text); ``x`` as for `predict_proba`."""
+        """The most likely class name of each input (an array of text) — for a regression run, the predicted values
+        (float32, shape (N,), in the target's units); ``x`` as for `predict_proba`."""
         import numpy as np
 
+        if self._best().is_regression:
+            return self._best().predict_values(x)
         names = np.asarray(self.class_names_)
         return names[np.argmax(self.predict_proba(x), axis=1)]
 

@@ -139,7 +139,8 @@ class TrialRunner:
             if weights.is_file() and past is not None and past.get("history"):
                 warm = WarmStart(source, weights, past["epochs"], past["history"], anneal=continues_best)
         dataset = ctx.dataset_for(handle.candidate)
-        class_weight = class_weights.resolve(ctx.space.training.get("class_weight"), dataset.y_train, dataset.class_names)
+        class_weight = None if dataset.is_regression else class_weights.resolve(  # classes only
+            ctx.space.training.get("class_weight"), dataset.y_train, dataset.class_names)
         try:
             result = train_candidate(
                 dataset, handle.candidate, ctx.registry, seed=trial_seed, objective=ctx.space.objective,

@@ -31,7 +31,11 @@ from automl.events import Message, TrialEpoch, TrialEvent, TrialFinished, TrialS
 from automl.io import atomic_write_json, atomic_write_text, recover_directory, safe_name
 from automl.objectives import (
     DEFAULT_OBJECTIVE,
+    DEFAULT_REGRESSION_OBJECTIVE,
+    PROBLEMS,
+    REGRESSION,
     check_objective,
+    default_objective,
     direction,
     objective_names,
     prediction_scores,
@@ -54,7 +58,7 @@ DEFAULT_TRIALS = 20
 DEFAULT_ENSEMBLE = 3
 # Changing any of these would mix two different experiments in one study.
 # objective and class_weight are the effective ones (the space's, or --objective / --class-weight over it).
-IDENTITY_KEYS = ("data", "data_fingerprint", "target", "image_size", "color_mode", "val_fraction", "test_fraction",
+IDENTITY_KEYS = ("data", "data_fingerprint", "target", "task", "image_size", "color_mode", "val_fraction", "test_fraction",
                  "space", "objective", "class_weight", "backend", "sampler", "pruner", "seed", "storage", "study")
 
 
@@ -82,8 +86,10 @@ class Experiment:
                                      "and its pruning follow the first; SECOND (latency_ms | param_count) is measured "
                                      "for every trial and the leaderboard marks the Pareto front of the two.", "none")
     objective: str | None = _option(None, "What ranks the trials, on the validation split: "
-                                    f"{' | '.join(objective_names())}; replaces the space's objective.",
-                                    f"the space's: {DEFAULT_OBJECTIVE}")
+                                    f"{' | '.join(objective_names())} (classification); "
+                                    f"{' | '.join(objective_names(REGRESSION))} (regression); replaces the space's "
+                                    "objective.", f"the space's: {DEFAULT_OBJECTIVE}; regression: "
+                                    f"{DEFAULT_REGRESSION_OBJECTIVE} unless the space names a regression objective")
     # "balanced", "none", or (Python / a --config file) a mapping label -> weight (automl.class_weights)
     class_weight: str | dict[str, float] | None = _option(
         None, "balanced: each class weighs the same in the training loss (n_samples / (n_classes x its count)); "
@@ -105,6 +111,9 @@ class Experiment:
     pruner: str | None = _option(None, "optuna: hyperband | successive-halving | median | none; kerastuner: none.",
                                  "the backend's first: hyperband (optuna), none (kerastuner)")
     target: str | None = _option(None, "Target column of a CSV (required for a CSV).", "none")
+    task: str | None = _option(None, "classification | regression: what the target is (e.g. classification for "
+                               "integer-coded classes).", "detected: a numeric target with a non-integer value or more "
+                               "than 20 distinct values is regression")
     image_size: tuple[int, int] | None = _option(None, "Resize images to HEIGHTxWIDTH (e.g. 64x64).",
                                                  "chosen from the data and printed; never upscaled")
     color_mode: str | None = _option(None, "grayscale | rgb", "detected")
@@ -172,8 +181,10 @@ class Experiment:
         """Check the options on their own and between each other (the backend's own rules: `choose_backend`)."""
         if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--trials must be at least 1; got {self.trials}.")
-        if self.objective is not None:  # every data set is a classification one (automl.objectives)
-            check_objective(self.objective, "--objective", ConfigError)
+        if self.objective is not None:  # of any problem here; checked against the data's once it is loaded
+            check_objective(self.objective, "--objective", ConfigError, None)
+        if self.task is not None and self.task not in PROBLEMS:
+            raise ConfigError(f"--task must be one of {' | '.join(PROBLEMS)} (or unset to detect it); got {self.task!r}.")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ConfigError(f"--time-budget must be positive; got {self.time_budget} seconds.")
         if self.top_k < 1:
@@ -278,8 +289,8 @@ def cli_flag(name: str) -> str:
 DURATION_OPTIONS = ("time_budget", "trial_timeout", "checkpoint_every")
 # What each option takes (durations, image_size, log and plugins are parsed on their own).
 OPTION_KINDS: dict[str, type] = {
-    **dict.fromkeys(("data", "out", "space", "objective", "objectives", "class_weight", "backend", "sampler", "pruner", "target",
-                     "color_mode", "plugins_dir", "storage", "study", "keras_backend"), str),
+    **dict.fromkeys(("data", "out", "space", "objective", "objectives", "class_weight", "backend", "sampler", "pruner",
+                     "target", "task", "color_mode", "plugins_dir", "storage", "study", "keras_backend"), str),
     **dict.fromkeys(("trials", "seed", "top_k", "ensemble", "max_consecutive_failures", "workers", "max_retries",
                      "recycle_after", "threads_per_worker", "worker_memory_limit", "max_params"), int),
     **dict.fromkeys(("val_fraction", "test_fraction", "max_latency_ms"), float),
@@ -489,7 +500,9 @@ class _Search:
         image_size = exp.image_size or _recorded(run_dir, "data_image_size")
         dataset = load_dataset(exp.data, target=exp.target, image_size=image_size, color_mode=exp.color_mode,
                                val_fraction=exp.val_fraction, test_fraction=exp.test_fraction, seed=exp.seed,
-                               skip_corrupt=exp.skip_corrupt, progress=self.progress)
+                               skip_corrupt=exp.skip_corrupt, progress=self.progress, task=exp.task)
+        if dataset.is_regression:
+            self.progress.message(f"task: regression — {dataset.summary()}")
         for note in dataset.notes:
             self.progress.message(note)
         if dataset.skipped:
@@ -508,6 +521,7 @@ class _Search:
         self.initial = space.initial_candidates(registry, dataset.task)  # an initial trial unfit for the task: here
         config = _config_dict(exp, space.to_dict())
         config["data_fingerprint"] = dataset.fingerprint
+        config["problem"] = dataset.problem  # detected, or --task: what workers, the export and predict load
         # The size the images were decoded at, chosen or given: what workers, the export and predict use.
         config["data_image_size"] = dataset.preprocessing["image_size"] if dataset.task == "image" else None
         config["study"] = self._study_name(run_dir)
@@ -559,11 +573,16 @@ class _Search:
         from automl import class_weights
 
         exp = self.experiment
-        problem = problem_of(dataset.task)
+        problem = problem_of(dataset)
         if exp.objective is not None:
             space.objective = exp.objective
+        elif problem == REGRESSION and space.objective not in objective_names(problem):
+            space.objective = default_objective(problem)  # a classification space on a regression target
         space.objective = check_objective(space.objective, "--objective" if exp.objective else
                                           f"{space.source}: objective", ConfigError, problem)
+        if problem == REGRESSION:
+            self._regression_training(space)
+            return
         if exp.class_weight is not None:
             space.training.pop("class_weight", None)
             if exp.class_weight != NONE:
@@ -575,6 +594,20 @@ class _Search:
         warning = class_weights.imbalance_warning(labels, dataset.class_names, setting, space.objective)
         if warning:
             self.progress.message(warning)
+
+    def _regression_training(self, space) -> None:
+        """What a regression search leaves out of the space's training: class weights (there are no classes) and
+        an early stopping on val_accuracy (it stops on val_loss)."""
+        exp = self.experiment
+        if exp.class_weight not in (None, NONE):
+            raise ConfigError(f"--class-weight {exp.class_weight} was given, but the task is regression (no classes); "
+                              "leave it out, or pass --task classification.")
+        if space.training.pop("class_weight", None) not in (None, NONE):
+            self.progress.message(f"note: {space.source}: training.class_weight is ignored for regression")
+        stopping = space.training.get("early_stopping")
+        if isinstance(stopping, dict) and stopping.get("monitor", "val_loss") != "val_loss":
+            space.training["early_stopping"] = {**stopping, "monitor": "val_loss"}
+            self.progress.message(f"note: {space.source}: early stopping watches val_loss for regression")
 
     @property
     def trains_in_workers(self) -> bool:
@@ -735,7 +768,7 @@ class _Search:
 
     def _evaluate_top(self, run_dir: Path, records, direction) -> dict[int, dict[str, float]]:
         """Test-split metrics for the top-k, once: the test split never influenced the search."""
-        from automl.export import classification_metrics
+        from automl.export import classification_metrics, regression_metrics
         from automl.search_space import Candidate
         from automl.trainer import predict, quiet_tensorflow
 
@@ -755,9 +788,13 @@ class _Search:
                 continue
             at_size = self.sized.for_candidate(Candidate.from_dict(record["candidate"]))
             probabilities = predict(model, at_size.x_test)
+            if at_size.is_regression:  # predicted values: test RMSE, MAE (and R² beside them)
+                metrics[number] = {key: value for key, value in regression_metrics(at_size.y_test, probabilities).items()
+                                   if key != "samples"}
+                continue
             scores = classification_metrics(at_size.y_test, probabilities, at_size.class_names)
             metrics[number] = {"accuracy": scores["accuracy"], "loss": scores["loss"],
-                               **prediction_scores(at_size.y_test, probabilities, problem_of(at_size.task),
+                               **prediction_scores(at_size.y_test, probabilities, problem_of(at_size),
                                                    prefix=False)}
         atomic_write_json(RunDirectory(run_dir).test_metrics, {str(k): v for k, v in metrics.items()})
         return metrics
@@ -863,7 +900,10 @@ class _EventSink:
             records = self.backend.records()
             _write_leaderboard(self.run_dir, records, self.space)
             top = leaderboard.ranked(records, self.space.direction)
-            self.progress.trial_finished(event.record, event.finished, top[0]["val_accuracy"] if top else None)
+            # the best's val_accuracy; a regression search's best objective (val_rmse...)
+            best = None if not top else top[0]["val_accuracy"] if leaderboard.is_finite_number(
+                top[0].get("val_accuracy")) else top[0]["objective"]
+            self.progress.trial_finished(event.record, event.finished, best)
         elif isinstance(event, Message):
             self.progress.message(event.text)
         if self.hooks is not None:

@@ -2,7 +2,7 @@
 
 A search space is data (YAML, or the same structure as a dict)::
 
-    objective: val_accuracy          # or val_loss, val_balanced_accuracy, val_f1_macro, val_auc (automl.objectives)
+    objective: val_accuracy          # or val_loss, val_balanced_accuracy, val_f1_macro, val_auc; regression: val_rmse, val_mae
     architectures:                   # a mapping name -> overrides, a list of names, or "all"
       cnn: {blocks: [1, 2], filters: {low: 16, high: 64}}
       mlp: {}
@@ -220,7 +220,8 @@ class SearchSpace:
         unknown = set(data) - TOP_LEVEL_KEYS
         if unknown:
             raise SearchSpaceError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_LEVEL_KEYS)}.")
-        objective = check_objective(data.get("objective", DEFAULT_OBJECTIVE), f"{source}: objective", SearchSpaceError)
+        objective = check_objective(data.get("objective", DEFAULT_OBJECTIVE), f"{source}: objective", SearchSpaceError,
+                                    None)  # of any problem: checked against the data's by the search
         families = {}
         for key, family in FAMILY_KEYS.items():
             families[family] = _family_selection(data.get(key, "all"), family, registry, f"{source}: {key}")

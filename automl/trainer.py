@@ -4,8 +4,9 @@ Inside every trial early stopping (on ``val_loss``, restoring the best weights, 
 non-finite-loss termination always run; after each epoch the validation objective is reported to the
 backend, whose pruner may stop the trial. An objective Keras does not log (``val_f1_macro``…: see
 `automl.objectives`) is scored from the model's predictions on the validation split by the first callback of
-each epoch, so early stopping, the pruner's report and the history all see it. Exceptions from plugin code
-become a ``failed`` result: the search goes on.
+each epoch, so early stopping, the pruner's report and the history all see it; for regression that callback always
+runs (``val_rmse``, ``val_mae``), and the chance level (a classification notion) is left out. Exceptions from plugin
+code become a ``failed`` result: the search goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from automl.model import build_model, compile_model, input_scaling
+from automl.model import build_model, compile_model, input_scaling, target_scaling
 from automl.objectives import OBJECTIVES, best_of, prediction_scores, problem_of
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
@@ -166,7 +167,15 @@ pipelines = _PipelineCache()
 
 def build_context(dataset: Dataset, candidate: Candidate, seed: int) -> BuildContext:
     steps = max(1, math.ceil(len(dataset.x_train) / candidate.batch_size))
-    return BuildContext(dataset.task, tuple(dataset.input_shape), dataset.num_classes, seed, steps, candidate.max_epochs)
+    return BuildContext(dataset.task, tuple(dataset.input_shape), dataset.num_classes, seed, steps, candidate.max_epochs,
+                        problem_of(dataset))
+
+
+def _target(dataset: Dataset, y: Any = None) -> dict[str, float] | None:
+    """The regression head's rescaling (the training split's target statistics); None for classification."""
+    if problem_of(dataset) != "regression":
+        return None
+    return target_scaling(dataset.y_train if y is None else y)
 
 
 def train_candidate(
@@ -223,9 +232,9 @@ def train_candidate(
         if resumed is not None:
             model = resumed.model
         else:
-            model = build_model(candidate, registry, context, _scaling(dataset))
+            model = build_model(candidate, registry, context, _scaling(dataset), _target(dataset))
             compile_model(model, annealed(candidate) if warm is not None and warm.anneal else candidate, registry,
-                          context)
+                          context, _target(dataset))
             if warm is not None:
                 model.load_weights(warm.weights)
     except Exception as exc:  # plugin code: the trial fails, the search goes on
@@ -237,7 +246,8 @@ def train_candidate(
         return TrialResult(PRUNED, too_big, param_count=model.count_params(), train_seconds=time.perf_counter() - started)
 
     rule = early_stopping or EarlyStoppingRule()
-    if rule.chance is None:  # every data set is a classification one: its chance level is that of its labels
+    problem = problem_of(dataset)
+    if rule.chance is None and problem != "regression":  # a classification's chance level is that of its labels
         rule = replace(rule, chance=chance_level(dataset.y_val, dataset.num_classes),
                        chance_patience=CHANCE_PATIENCE_FACTOR * candidate.patience)
     monitor = _monitor_class()(reporter, objective, on_epoch, deadline)
@@ -248,9 +258,9 @@ def train_candidate(
     if constraints.max_latency_ms is not None or constraints.measure_latency:
         latency = _latency_check_class()(constraints, _one_example(dataset))
         callbacks.append(latency)
-    if OBJECTIVES[objective].predicted:  # first: its scores join the logs the others read
+    if OBJECTIVES[objective].predicted or problem == "regression":  # first: its scores join the logs the others read
         val_inputs = pipelines.get(dataset, "val", candidate.batch_size, seed)
-        callbacks.insert(0, _validation_metrics_class()(val_inputs, dataset.y_val, problem_of(dataset.task)))
+        callbacks.insert(0, _validation_metrics_class()(val_inputs, dataset.y_val, problem))
     previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
         callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
@@ -293,7 +303,7 @@ def train_candidate(
     best = rule.best_epoch(history)  # the epoch whose weights early stopping restored
     result.best_epoch = best + 1
     result.val_loss = val_loss[best]
-    result.val_accuracy = history["val_accuracy"][best]
+    result.val_accuracy = history["val_accuracy"][best] if "val_accuracy" in history else math.nan
     result.val_metrics = {o.name: history[o.name][best] for o in OBJECTIVES.values() if o.predicted and o.name in history}
     result.objective = history[objective][best]
     if monitor.pruned:
@@ -344,11 +354,13 @@ def refit_candidate(dataset: Dataset, candidate: Candidate, registry: Registry, 
     x = join_inputs(dataset.x_train, dataset.x_val)
     y = np.concatenate([dataset.y_train, dataset.y_val])
     steps = max(1, math.ceil(len(x) / candidate.batch_size))
-    context = BuildContext(dataset.task, tuple(dataset.input_shape), dataset.num_classes, seed, steps, epochs)
-    model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x))
-    compile_model(model, candidate, registry, context)
+    context = BuildContext(dataset.task, tuple(dataset.input_shape), dataset.num_classes, seed, steps, epochs,
+                           problem_of(dataset))
+    target = _target(dataset, y)  # the target's statistics on train + validation, as the inputs'
+    model = build_model(candidate, registry, context, input_scaling(dataset.task, dataset.preprocessing, x), target)
+    compile_model(model, candidate, registry, context, target)
     data = tf_dataset(x, y, candidate.batch_size, shuffle_seed=seed)
-    weights = class_weights.resolve(class_weight, y, dataset.class_names)
+    weights = None if target is not None else class_weights.resolve(class_weight, y, dataset.class_names)
     history = model.fit(data, epochs=epochs, verbose=0, shuffle=False,  # the pipeline reshuffles every epoch
                         class_weight=weights, callbacks=[keras.callbacks.TerminateOnNaN()]).history
     losses = history.get("loss", [])
@@ -591,8 +603,8 @@ def _validation_metrics_class():
         def on_epoch_end(self, epoch, logs=None):
             if logs is None:
                 return
-            probabilities = self.model.predict(self.inputs, verbose=0)
-            logs.update(prediction_scores(self.labels, probabilities, self.problem))
+            predictions = self.model.predict(self.inputs, verbose=0)  # probabilities, or regression's values
+            logs.update(prediction_scores(self.labels, predictions, self.problem))
 
     return ValidationMetrics
 

@@ -635,9 +635,10 @@ def test_csv_too_few_samples_names_classes(small_csv: Path):
     assert "'c' (4)" in str(err.value) and "'a'" not in str(err.value)
 
 
-def test_csv_continuous_target_is_refused(small_csv: Path):
-    with pytest.raises(TargetColumnError, match="classification"):
-        load_dataset(str(small_csv), target="height")
+def test_csv_continuous_target_is_regression_and_refused_as_classes(small_csv: Path):
+    assert load_dataset(str(small_csv), target="height").problem == "regression"  # tests/test_regression.py
+    with pytest.raises(TargetColumnError, match="non-integer numbers .* the task is classification"):
+        load_dataset(str(small_csv), target="height", task="classification")
 
 
 # --- preflight errors: .npz files ----------------------------------------------------------------------

@@ -63,8 +63,11 @@ def test_every_objective_has_a_direction_and_a_wrong_name_lists_them():
     with pytest.raises(ConfigError) as caught:
         check_objective("val_f1", "--objective", ConfigError)
     message = str(caught.value)
-    assert "'val_f1'" in message and all(name in message for name in OBJECTIVES)
+    assert "'val_f1'" in message and all(name in message for name in objective_names())
     assert "val_loss (minimised" in message and "val_auc (maximised" in message
+    # regression's rows: listed for a regression target, not for classes
+    assert "val_rmse" not in message and objective_names("regression") == ["val_loss", "val_rmse", "val_mae"]
+    assert set(objective_names(None)) == set(OBJECTIVES) and direction("val_rmse") == direction("val_mae") == "minimize"
 
 
 # --- the trainer -----------------------------------------------------------------------------------------

@@ -103,6 +103,7 @@ def load_dataset(
     seed: int = 0,
     skip_corrupt: bool = False,
     progress: Any = None,
+    task: str | None = None,
 ) -> Dataset:
     """Load `source`, check it, and split it into stratified train/validation/test parts.
 
@@ -117,6 +118,11 @@ def load_dataset(
     `CorruptImageError`. `progress` (an object with ``stage(description, total)``, such as the search's
     display) shows the preflight and the decoding of image folders.
 
+    `task` is ``"classification"``, ``"regression"`` or None: detected from the target (a CSV's column, an .npz's
+    y; `automl.data.split.detect_problem`): numbers with a non-integer value, or more than 20 distinct values, are a
+    regression target; anything else, images and the built-in sets are classification. A regression target is
+    split stratified by its quantiles (`automl.data.split.quantile_bins`) and kept in its units (float32 ``y_*``).
+
     Raises a `DataError` subclass for unusable data and `ConfigError` for invalid options.
     """
     source_text = str(source)
@@ -124,6 +130,8 @@ def load_dataset(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
     image_size = _check_image_size(image_size)
+    if task is not None and task not in ("classification", "regression"):
+        raise ConfigError(f"task must be classification or regression (or unset to detect it), got {task!r}.")
     if color_mode is not None and color_mode not in COLOR_MODES:
         raise ConfigError(
             f"color_mode must be one of {', '.join(COLOR_MODES)} (or unset to detect it), got {color_mode!r}."
@@ -131,6 +139,7 @@ def load_dataset(
 
     if source_text.startswith("builtin:"):
         _reject_target(target, source_text)
+        _reject_regression(task, source_text)
         loaded = load_builtin(source_text[len("builtin:"):], image_size, color_mode)
     else:
         path = Path(source_text).expanduser()
@@ -141,13 +150,14 @@ def load_dataset(
         suffix = path.suffix.lower()
         if path.is_dir():
             _reject_target(target, source_text)
+            _reject_regression(task, source_text)
             loaded = load_image_folder(path, image_size, color_mode, skip_corrupt, progress)
         elif suffix == ".csv":
             reject_image_options(image_size, color_mode, source_text)
-            loaded = load_csv(path, target)
+            loaded = load_csv(path, target, task)
         elif suffix == ".npz":
             _reject_target(target, source_text)
-            loaded = load_npz(path, image_size, color_mode)
+            loaded = load_npz(path, image_size, color_mode, task)
         else:
             raise DataNotFoundError(
                 f"Data path '{source_text}' is a '{suffix or 'extension-less'}' file, which is not a supported "
@@ -166,7 +176,9 @@ def load_run_data(config: dict, source: str | None = None, progress: Any = None)
     return load_dataset(source or config["data"], target=config.get("target"),
                         image_size=tuple(size) if size else None, color_mode=config.get("color_mode"),
                         val_fraction=config.get("val_fraction", 0.15), test_fraction=config.get("test_fraction", 0.15),
-                        seed=config.get("seed", 0), skip_corrupt=bool(config.get("skip_corrupt")), progress=progress)
+                        seed=config.get("seed", 0), skip_corrupt=bool(config.get("skip_corrupt")), progress=progress,
+                        # the problem the search found (or --task): a resume, a worker and the export see the same
+                        task=config.get("problem") or config.get("task"))
 
 
 class DatasetsBySize:
@@ -243,6 +255,13 @@ def _check_image_size(image_size: Any) -> tuple[int, int] | None:
     if not valid:
         raise ConfigError(f"image_size must be two positive integers (height, width), got {image_size!r}.")
     return int(height), int(width)
+
+
+def _reject_regression(task: str | None, source: str) -> None:
+    if task == "regression":
+        raise ConfigError(f"task regression was given, but '{source}' is a built-in set or an image folder, which are "
+                          "classification data; regression takes a .csv or an .npz with a 2-D x (image regression is "
+                          "not supported yet). Leave the task unset.")
 
 
 def _reject_target(target: str | None, source: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from automl.data.dataset import Loaded
 from automl.data.images import image_preprocessing
 from automl.data.messages import listed, quoted, short_reason
-from automl.data.split import SPLIT_CODES, encode_labels
+from automl.data.split import SPLIT_CODES, detect_problem, encode_labels, regression_target
 from automl.data.tables import MISSING_LEVEL, impute_array, numeric_imputation, tabular_preprocessing
 from automl.errors import ArrayFormatError, ConfigError, DataNotFoundError
 
@@ -100,7 +100,8 @@ def _resize_arrays(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
             out[i, :, :, c] = np.asarray(channel.resize((width, height), Image.Resampling.BILINEAR))
     return out
 
-def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | None) -> Loaded:
+def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | None,
+             task: str | None = None) -> Loaded:
     import zipfile
 
     expected = ("arrays x (samples) and y (labels), saved with np.savez(path, x=x, y=y); optionally split, a code per "
@@ -152,7 +153,12 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
         what = f"{n_inf} infinite" if n_inf else f"{n_nan} NaN"
         raise ArrayFormatError(f"x in '{path}' holds {what} values; expected finite numbers (NaN, a missing value, "
                                "is imputed in tables, a 2-D x, but not in images).")
-    y_codes, class_names = encode_labels(y, f"y in '{path}'", ArrayFormatError)
+    problem, why = detect_problem(y, task, f"y in '{path}'", ArrayFormatError, images=x.ndim != 2)
+    class_names: tuple[str, ...] = ()
+    if problem == "regression":
+        y_codes = regression_target(y, f"y in '{path}'", ArrayFormatError)
+    else:
+        y_codes, class_names = encode_labels(y, f"y in '{path}'", ArrayFormatError)
     if split is not None:
         split = np.asarray(split).reshape(-1)
         if len(split) != len(y) or split.dtype.kind not in "iu" or not np.isin(split, list(SPLIT_CODES.values())).all():
@@ -162,7 +168,8 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
     if x.ndim == 2:
         reject_image_options(image_size, color_mode, str(path))
         return Loaded(task="tabular", y=y_codes, class_names=class_names, fit_encoding=fit_array_encoding(x, path),
-                      split=split, notes=(array_imputation_note(x),) if n_nan else ())
+                      split=split, notes=((why,) if why else ()) + ((array_imputation_note(x),) if n_nan else ()),
+                      problem=problem)
     if x.ndim == 3:
         x = x[..., None]  # (N, H, W) grayscale -> NHWC
     if x.ndim != 4 or x.shape[-1] not in (1, 3):

@@ -10,7 +10,7 @@ import numpy as np
 
 from automl.data.dataset import Loaded
 from automl.data.messages import listed, quoted, require_kind, short_reason
-from automl.data.split import SPLIT_CODES, encode_labels
+from automl.data.split import SPLIT_CODES, detect_problem, encode_labels, regression_target
 from automl.errors import DataError, FeatureColumnError, TargetColumnError, TooFewSamplesError
 
 # A CSV column of train / val / test per row: the user's own split (the Python API writes it for validation_data=).
@@ -153,7 +153,7 @@ def imputation_note(counts: dict[str, int]) -> str:
             f"training rows had empty cells), text cells the category '{MISSING_LEVEL}'.")
 
 
-def load_csv(path: Path, target: str | None) -> Loaded:
+def load_csv(path: Path, target: str | None, task: str | None = None) -> Loaded:
     import pandas as pd
 
     try:
@@ -200,7 +200,14 @@ def load_csv(path: Path, target: str | None) -> Loaded:
             f"Target column '{target}' in '{path}' has {len(rows)} empty value(s), in data row(s) {listed(rows)} "
             "(row 1 is the first row after the header). Every row needs a class; fill or delete those rows."
         )
-    y, class_names = encode_labels(labels.to_numpy(), f"target column '{target}' in '{path}'", TargetColumnError)
+    what = f"target column '{target}' in '{path}'"
+    values = labels.to_numpy()
+    problem, why = detect_problem(values, task, what, TargetColumnError)
+    class_names: tuple[str, ...] = ()
+    if problem == "regression":
+        y = regression_target(values, what, TargetColumnError)
+    else:
+        y, class_names = encode_labels(values, what, TargetColumnError)
 
     features = df.drop(columns=[target])
     if features.shape[1] == 0:
@@ -268,8 +275,9 @@ def load_csv(path: Path, target: str | None) -> Loaded:
         preprocessing = tabular_preprocessing(list(features.columns), levels, target=target, missing=imputation)
         return encode_table(features, preprocessing), preprocessing
 
-    notes = (imputation_note(empty_counts),) if empty_counts else ()
-    return Loaded(task="tabular", y=y, class_names=class_names, fit_encoding=fit_encoding, split=split, notes=notes)
+    notes = ((why,) if why else ()) + ((imputation_note(empty_counts),) if empty_counts else ())
+    return Loaded(task="tabular", y=y, class_names=class_names, fit_encoding=fit_encoding, split=split, notes=notes,
+                  problem=problem, target=target)
 
 
 def separator_hint(columns: list[str], what: str = "file") -> str:

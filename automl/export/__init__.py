@@ -43,7 +43,7 @@ from automl.export.formats import (
     resolve_formats,
 )
 from automl.export.from_run import OLD_IMAGE_RUN_HINT, export_run
-from automl.export.metrics import classification_metrics
+from automl.export.metrics import classification_metrics, regression_metrics
 from automl.export.writer import export_model
 
 __all__ = [
@@ -51,5 +51,5 @@ __all__ = [
     "SEARCH_FORMATS", "ExportFormat", "KerasFormat", "LiteRTFormat", "OnnxFormat", "SavedModelFormat",
     "classification_metrics", "combine", "describe_export", "ensemble_members", "ensemble_shortfall",
     "export_model", "export_run", "exported_trials", "file_hashes", "load_keras_model", "read_card",
-    "resolve_formats",
+    "regression_metrics", "resolve_formats",
 ]

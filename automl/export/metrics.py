@@ -1,4 +1,5 @@
-"""Classification metrics of a model's probabilities, as the model card and the test evaluation report them."""
+"""Classification metrics of a model's probabilities (regression: of its values), as the model card and the test
+evaluation report them."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray,
             normalised = probabilities / probabilities.sum(axis=1, keepdims=True)
             result["roc_auc"] = float(metrics.roc_auc_score(y_true, normalised, multi_class="ovr", labels=labels))
     return result
+
+
+def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """RMSE, MAE (in the target's units) and R² of predicted values."""
+    import numpy as np
+    from sklearn import metrics
+
+    from automl.objectives import mae, rmse
+
+    y, p = np.asarray(y_true, dtype=np.float64).ravel(), np.asarray(predicted, dtype=np.float64).ravel()
+    finite = bool(np.all(np.isfinite(p)))
+    return {"samples": int(len(y)), "rmse": rmse(y, p) if finite else float("nan"),
+            "mae": mae(y, p) if finite else float("nan"),
+            "r2": float(metrics.r2_score(y, p)) if finite and len(y) > 1 else float("nan")}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from automl.errors import ExportError, UnsafeModelError
 from automl.export.card import CANDIDATE_FILE, CARD_FILE, file_hashes
 from automl.export.formats import SEARCH_FORMATS, VERIFY_SAMPLES, VERIFY_TOLERANCE, ExportFormat, resolve_formats
-from automl.export.metrics import classification_metrics
+from automl.export.metrics import classification_metrics, regression_metrics
 from automl.io import atomic_directory, atomic_write_json, recover_directory
 from automl.objectives import OBJECTIVES
 from automl.signals import raise_if_interrupted
@@ -61,18 +61,32 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
             except Exception as exc:
                 raise ExportError(f"writing or reloading the {fmt.name} format failed: {type(exc).__name__}: "
                                   f"{exc}. The previous export in {out_dir} is unchanged.") from exc
-            verification[fmt.name] = _verify(fmt.name, reference, predicted, out_dir)
+            verification[fmt.name] = _verify(fmt.name, reference, predicted, out_dir, dataset.is_regression)
         raise_if_interrupted()
         say("export: computing validation and test metrics")
+        if dataset.is_regression:
+            output = {"name": "predictions", "shape": [None, 1],
+                      "meaning": f"the predicted value of {dataset.target or 'y'}, in its own units (the model "
+                                 "rescales its standardised output itself)"}
+
+            def scores(y, x):
+                return regression_metrics(y, predict(model, x))
+        else:
+            output = {"name": "predictions", "shape": [None, dataset.num_classes],
+                      "meaning": "class probabilities, in the order of class_names"}
+
+            def scores(y, x):
+                return classification_metrics(y, predict(model, x), dataset.class_names)
         card = {
             "automl_version": __version__,
             "trial": record.get("trial"),
             "refit": refit,
             "task": dataset.task,
+            "problem": dataset.problem,
+            **({"target": _target_card(model, dataset)} if dataset.is_regression else {}),
             "input": {"name": "inputs", "shape": [None, *dataset.input_shape], "dtype": "float32",
                       "units": "raw (see preprocessing); the model scales its inputs itself"},
-            "output": {"name": "predictions", "shape": [None, dataset.num_classes],
-                       "meaning": "class probabilities, in the order of class_names"},
+            "output": output,
             "class_names": list(dataset.class_names),
             "preprocessing": dataset.preprocessing,
             "candidate": record.get("candidate"),
@@ -87,19 +101,19 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
             "data_fingerprint": dataset.fingerprint,
             "metrics": {
                 # After --refit the validation split was trained on: its metrics are no longer a held-out estimate.
-                "validation": classification_metrics(dataset.y_val, predict(model, dataset.x_val),
-                                                     dataset.class_names),
-                "test": classification_metrics(dataset.y_test, predict(model, dataset.x_test),
-                                               dataset.class_names),
+                "validation": scores(dataset.y_val, dataset.x_val),
+                "test": scores(dataset.y_test, dataset.x_test),
             },
             # with an objective scored from predictions (val_f1_macro...), those scores too
             "search_metrics": {"val_accuracy": record.get("val_accuracy"), "val_loss": record.get("val_loss"),
                                **{o.name: record[o.name] for o in OBJECTIVES.values() if o.predicted and o.name in record}},
             "ensemble": None if not ensemble else {
                 "trials": [member.get("trial") for member in ensemble],
-                "combination": "mean of the members' class probabilities",
-                "members": [{key: member.get(key) for key in ("trial", "val_accuracy", "val_loss", "best_epoch",
-                                                              "candidate")} for member in ensemble],
+                "combination": "mean of the members' " + ("predicted values" if dataset.is_regression
+                                                          else "class probabilities"),
+                "members": [{key: member.get(key) for key in ("trial", "val_accuracy", "val_loss", *_predicted_keys,
+                                                              "best_epoch", "candidate") if key in member}
+                            for member in ensemble],
             },
             "formats": {fmt.name: {"path": fmt.artifact, "description": fmt.description} for fmt in chosen},
             "verification": verification,
@@ -108,6 +122,28 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
         card["sha256"] = file_hashes(folder, exclude=(CARD_FILE,))
         atomic_write_json(folder / CARD_FILE, card)
     return card
+
+
+_predicted_keys = tuple(o.name for o in OBJECTIVES.values() if o.predicted)
+
+
+def _target_card(model: keras.Model, dataset: Dataset) -> dict[str, Any]:
+    """The regression target: its name and the rescaling of the output layer(s) (each member of an ensemble has
+    its own)."""
+    import numpy as np
+
+    rescalings = [{"mean": float(np.asarray(layer.offset)), "std": float(np.asarray(layer.scale))}
+                  for layer in _layers(model) if layer.name == "predictions" and hasattr(layer, "offset")]
+    return {"name": dataset.target or "y", "units": "the target's own; the output layer rescales the "
+            "standardised prediction z as std * z + mean", "rescaling": rescalings}
+
+
+def _layers(model: Any) -> list[Any]:
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        found += _layers(layer)
+    return found
 
 
 def needs_tensorflow_process(chosen: Sequence[ExportFormat]) -> list[str]:
@@ -149,13 +185,23 @@ def _export_lock(out_dir: Path) -> Iterator[None]:
         lock.release()
 
 
-def _verify(name: str, reference: np.ndarray, predicted: np.ndarray, out_dir: Path) -> dict[str, Any]:
+def _verify(name: str, reference: np.ndarray, predicted: np.ndarray, out_dir: Path,
+            regression: bool = False) -> dict[str, Any]:
     import numpy as np
 
     if predicted.shape != reference.shape:
         raise ExportError(f"the {name} export predicts shape {predicted.shape} but the Keras model {reference.shape}; "
                           f"the export is refused and {out_dir} is unchanged.")
     difference = float(np.max(np.abs(predicted - reference))) if reference.size else 0.0
+    if regression:  # values in the target's units: compared relative to their size (float32 keeps ~7 digits)
+        scale = max(1.0, float(np.max(np.abs(reference)))) if reference.size else 1.0
+        if not math.isfinite(difference) or difference > VERIFY_TOLERANCE * scale:
+            raise ExportError(
+                f"the {name} export does not reproduce the Keras model on {len(reference)} validation samples: max "
+                f"difference of a predicted value {difference:.3g} (allowed {VERIFY_TOLERANCE:g} x {scale:.4g}, the "
+                f"largest |value|). The export is refused and {out_dir} is unchanged.")
+        return {"samples": int(len(reference)), "max_abs_difference": difference,
+                "max_relative_difference": difference / scale}
     agreement = float(np.mean(predicted.argmax(axis=1) == reference.argmax(axis=1))) if len(reference) else 1.0
     if not math.isfinite(difference) or difference > VERIFY_TOLERANCE or agreement < 1.0:
         raise ExportError(

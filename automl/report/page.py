@@ -106,8 +106,10 @@ def _trial_counts(records: Sequence[Mapping[str, Any]]) -> dict[str | None, int]
 def _describe_best(best: Mapping[str, Any] | None, tests: Mapping[int, Mapping[str, float]]) -> str:
     if best is None:
         return "no complete trial yet"
-    metrics = {"val_accuracy": best.get("val_accuracy"), "val_loss": best.get("val_loss"),
-               "test_accuracy": (tests.get(best["trial"]) or {}).get("accuracy")}
+    tested = tests.get(best["trial"]) or {}
+    metrics = {"val_accuracy": best.get("val_accuracy"), "val_rmse": best.get("val_rmse"),
+               "val_mae": best.get("val_mae"), "val_loss": best.get("val_loss"),
+               "test_accuracy": tested.get("accuracy"), "test_rmse": tested.get("rmse"), "test_mae": tested.get("mae")}
     candidate = best.get("candidate") or {}
     plugins = " / ".join(str(candidate.get(f)) for f in ("architecture", "augmentation", "optimizer"))
     shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if is_finite_number(value))

@@ -224,18 +224,21 @@ def plot_parallel_coordinates(records: Sequence[Mapping[str, Any]], direction: s
 
 
 def plot_learning_curves(top_records: Sequence[Mapping[str, Any]]) -> Figure:
-    """Loss and accuracy per epoch of each trial: training solid, validation dashed, one colour a trial;
-    the epoch whose weights the trial kept (its best) is ringed on the validation curve."""
+    """Loss and accuracy (regression: validation RMSE) per epoch of each trial: training solid, validation dashed,
+    one colour a trial; the epoch whose weights the trial kept (its best) is ringed on the validation curve."""
     from matplotlib.lines import Line2D
 
     figure = _figure(11, 4.5)
     loss_ax, accuracy_ax = figure.subplots(1, 2)
+    histories = [record.get("history") or {} for record in top_records]
+    regression = any("val_rmse" in h for h in histories) and not any("val_accuracy" in h for h in histories)
+    second = "rmse" if regression else "accuracy"
     handles = []
     for index, record in enumerate(top_records):
         color = f"C{index % 10}"
         history = record.get("history") or {}
         best_epoch = record.get("best_epoch")
-        for ax, metric in ((loss_ax, "loss"), (accuracy_ax, "accuracy")):
+        for ax, metric in ((loss_ax, "loss"), (accuracy_ax, second)):
             for key, style in ((metric, "-"), (f"val_{metric}", "--")):
                 values = history.get(key) or []
                 ax.plot(range(1, len(values) + 1), values, linestyle=style, color=color, marker=".", linewidth=1.5)
@@ -245,13 +248,13 @@ def plot_learning_curves(top_records: Sequence[Mapping[str, Any]]) -> Figure:
         handles.append(Line2D([], [], color=color, label=f"trial {record['trial']}"))
     handles += [Line2D([], [], color="black", linestyle="-", label="train"),
                 Line2D([], [], color="black", linestyle="--", label="validation")]
-    for ax, metric in ((loss_ax, "loss"), (accuracy_ax, "accuracy")):
+    for ax, metric in ((loss_ax, "loss"), (accuracy_ax, second)):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     loss_ax.set_title("Loss")
-    accuracy_ax.set_title("Accuracy")
-    accuracy_ax.legend(handles=handles, loc="lower right", fontsize=8)
+    accuracy_ax.set_title("Validation RMSE (target units)" if regression else "Accuracy")
+    accuracy_ax.legend(handles=handles, loc="upper right" if regression else "lower right", fontsize=8)
     figure.suptitle(f"Learning curves of the top {len(top_records)} trial(s)")
     return figure
