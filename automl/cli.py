@@ -470,6 +470,8 @@ benchmark_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(benchmark_app, name="benchmark")
+BenchmarkData = Annotated[str, typer.Argument(
+    help="builtin:digits | an image folder | a .csv | a .npz", show_default=False)]
 BenchmarkSeeds = Annotated[int, typer.Option(help="Runs per optimizer / sampler, with seeds 0..K-1.")]
 BenchmarkTest = Annotated[str, typer.Option(
     "--test", help="Significance test against the best: welch (Welch's t-test) | mannwhitney.")]
@@ -478,9 +480,15 @@ BenchmarkTarget = Annotated[str | None, typer.Option(help="Target column of a CS
 BenchmarkImageSize = Annotated[str | None, typer.Option(help="Resize images to HEIGHTxWIDTH (e.g. 64x64).")]
 
 
+def _benchmark_out(command: str) -> Any:
+    """``automl benchmark COMMAND``'s ``--out``, whose default folder is named after the command."""
+    return typer.Option(help=f"Output folder; re-running the same command continues it. (default: "
+                             f"runs/benchmark-{command}-<data>)")
+
+
 @benchmark_app.command("optimizers")
 def benchmark_optimizers(
-    data: Annotated[str, typer.Argument(help="builtin:digits | an image folder | a .csv | a .npz", show_default=False)],
+    data: BenchmarkData,
     architectures: Annotated[str | None, typer.Option(
         help="Comma-separated architectures, each at its default hyperparameters. (default: cnn,mlp for images, "
              "mlp for tables)")] = None,
@@ -497,9 +505,7 @@ def benchmark_optimizers(
     lr_grid: Annotated[str | None, typer.Option(
         help="Tune each learning rate over these multipliers of its default, e.g. 0.3,1,3 (on validation "
              "accuracy, with a separate seed). (default: the plugin's default learning rate)")] = None,
-    out: Annotated[str | None, typer.Option(
-        help="Output folder; re-running the same command continues it. (default: runs/benchmark-optimizers-<data>)")]
-    = None,
+    out: Annotated[str | None, _benchmark_out("optimizers")] = None,
     target: BenchmarkTarget = None,
     image_size: BenchmarkImageSize = None,
     plugins_dir: PluginsDir = None,
@@ -525,7 +531,7 @@ def benchmark_optimizers(
 
 @benchmark_app.command("samplers")
 def benchmark_samplers(
-    data: Annotated[str, typer.Argument(help="builtin:digits | an image folder | a .csv | a .npz", show_default=False)],
+    data: BenchmarkData,
     samplers: Annotated[str | None, typer.Option(
         help="Comma-separated backend:sampler names. (default: optuna:tpe,optuna:random,optuna:cmaes,"
              "kerastuner:hyperband,kerastuner:bayesian)")] = None,
@@ -537,9 +543,7 @@ def benchmark_samplers(
     pruner: Annotated[str | None, typer.Option(
         help="Pruner of the Optuna samplers. (default: hyperband)")] = None,
     test: BenchmarkTest = "welch",
-    out: Annotated[str | None, typer.Option(
-        help="Output folder; re-running the same command continues it. (default: runs/benchmark-samplers-<data>)")]
-    = None,
+    out: Annotated[str | None, _benchmark_out("samplers")] = None,
     target: BenchmarkTarget = None,
     image_size: BenchmarkImageSize = None,
     plugins_dir: PluginsDir = None,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from automl.errors import AutomlError, ConfigError, PluginError, UnknownPluginError
+from automl.errors import AutomlError, ConfigError, PluginError
 from automl.events import TrialEpoch, TrialEvent, TrialFinished, TrialStarted
 from automl.plugin import LOGGER, Logger
 from automl.plugin_manager import PluginEntry, Registry, logger_plugin_manager
@@ -45,14 +45,11 @@ def normalize_logger_names(value: Any) -> list[str] | None:
 
 def select_loggers(registry: Registry, names: Sequence[str]) -> list[PluginEntry]:
     """The installed loggers named in ``names``, each checked; raises before anything is trained."""
-    installed = registry.family(LOGGER)
-    unknown = [name for name in names if name not in installed]
-    if unknown:
-        raise UnknownPluginError(
-            f"unknown logger {', '.join(map(repr, unknown))} (from --log or the experiment's 'log'); installed "
-            f"loggers: {', '.join(sorted(installed)) or 'none'}. Use one of those, add a logger plugin "
-            f"(--plugins-dir, or a package with an 'automl' entry point), or --log {NO_LOGGERS}.")
-    entries = [installed[name] for name in names]
+    registry.check_installed(LOGGER, names, lambda unknown, installed: (
+        f"unknown logger {unknown} (from --log or the experiment's 'log'); installed loggers: {installed}. Use one "
+        f"of those, add a logger plugin (--plugins-dir, or a package with an 'automl' entry point), or --log "
+        f"{NO_LOGGERS}."))
+    entries = [registry.family(LOGGER)[name] for name in names]
     for entry in entries:
         try:
             cast(Logger, entry.plugin).check()  # the registry holds only Logger objects in this family

@@ -29,7 +29,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,15 @@ class Registry:
 
     def names(self, family: str, task: str | None = None) -> list[str]:
         return sorted(n for n, e in self.plugins[family].items() if task is None or task in e.plugin.tasks)
+
+    def check_installed(self, family: str, names: Iterable[str], message: Callable[[str, str], str]) -> None:
+        """Raise :class:`UnknownPluginError` when a name in ``names`` is no installed ``family`` plugin. Its text
+        is ``message(unknown, installed)``: the unknown names quoted, and the installed ones (or ``none``), each
+        comma-separated; the caller words it for the option the names came from."""
+        installed = self.names(family)
+        unknown = [name for name in names if name not in installed]
+        if unknown:
+            raise UnknownPluginError(message(", ".join(map(repr, unknown)), ", ".join(installed) or "none"))
 
     def all_entries(self) -> list[PluginEntry]:
         """The searched families' plugins (architectures, augmentations, optimizers), not the loggers."""

@@ -41,3 +41,20 @@ def tiny_cnn_space(tmp_path) -> Path:
 def tiny_mlp_space(tmp_path) -> Path:
     """helpers.TINY_MLP_SPACE written to ``tmp_path / "space.yaml"``."""
     return _space_file(tmp_path, "TINY_MLP_SPACE")
+
+
+# --- shared module fixtures (a test module defines its own of the same name to get another) ---------------
+@pytest.fixture(scope="module")
+def registry():
+    """The built-in plugins alone (no autoload), one registry per test module."""
+    from automl.plugin_manager import build_registry
+
+    return build_registry(autoload=False)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """builtin:digits split with seed 0, loaded once per test module."""
+    from automl.data import load_dataset
+
+    return load_dataset("builtin:digits", seed=0)

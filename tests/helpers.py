@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,6 +40,25 @@ optimizers:
   adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
 training: {batch_size: 64, max_epochs: 2, patience: 2}
 """
+
+
+# A plugin file (for --plugins-dir) whose architecture "broken" raises in build: every trial that draws it fails.
+BROKEN_ARCHITECTURE_PLUGIN = '''
+from automl import Architecture, hookimpl
+
+
+class Broken(Architecture):
+    name = "broken"
+    tasks = ("image", "tabular")
+
+    def build(self, inputs, params, context):
+        raise RuntimeError("broken on purpose")
+
+
+@hookimpl
+def automl_register_architectures():
+    return [Broken()]
+'''
 
 
 def run_cli(*args, check: bool = True, timeout: float = 600, env: Mapping[str, str] | None = None,
@@ -72,3 +93,38 @@ def leaderboard_rows(run_dir: Path) -> list[dict]:
     """The run's leaderboard as ``automl leaderboard RUN --json`` prints it: one dict per trial, ranked first;
     numbers as JSON numbers, missing values as ``None``."""
     return json.loads(run_cli("leaderboard", run_dir, "--json").stdout)
+
+
+def sigkill_after_trials(args: Sequence, trials: int, pause: float = 0.0, timeout: float = 300) -> int:
+    """Start ``automl ARGS`` (a search with ``--quiet``: one ``trial ...`` line on stderr per finished trial) in a
+    process group of its own, wait for ``trials`` finished trials (or ``timeout`` seconds), ``pause`` seconds more,
+    then SIGKILL the whole group (the search and its workers). Returns how many trials had finished."""
+    proc = subprocess.Popen([*AUTOML, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    done, deadline = 0, time.monotonic() + timeout
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        done += line.startswith("trial ")
+        if done >= trials or time.monotonic() > deadline:
+            break
+    time.sleep(pause)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return done
+
+
+def assert_real_png(path: Path, min_width: int = 300, min_height: int = 200) -> None:
+    """A decodable PNG of a real plot: at least ``min_width`` x ``min_height``, not (nearly) one flat colour."""
+    from PIL import Image
+
+    assert path.is_file() and path.stat().st_size > 2_000, path
+    with Image.open(path) as image:
+        image.verify()  # checks the PNG structure and CRCs
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        assert width >= min_width and height >= min_height, (path, image.size)
+        low, high = image.convert("L").getextrema()
+        assert high - low > 100, f"{path.name} is (nearly) one flat colour: {low}..{high}"
+        colours = image.convert("RGB").getcolors(maxcolors=width * height)
+        assert colours is not None and len(colours) > 20, f"{path.name} has only {len(colours or [])} colours"

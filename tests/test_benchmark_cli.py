@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import AUTOML, ENV, run_cli
-from PIL import Image
+from helpers import AUTOML, ENV, assert_real_png, run_cli
 
 OPTIMIZERS = ["adam", "sgd", "rmsprop", "lion", "nadam"]
 TINY_SPACE = """
@@ -27,22 +26,6 @@ training: {batch_size: 64, max_epochs: 3, patience: 2}
 def optimizer_command(out: Path, epochs: int = 2) -> list:
     return ["benchmark", "optimizers", "builtin:digits", "--architectures", "mlp", "--optimizers",
             ",".join(OPTIMIZERS), "--seeds", 3, "--epochs", epochs, "--out", out, "--quiet"]
-
-
-def assert_real_png(path: Path, min_width: int = 300, min_height: int = 200) -> None:
-    """A decodable PNG of a sensible size that is not one flat colour."""
-    assert path.is_file() and path.stat().st_size > 2_000, path
-    with Image.open(path) as image:
-        image.verify()  # checks the PNG structure and CRCs
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        width, height = image.size
-        assert width >= min_width and height >= min_height, image.size
-        grey = image.convert("L")
-        low, high = grey.getextrema()
-        assert high - low > 100, f"{path.name} is (nearly) one flat colour: {low}..{high}"
-        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
-        assert colours is not None and len(colours) > 20, f"{path.name} has only {len(colours or [])} colours"
 
 
 @pytest.fixture(scope="module")
@@ -128,31 +111,22 @@ def test_rerunning_a_finished_benchmark_trains_nothing(optimizer_run):
     assert "holds a different benchmark" in proc.stderr and "epochs" in proc.stderr
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--optimizers", "adam,adamx"], "unknown optimizer plugin(s) 'adamx'"),
-    (["--architectures", "transformer"], "unknown architecture plugin(s) 'transformer'"),
-    (["--seeds", "0"], "--seeds must be a whole number of at least 1; got 0"),
-    (["--epochs", "0"], "--epochs must be a whole number of at least 1; got 0"),
-    (["--lr-grid", "0,1"], "--lr-grid takes positive multipliers"),
+@pytest.mark.parametrize("command, args, expected", [
+    ("optimizers", ["--optimizers", "adam,adamx"], "unknown optimizer plugin(s) 'adamx'"),
+    ("optimizers", ["--architectures", "transformer"], "unknown architecture plugin(s) 'transformer'"),
+    ("optimizers", ["--seeds", "0"], "--seeds must be a whole number of at least 1; got 0"),
+    ("optimizers", ["--epochs", "0"], "--epochs must be a whole number of at least 1; got 0"),
+    ("optimizers", ["--lr-grid", "0,1"], "--lr-grid takes positive multipliers"),
+    ("samplers", ["--samplers", "random"], "write optuna:random or kerastuner:random"),
+    ("samplers", ["--samplers", "optuna:annealing"], "unknown sampler 'optuna:annealing'"),
+    ("samplers", ["--seeds", "0"], "--seeds must be a whole number of at least 1; got 0"),
 ])
-def test_bad_optimizer_benchmark_input_is_a_named_error_before_any_training(tmp_path, args, expected):
+def test_bad_benchmark_input_is_a_named_error_before_any_training(tmp_path, command, args, expected):
     out = tmp_path / "out"
-    proc = run_cli("benchmark", "optimizers", "builtin:digits", *args, "--out", out, expect=2)
+    proc = run_cli("benchmark", command, "builtin:digits", *args, "--out", out, expect=2)
     assert expected in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()  # nothing was started
-
-
-@pytest.mark.parametrize("args, expected", [
-    (["--samplers", "random"], "write optuna:random or kerastuner:random"),
-    (["--samplers", "optuna:annealing"], "unknown sampler 'optuna:annealing'"),
-    (["--seeds", "0"], "--seeds must be a whole number of at least 1; got 0"),
-])
-def test_bad_sampler_benchmark_input_is_a_named_error(tmp_path, args, expected):
-    out = tmp_path / "out"
-    proc = run_cli("benchmark", "samplers", "builtin:digits", *args, "--out", out, expect=2)
-    assert expected in proc.stderr, proc.stderr
-    assert not out.exists()
 
 
 @pytest.mark.slow  # five real searches; the optimizer benchmark's tests cover the plots and tables by default

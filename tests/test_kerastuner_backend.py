@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 
 import pytest
 import yaml
-from helpers import AUTOML, ENV, leaderboard_rows, run_cli
+from helpers import leaderboard_rows, run_cli, sigkill_after_trials
 
 from automl.backends import SamplingFailed
 from automl.backends.kerastuner import KerasTunerBackend, hyperband_brackets, read_records, state_path
@@ -395,17 +392,7 @@ def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path, tiny_cnn_space):
     # 7 trials with max_epochs 4: one Hyperband bracket, five trials of 2 epochs then the best two with 4.
     args = ["search", "builtin:digits", "--space", tiny_cnn_space, "--trials", 7, "--out", run_dir, "--seed", 3,
             "--quiet", "--backend", "kerastuner"]
-    proc = subprocess.Popen([*AUTOML, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    done = 0
-    deadline = time.monotonic() + 300
-    for line in proc.stderr:  # one line per finished trial in --quiet mode
-        done += line.startswith("trial ")
-        if done >= 3 or time.monotonic() > deadline:
-            break
-    time.sleep(0.5)  # into the next trial
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group
-    proc.wait()
+    done = sigkill_after_trials(args, 3, pause=0.5)  # 0.5 s into the next trial
     assert done >= 3
     killed_at = json.loads(state_path(run_dir).read_text())["automl"]["trials"]
     running = [e for e in killed_at if e["record"] is None]

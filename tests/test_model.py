@@ -10,7 +10,6 @@ import pytest
 from helpers import TINY_MLP_SPACE
 
 from automl import BuildContext
-from automl.data import load_dataset
 from automl.hp import FixedDriver
 from automl.model import (
     AUGMENTATION_PART,
@@ -22,20 +21,9 @@ from automl.model import (
     input_scaling,
     plugin_values,
 )
-from automl.plugin_manager import build_registry
 from automl.search_space import SearchSpace
 
 MLP = {"architecture": "mlp", "augmentation": "none", "optimizer": "adam"}
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return build_registry(autoload=False)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("builtin:digits", seed=0)
 
 
 def candidate_from(space_file, registry, **values):

@@ -15,8 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import AUTOML, ENV, leaderboard_rows, run_cli
-from PIL import Image
+from helpers import AUTOML, BROKEN_ARCHITECTURE_PLUGIN, ENV, assert_real_png, leaderboard_rows, run_cli
 
 from automl.report import PLOTS, param_importances
 from automl.run_dir import CONFIG_FILE, JOURNAL_FILE, RunDirectory
@@ -33,24 +32,6 @@ optimizers:
   adam: {learning_rate: {low: 0.003, high: 0.01}, schedule: constant}
 training: {batch_size: [32, 64], max_epochs: 3, patience: 2}
 """
-
-BROKEN_PLUGIN = '''
-from automl import Architecture, hookimpl
-
-
-class Broken(Architecture):
-    name = "broken"
-    tasks = ("image", "tabular")
-
-    def build(self, inputs, params, context):
-        raise RuntimeError("broken on purpose")
-
-
-@hookimpl
-def automl_register_architectures():
-    return [Broken()]
-'''
-
 
 def search_args(run_dir: Path, space: Path, *extra, trials: int = TRIALS) -> list[str]:
     return ["search", "builtin:digits", "--space", str(space), "--trials", str(trials), "--out", str(run_dir),
@@ -109,19 +90,6 @@ def parse_page(path: Path) -> PageParser:
     return parser
 
 
-def assert_real_png(path: Path) -> None:
-    """A decodable PNG of a real plot: big enough, and not one flat colour."""
-    assert path.is_file() and path.stat().st_size > 2000, path
-    with Image.open(path) as image:
-        image.verify()  # checks the PNG structure and CRCs
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        width, height = image.size
-        assert width >= 400 and height >= 200, (path, image.size)
-        colours = image.convert("RGB").getcolors(maxcolors=width * height)
-        assert colours is not None and len(colours) > 20, f"{path} is (nearly) a single flat colour"
-
-
 def assert_report_matches_run(out_dir: Path, run_dir: Path, stdout: str) -> PageParser:
     """report.html parses, lists exactly the leaderboard's trials, and every <img> resolves to a written PNG."""
     page = out_dir / "report.html"
@@ -131,7 +99,7 @@ def assert_report_matches_run(out_dir: Path, run_dir: Path, stdout: str) -> Page
     assert sorted(parsed.images) == pngs and pngs, (parsed.images, pngs)
     for source in parsed.images:
         assert str(out_dir / source) in stdout  # the CLI says where each file went
-        assert_real_png(out_dir / source)
+        assert_real_png(out_dir / source, min_width=400)
     rows = leaderboard_rows(run_dir)
     trial_column = parsed.header.index("trial")
     assert [int(r[trial_column]) for r in parsed.rows] == [r["trial"] for r in rows]
@@ -139,13 +107,18 @@ def assert_report_matches_run(out_dir: Path, run_dir: Path, stdout: str) -> Page
 
 
 # --- the runs: one per backend, made once ----------------------------------------------------------------
+def search_folder(tmp_path_factory, name: str) -> tuple[Path, Path, Path]:
+    """A new folder for one run: the folder, its space.yaml (TINY_SPACE), and the run directory to search into."""
+    root = tmp_path_factory.mktemp(name)
+    space = root / "space.yaml"
+    space.write_text(TINY_SPACE)
+    return root, space, root / "run"
+
+
 @pytest.fixture(scope="module")
 def optuna_run(tmp_path_factory) -> SimpleNamespace:
     """A 6-trial Optuna run; while it runs, `automl report` is run once on it (a run in progress)."""
-    root = tmp_path_factory.mktemp("optuna_run")
-    space = root / "space.yaml"
-    space.write_text(TINY_SPACE)
-    run_dir = root / "run"
+    root, space, run_dir = search_folder(tmp_path_factory, "optuna_run")
     log = root / "search.log"
     with log.open("w") as output:
         # no pruner: every trial completes, so parameter importance has enough trials to work with
@@ -171,10 +144,7 @@ def optuna_run(tmp_path_factory) -> SimpleNamespace:
 @pytest.fixture(scope="module")
 def kerastuner_run(tmp_path_factory) -> Path:
     """4 trials: fewer complete trials than parameter importance needs, so its page shows the note."""
-    root = tmp_path_factory.mktemp("kerastuner_run")
-    space = root / "space.yaml"
-    space.write_text(TINY_SPACE)
-    run_dir = root / "run"
+    _, space, run_dir = search_folder(tmp_path_factory, "kerastuner_run")
     run_cli(*search_args(run_dir, space, "--backend", "kerastuner", "--sampler", "random", trials=4))
     return run_dir
 
@@ -214,7 +184,7 @@ def test_report_of_a_run_in_progress(optuna_run):
     assert 1 <= len(parsed.rows) <= TRIALS, parsed.rows
     assert "optimization_history.png" in parsed.images
     for source in parsed.images:
-        assert_real_png(out_dir / source)
+        assert_real_png(out_dir / source, min_width=400)
     print(f"search still running when the report started: {optuna_run.was_running}; "
           f"{len(parsed.rows)} of {TRIALS} trials in the report")
 
@@ -257,7 +227,7 @@ def test_leaderboard_cells_are_escaped_and_failed_trials_are_plotted(optuna_run,
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in table and "<script>" not in table
     png = tmp_path / "history.png"
     png.write_bytes(png_bytes(plot_optimization_history([*records, failed], "maximize", "val_accuracy")))
-    assert_real_png(png)
+    assert_real_png(png, min_width=400)
 
 
 def test_report_of_a_kerastuner_run(kerastuner_run):
@@ -276,7 +246,7 @@ def test_report_of_a_run_without_finished_trials_is_a_clear_error(optuna_run, tm
     # Every trial fails: the search stops after two, and there is nothing to plot.
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "broken.py").write_text(BROKEN_PLUGIN)
+    (plugins / "broken.py").write_text(BROKEN_ARCHITECTURE_PLUGIN)
     space = tmp_path / "space.yaml"
     space.write_text("architectures: [broken]\naugmentations: [none]\noptimizers: [adam]\n")
     failed_run = tmp_path / "failed"

@@ -10,14 +10,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 from helpers import TINY_MLP_SPACE
 
 from automl.backends import open_backend
-from automl.data import load_dataset
 from automl.events import TrialEpoch, TrialFinished, TrialStarted
-from automl.plugin_manager import build_registry
 from automl.run_dir import RunDirectory
 from automl.runner import RunContext, TrialRunner, keep_top_models
 from automl.search_space import SearchSpace
@@ -25,16 +22,6 @@ from automl.trainer import COMPLETE, TrialResult
 
 SHARE = 0.5  # training.continue_best: the last half of the time budget may continue the best trial
 BUDGET = 200.0
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return build_registry(autoload=False)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("builtin:digits", seed=0)
 
 
 def tiny_space(registry, **training) -> SearchSpace:

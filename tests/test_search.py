@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import AUTOML, ENV, TINY_CNN_SPACE, leaderboard_rows, run_cli
+from helpers import BROKEN_ARCHITECTURE_PLUGIN, TINY_CNN_SPACE, leaderboard_rows, run_cli, sigkill_after_trials
 
 from automl.run_dir import RunDirectory
 
@@ -146,16 +143,8 @@ training: {batch_size: 32, max_epochs: 30, patience: 5}
 
 
 # --- failures inside trials -----------------------------------------------------------------------------
-FAULTY_PLUGINS = '''
-from automl import Architecture, Optimizer, hookimpl
-
-
-class Broken(Architecture):
-    name = "broken"
-    tasks = ("image", "tabular")
-
-    def build(self, inputs, params, context):
-        raise RuntimeError("broken on purpose")
+EXPLOSIVE_PLUGIN = '''
+from automl import Optimizer, hookimpl
 
 
 class Explosive(Optimizer):
@@ -173,20 +162,23 @@ class Explosive(Optimizer):
 
 
 @hookimpl
-def automl_register_architectures():
-    return [Broken()]
-
-
-@hookimpl
 def automl_register_optimizers():
     return [Explosive()]
 '''
 
 
-def test_failing_plugin_and_nan_loss_are_failed_rows_and_the_search_goes_on(tmp_path):
+def faulty_plugins(tmp_path: Path) -> Path:
+    """A --plugins-dir with the architecture "broken" (helpers.BROKEN_ARCHITECTURE_PLUGIN) and the optimizer
+    "explosive"."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "faulty.py").write_text(FAULTY_PLUGINS)
+    (plugins / "broken.py").write_text(BROKEN_ARCHITECTURE_PLUGIN)
+    (plugins / "explosive.py").write_text(EXPLOSIVE_PLUGIN)
+    return plugins
+
+
+def test_failing_plugin_and_nan_loss_are_failed_rows_and_the_search_goes_on(tmp_path):
+    plugins = faulty_plugins(tmp_path)
     space = write_space(tmp_path / "space.yaml", """
 architectures: [broken, mlp]
 augmentations: [none]
@@ -208,9 +200,7 @@ training: {batch_size: 64, max_epochs: 3, patience: 2}
 
 
 def test_consecutive_failure_limit_stops_the_search(tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "faulty.py").write_text(FAULTY_PLUGINS)
+    plugins = faulty_plugins(tmp_path)
     space = write_space(tmp_path / "space.yaml", "architectures: [broken]\naugmentations: [none]\noptimizers: [adam]\n")
     run_dir = tmp_path / "run"
     proc = run_cli("search", "builtin:digits", "--space", space, "--trials", 5, "--out", run_dir, "--quiet",
@@ -230,16 +220,7 @@ def test_sigkill_then_rerun_finishes_the_exact_count(tmp_path, tiny_cnn_space):
     run_dir = tmp_path / "run"
     args = ["search", "builtin:digits", "--space", tiny_cnn_space, "--trials", 6, "--out", run_dir, "--seed", 3,
             "--quiet", "--pruner", "none"]
-    proc = subprocess.Popen([*AUTOML, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    finished = 0
-    deadline = time.monotonic() + 300
-    for line in proc.stderr:  # one line per finished trial in --quiet mode
-        finished += line.startswith("trial ")
-        if finished >= 3 or time.monotonic() > deadline:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, mid-way through the next trial
-    proc.wait()
+    finished = sigkill_after_trials(args, 3)  # mid-way through the next trial
     assert finished >= 3
     run_cli(*args)
     rows = leaderboard_rows(run_dir)

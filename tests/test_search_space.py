@@ -14,15 +14,9 @@ import yaml
 from automl.errors import AutomlError, SearchSpaceError
 from automl.hp import DefaultsDriver, FloatParam, RandomDriver, declared_params
 from automl.model import plugin_values
-from automl.plugin_manager import build_registry
 from automl.search_space import Candidate, SearchSpace, builtin_spaces, default_space_name
 
 SHIPPED = ("quick", "image_default", "photo_default", "tabular_default")
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return build_registry(autoload=False)
 
 
 def raises_naming(*fragments: str, error=SearchSpaceError):

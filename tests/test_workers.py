@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import AUTOML, ENV, TINY_MLP_SPACE, leaderboard_rows, run_cli
+from helpers import AUTOML, ENV, TINY_MLP_SPACE, leaderboard_rows, run_cli, sigkill_after_trials
 
 from automl.run_dir import RunDirectory
 
@@ -129,15 +129,7 @@ def test_two_workers_finish_exactly_the_requested_trials(tmp_path):
 def test_sigkill_of_the_whole_search_then_rerun_resumes_exactly(tmp_path):
     run_dir = tmp_path / "run"
     args = ["search", "builtin:digits", "--space", "quick", "--trials", 10, "--out", run_dir, "--seed", 1, "--quiet"]
-    proc = subprocess.Popen([*AUTOML, *map(str, args)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    done, deadline = 0, time.monotonic() + 300
-    for line in proc.stderr:  # one line per finished trial in --quiet mode
-        done += line.startswith("trial ")
-        if done >= 3 or time.monotonic() > deadline:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)  # the search and its worker, mid-way through the next trial
-    proc.wait()
+    done = sigkill_after_trials(args, 3)  # the search and its worker, mid-way through the next trial
     assert done >= 3
     run_cli(*args)
     rows = leaderboard_rows(run_dir)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.errors import ConfigError, RunDirectoryError, UnknownPluginError
+from automl.errors import ConfigError, RunDirectoryError
 from automl.io import safe_name
 from automl.leaderboard import is_finite_number
 
@@ -64,13 +64,9 @@ def check_plugin_names(registry: Registry, family: str, names: Sequence[str] | N
         return
     if not names:
         raise ConfigError(f"{option} lists no name; give at least one of: {', '.join(registry.names(family))}.")
-    installed = registry.names(family)
-    unknown = [n for n in names if n not in installed]
-    if unknown:
-        raise UnknownPluginError(
-            f"{option}: unknown {family} plugin(s) {', '.join(map(repr, unknown))}; installed {family} plugins: "
-            f"{', '.join(installed) or 'none'}. Fix the name(s), or see `automl plugins`."
-        )
+    registry.check_installed(family, names, lambda unknown, installed: (
+        f"{option}: unknown {family} plugin(s) {unknown}; installed {family} plugins: {installed}. Fix the name(s), "
+        "or see `automl plugins`."))
 
 
 def data_name(data: str) -> str:
