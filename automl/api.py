@@ -50,7 +50,7 @@ def search(data: Any = None, y: Any = None, *, target: str | None = None, valida
         name = "dataframe" if _is_frame(data) else "arrays"
         run_dir = resolve_run_dir(options.get("out") or Path("runs") / name)
         options["out"] = str(run_dir)
-        writer = _write_frame if _is_frame(data) else _write_arrays
+        writer = write_frame if _is_frame(data) else write_arrays
         path = run_dir / (TABLE_FILE if _is_frame(data) else ARRAYS_FILE)
         experiment = Experiment.from_options({**options, "data": str(path), "target": target})
         experiment.validate()  # options first: nothing is written for a mistyped one
@@ -119,7 +119,8 @@ def _pair(given: Any, what: str) -> tuple[Any, Any]:
     return given[0], given[1]
 
 
-def _write_arrays(path: Path, x: Any, y: Any, target: str | None, validation_data: Any, test_data: Any) -> None:
+def write_arrays(path: Path, x: Any, y: Any, target: str | None, validation_data: Any, test_data: Any) -> None:
+    """Write in-memory arrays (and the user's own validation / test parts) as the run's .npz data file."""
     if target is not None:
         raise ConfigError("target= names the label column of a DataFrame; for arrays pass the labels as y.")
     parts = [(x, y, "x, y", 0)]
@@ -162,7 +163,8 @@ def _same_arrays(path: Path, arrays: dict[str, np.ndarray]) -> bool:
                                                       for k, v in arrays.items())
 
 
-def _write_frame(path: Path, frame: Any, y: Any, target: str | None, validation_data: Any, test_data: Any) -> str:
+def write_frame(path: Path, frame: Any, y: Any, target: str | None, validation_data: Any, test_data: Any) -> str:
+    """Write a DataFrame (and the user's own validation / test parts) as the run's CSV; returns the target column."""
     import pandas as pd
 
     from automl.data.tables import SPLIT_COLUMN

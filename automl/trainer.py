@@ -260,7 +260,7 @@ def train_candidate(
         callbacks.append(latency)
     if OBJECTIVES[objective].predicted or problem == "regression":  # first: its scores join the logs the others read
         val_inputs = pipelines.get(dataset, "val", candidate.batch_size, seed)
-        callbacks.insert(0, _validation_metrics_class()(val_inputs, dataset.y_val, problem))
+        callbacks.insert(0, validation_metrics_class()(val_inputs, dataset.y_val, problem))
     previous = resumed.history if resumed else (warm.history if warm else {})
     if checkpoint is not None:
         callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
@@ -588,7 +588,9 @@ def _early_stopping_class():
 
 
 @functools.cache
-def _validation_metrics_class():
+def validation_metrics_class():
+    """The callback that scores the objectives Keras does not log (automl.objectives) on the validation split after
+    every epoch; made on first use, since Keras is imported lazily."""
     import keras
 
     class ValidationMetrics(keras.callbacks.Callback):

@@ -118,15 +118,15 @@ def test_a_dataframe_needs_its_target_named(tmp_path):
 
 
 def test_other_data_in_an_existing_run_directory_are_refused_before_anything_is_overwritten(tmp_path):
-    from automl.api import _write_arrays
+    from automl.api import write_arrays
     from automl.errors import RunDirectoryError
 
     path = tmp_path / "run" / "data.npz"
-    _write_arrays(path, np.ones((6, 2)), np.array([0, 1] * 3), None, None, None)
+    write_arrays(path, np.ones((6, 2)), np.array([0, 1] * 3), None, None, None)
     before = path.read_bytes()
-    _write_arrays(path, np.ones((6, 2)), np.array([0, 1] * 3), None, None, None)  # the same data: kept as it is
+    write_arrays(path, np.ones((6, 2)), np.array([0, 1] * 3), None, None, None)  # the same data: kept as it is
     with pytest.raises(RunDirectoryError, match="holds other data"):
-        _write_arrays(path, np.zeros((6, 2)), np.array([0, 1] * 3), None, None, None)
+        write_arrays(path, np.zeros((6, 2)), np.array([0, 1] * 3), None, None, None)
     assert path.read_bytes() == before
 
 
@@ -161,13 +161,13 @@ def test_every_search_option_is_on_the_command_line():
 
 # --- the user's own split -------------------------------------------------------------------------------------
 def test_validation_and_test_data_replace_the_random_split(tmp_path):
-    from automl.api import _write_arrays, _write_frame
+    from automl.api import write_arrays, write_frame
     from automl.data import load_dataset
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(60, 3)), np.array([0, 1, 2] * 20)
     xv, yv = rng.normal(size=(9, 3)), np.array([0, 1, 2] * 3)
-    _write_arrays(tmp_path / "a" / "data.npz", x, y, None, (xv, yv), None)
+    write_arrays(tmp_path / "a" / "data.npz", x, y, None, (xv, yv), None)
     data = load_dataset(str(tmp_path / "a" / "data.npz"), test_fraction=0.2)
     assert np.allclose(np.sort(data.x_val, axis=0), np.sort(xv.astype(np.float32), axis=0))
     assert len(data.y_val) == 9 and len(data.y_test) == 12 and len(data.y_train) == 48  # test drawn: 20 % of 60
@@ -176,12 +176,12 @@ def test_validation_and_test_data_replace_the_random_split(tmp_path):
 
     frame = pd.DataFrame({"f": x[:, 0], "label": y})
     test = pd.DataFrame({"f": xv[:, 0], "label": yv})
-    target = _write_frame(tmp_path / "b" / "data.csv", frame, None, "label", None, test)
+    target = write_frame(tmp_path / "b" / "data.csv", frame, None, "label", None, test)
     data = load_dataset(str(tmp_path / "b" / "data.csv"), target=target, val_fraction=0.1)
     assert len(data.y_test) == 9 and len(data.y_val) == 6 and data.input_shape == (1,)
 
     with pytest.raises(TooFewSamplesError, match="no training sample"):
-        _write_arrays(tmp_path / "c" / "data.npz", x[y < 2], y[y < 2], None, (xv, yv), None)
+        write_arrays(tmp_path / "c" / "data.npz", x[y < 2], y[y < 2], None, (xv, yv), None)
         load_dataset(str(tmp_path / "c" / "data.npz"))
 
 

@@ -181,15 +181,15 @@ def test_npz_table_with_nan_is_imputed_and_new_arrays_too(tmp_path):
 
 
 def test_the_api_resumes_a_run_on_arrays_with_nan(tmp_path):
-    from automl.api import _write_arrays
+    from automl.api import write_arrays
     from automl.errors import RunDirectoryError
 
     bunch = load_breast_cancer()
     x = bunch.data.copy()
     x[0, 0] = np.nan
     path = tmp_path / "data.npz"
-    _write_arrays(path, x, bunch.target, None, None, None)
-    _write_arrays(path, x.copy(), bunch.target, None, None, None)  # the same data again: NaN equals NaN
+    write_arrays(path, x, bunch.target, None, None, None)
+    write_arrays(path, x.copy(), bunch.target, None, None, None)  # the same data again: NaN equals NaN
     x[1, 1] = np.nan
     with pytest.raises(RunDirectoryError, match="different experiment"):
-        _write_arrays(path, x, bunch.target, None, None, None)
+        write_arrays(path, x, bunch.target, None, None, None)

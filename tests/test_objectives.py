@@ -78,7 +78,7 @@ def test_per_epoch_scores_in_the_logs_are_scikit_learns_on_the_same_predictions(
     from sklearn import metrics
 
     from automl.data import load_dataset
-    from automl.trainer import _validation_metrics_class, tf_dataset
+    from automl.trainer import tf_dataset, validation_metrics_class
 
     dataset = load_dataset("builtin:digits", seed=0)
     x_val, y_val = np.asarray(dataset.x_val) / 16.0, dataset.y_val
@@ -94,7 +94,7 @@ def test_per_epoch_scores_in_the_logs_are_scikit_learns_on_the_same_predictions(
                          metrics.balanced_accuracy_score(y_val, predicted.argmax(1)),
                          metrics.roc_auc_score(y_val, predicted, multi_class="ovr")))
 
-    validation = _validation_metrics_class()(tf_dataset(x_val, y_val, 64), y_val, "classification")
+    validation = validation_metrics_class()(tf_dataset(x_val, y_val, 64), y_val, "classification")
     history = model.fit(np.asarray(dataset.x_train) / 16.0, dataset.y_train, epochs=3, verbose=0,
                         validation_data=(x_val, y_val), callbacks=[validation, Check()]).history
     assert len(seen) == 3
