@@ -48,9 +48,11 @@ def run_automl(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def builtins() -> dict[str, str]:
-    """Built-in plugin name -> family, from the registry itself (loggers included: they are listed too)."""
+    """Built-in plugin name -> family, from the registry itself (loggers and backends included: they are listed
+    too)."""
     registry = build_registry(autoload=False)
-    return {entry.name: entry.family for entry in registry.all_entries() + registry.logger_entries()}
+    entries = registry.all_entries() + registry.logger_entries() + registry.backend_entries()
+    return {entry.name: entry.family for entry in entries}
 
 
 def test_help_is_fast():
@@ -124,6 +126,8 @@ def test_plugins_json_lists_every_builtin_with_its_fields(builtins):
     assert sum(f == "augmentation" for f in families) >= 6
     assert sum(f == "optimizer" for f in families) >= 5
     assert listed["tensorboard"]["family"] == listed["mlflow"]["family"] == "logger"
+    assert listed["optuna"]["family"] == listed["kerastuner"]["family"] == "backend"
+    assert listed["optuna"]["samplers"][0] == "tpe" and listed["kerastuner"]["pruners"] == ["none"]
 
 
 def test_plugins_table_lists_every_builtin(builtins):
