@@ -54,6 +54,11 @@ def search(data: Any = None, y: Any = None, *, target: str | None = None, valida
         path = run_dir / (TABLE_FILE if _is_frame(data) else ARRAYS_FILE)
         experiment = Experiment.from_options({**options, "data": str(path), "target": target})
         experiment.validate()  # options first: nothing is written for a mistyped one
+        from automl.plugin_manager import build_registry
+
+        # the backend's own rules too (its name, sampler, pruner, --workers): the search checks them again
+        experiment.choose_backend(build_registry(plugins_dir=experiment.plugins_dir,
+                                                 plugins=plugin_objects or experiment.plugins or ()))
         target = writer(path, data, y, target, validation_data, test_data)
         experiment.target = target
     else:

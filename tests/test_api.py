@@ -98,6 +98,9 @@ def _digits():
     (lambda out: automl.search("builtin:digits", epochs=3, out=out), "unknown search option(s) 'epochs'"),
     (lambda out: automl.search("builtin:digits", np.zeros(3), out=out), "go with in-memory data"),
     (lambda out: automl.search(np.zeros((20, 4)), np.zeros(20), out=out, validation_data=[1, 2, 3]), "a pair (x, y)"),
+    (lambda out: automl.search(np.zeros((20, 4)), np.zeros(20), out=out, backend="optunaa"), "unknown backend 'optunaa'"),
+    (lambda out: automl.search(np.zeros((20, 4)), np.zeros(20), out=out, backend="kerastuner", workers=2),
+     "--workers 2 needs a backend whose storage several processes share"),
 ])
 def test_bad_calls_are_named_errors_and_write_nothing(tmp_path, call, message):
     with pytest.raises(ConfigError) as error:
