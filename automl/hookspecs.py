@@ -42,28 +42,33 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 # return a list, therefore ignore mypy's empty-body check (a docstring alone does not satisfy it).
 @hookspec
 def automl_register_architectures() -> list[Architecture]:  # type: ignore[empty-body]  # a spec: never run
-    """Return the architecture plugins this plugin provides.
+    """Return the architecture plugins this plugin provides: network bodies a search space lists under
+    ``architectures:``.
 
-    Called once when the plugin manager is built. Each item is an :class:`automl.plugin.Architecture`
-    instance whose ``name`` is unique among all installed architectures.
+    Called once when the plugin manager is built. Each item is an :class:`automl.plugin.Architecture` instance
+    with a ``name`` no other installed architecture has; for each trial that selects it, automl calls its
+    ``space(hp)`` and then ``build(inputs, params, context)``, and adds the scaling before and the head after.
     """
 
 
 @hookspec
 def automl_register_augmentations() -> list[Augmentation]:  # type: ignore[empty-body]  # a spec: never run
-    """Return the augmentation plugins this plugin provides.
+    """Return the augmentation plugins this plugin provides (``augmentations:`` in a space; images only by default).
 
-    Called once when the plugin manager is built. Each item is an :class:`automl.plugin.Augmentation`
-    instance whose ``name`` is unique among all installed augmentations.
+    Each item, an :class:`automl.plugin.Augmentation` named uniquely among the installed augmentations, returns
+    Keras preprocessing layers from ``layers(params, context)``; they run in training only, so an exported model
+    never augments. Called once, when the plugin manager is built.
     """
 
 
 @hookspec
 def automl_register_optimizers() -> list[Optimizer]:  # type: ignore[empty-body]  # a spec: never run
-    """Return the optimizer plugins this plugin provides.
+    """Return the optimizer plugins this plugin provides (``optimizers:`` in a space).
 
-    Called once when the plugin manager is built. Each item is an :class:`automl.plugin.Optimizer`
-    instance whose ``name`` is unique among all installed optimizers.
+    An :class:`automl.plugin.Optimizer` item builds a configured ``keras.optimizers.Optimizer``, learning-rate
+    schedule included, from ``build(params, context)`` (``context.steps_per_epoch`` and ``context.epochs`` size
+    the schedule). Its ``name`` must differ from every other installed optimizer's. Called once, when the plugin
+    manager is built.
     """
 
 
