@@ -383,7 +383,7 @@ def plugins(
 ) -> None:
     """List every installed plugin: name, family, tasks, source and hyperparameters (a backend: its samplers
     and pruners, the default first)."""
-    from automl.backends import find_backend
+    from automl.backends import BACKEND, find_backend
     from automl.hp import declared_params
     from automl.plugin_manager import build_registry
 
@@ -396,7 +396,7 @@ def plugins(
             "source": entry.source, "version": entry.version, "description": entry.plugin.description,
             "hyperparameters": {p.name.split(".", 1)[1]: p.describe() for p in params},
         }
-        if entry in registry.backend_entries():
+        if entry.family == BACKEND:
             backend = find_backend(registry, entry.name)
             row.update(samplers=list(backend.samplers), pruners=list(backend.pruners))
         rows.append(row)

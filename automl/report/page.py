@@ -23,7 +23,7 @@ from automl.report.plots import (
     plot_pareto_front,
     png_bytes,
 )
-from automl.report.reading import read_run, study_distributions
+from automl.report.reading import read_run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -133,7 +133,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
     out = Path(out_dir) if out_dir is not None else RunDirectory(run_dir).report
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; pass a folder for the report (default: RUN/{REPORT_DIR}).")
-    config, records, source = read_run(run_dir)
+    config, records, source, known = read_run(run_dir)
     counts = _trial_counts(records)
     finished = counts["complete"] + counts["pruned"]
     if finished == 0:
@@ -144,7 +144,6 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, top: in
             "then report again.")
 
     objective, direction = run_objective(config)
-    known = study_distributions(config, run_dir)
     ranked = leaderboard.ranked(records, direction)
     tests = read_test_metrics(run_dir)  # test accuracy of the top-k, once the search has ended
     trade_off = run_trade_off(config)

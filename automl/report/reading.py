@@ -10,23 +10,17 @@ from automl.leaderboard import is_finite_number
 
 
 # --- reading the run ------------------------------------------------------------------------------------
-def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
-    """The run's config, its trial records, and where they were read from (never showing a password)."""
+def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str, dict[str, Any]]:
+    """The run's config, its trial records, where they were read from (never showing a password), and the exact
+    distributions of its parameters where its backend knows them (Optuna's study does; otherwise empty, and the
+    report infers them from the values). The run's backend plugin reads all of it."""
     from automl.backends import run_backend
     from automl.run_dir import read_config
 
     config = read_config(run_dir)
     backend = run_backend(config)
     source = backend.records_source(run_dir, config)  # raises NoFinishedTrialsError when there is no storage yet
-    return config, backend.read_records(run_dir, config), source
-
-
-def study_distributions(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """The exact distributions of a run's parameters (log scales, ranges), by parameter name, where its backend
-    knows them (Optuna's study does); otherwise empty, and the report infers them from the values."""
-    from automl.backends import run_backend
-
-    return run_backend(config).distributions(run_dir, config)
+    return config, backend.read_records(run_dir, config), source, backend.distributions(run_dir, config)
 
 
 def flat_params(record: Mapping[str, Any]) -> dict[str, Any]:
