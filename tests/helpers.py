@@ -63,29 +63,74 @@ def automl_register_architectures():
 
 def run_cli(*args, check: bool = True, timeout: float = 600, env: Mapping[str, str] | None = None,
             cwd: Path | str | None = None, expect: int | None = None,
-            prefix: Sequence[str] = AUTOML) -> subprocess.CompletedProcess:
+            prefix: Sequence[str] = AUTOML, fresh_process: bool = False) -> subprocess.CompletedProcess:
     """Run ``automl ARGS`` (each argument through ``str``) to its end and return what it printed.
 
     It fails the test (AssertionError with the command, the exit status, stdout and stderr) unless the exit
     status is ``expect`` where that is given, else unless it is 0 where ``check`` is true. ``env`` replaces the
     whole environment (default ``ENV``); ``prefix`` replaces the command that runs the CLI. The result also has
-    the process id (``.pid``), to tell its calls from others'. A run past ``timeout`` seconds is killed and
-    raises ``subprocess.TimeoutExpired``.
+    the process id (``.pid``), to tell its calls from others'.
+
+    By default the command runs in this process (:func:`run_in_process`): the console entry point itself, with
+    its error handling and exit statuses, minus a fresh interpreter's start — TensorFlow's import alone costs six
+    seconds of CPU, paid once per test process instead of once per call. ``fresh_process=True``, or any of
+    ``env``, ``cwd`` and ``prefix``, starts ``python -m automl`` instead, as a user's shell would: for what only
+    a process of its own shows (its environment, its imports, its exit on a signal). A run in a fresh process
+    past ``timeout`` seconds is killed and raises ``subprocess.TimeoutExpired``.
     """
-    command = [*prefix, *map(str, args)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=ENV if env is None else dict(env), cwd=cwd) as popen:
-        try:
-            stdout, stderr = popen.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            raise
-    proc = subprocess.CompletedProcess(command, popen.returncode, stdout, stderr)
-    proc.pid = popen.pid
+    if fresh_process or env is not None or cwd is not None or prefix is not AUTOML:
+        command = [*prefix, *map(str, args)]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=ENV if env is None else dict(env), cwd=cwd) as popen:
+            try:
+                stdout, stderr = popen.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                raise
+        proc = subprocess.CompletedProcess(command, popen.returncode, stdout, stderr)
+        proc.pid = popen.pid
+    else:
+        proc = run_in_process(*args)
     wanted = expect if expect is not None else 0 if check else None
     if wanted is not None and proc.returncode != wanted:
         raise AssertionError(f"automl {' '.join(map(str, args))} exited {proc.returncode}, expected {wanted}\n"
                              f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
+    return proc
+
+
+def run_in_process(*args) -> subprocess.CompletedProcess:
+    """``automl ARGS`` through :func:`automl.cli.main`, the console entry point, in this process: its stdout and
+    stderr captured, its exit status that of the ``SystemExit`` it ends with (an exception it lets escape is
+    printed as the interpreter would, with its traceback, and is status 1)."""
+    import contextlib
+    import io
+    import traceback
+    import warnings
+
+    from automl.cli import main
+
+    command = ["automl", *map(str, args)]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved_argv, saved_showwarning = sys.argv, warnings.showwarning  # main() replaces showwarning for its run
+    sys.argv = command
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main()
+                status = 0
+            except SystemExit as exiting:
+                if exiting.code is None or isinstance(exiting.code, int):
+                    status = exiting.code or 0
+                else:  # sys.exit("message"): printed to stderr, status 1, as the interpreter does
+                    print(exiting.code, file=sys.stderr)
+                    status = 1
+            except Exception:
+                traceback.print_exc()
+                status = 1
+    finally:
+        sys.argv, warnings.showwarning = saved_argv, saved_showwarning
+    proc = subprocess.CompletedProcess(command, status, stdout.getvalue(), stderr.getvalue())
+    proc.pid = os.getpid()
     return proc
 
 
