@@ -95,8 +95,9 @@ def build(records: Iterable[Mapping[str, Any]], direction: str,
             plugin_versions=json.dumps(record.get("plugin_versions") or {}, sort_keys=True),
         )
         sampled = dict(candidate.get("params") or {})
-        if candidate.get("image_size") is not None:  # training.image_size: the long side this trial used
-            sampled["training.image_size"] = candidate["image_size"]
+        for key in ("image_size", "loss"):  # training.image_size: the long side this trial used; a regression's loss
+            if candidate.get(key) is not None:
+                sampled[f"training.{key}"] = candidate[key]
         for key, value in sampled.items():
             if key not in param_names:
                 param_names.append(key)

@@ -6,8 +6,9 @@ takes raw pixels or raw encoded features and prediction never has to re-guess th
 A classification head is a softmax over the classes. A regression head is one linear unit followed by a ``Rescaling``
 layer named ``predictions`` that maps the standardised target back to the target's units (``std * z + mean``, the
 training split's statistics: :func:`target_scaling`); its loss is the squared error weighed by ``1 / std²``, which is
-the squared error of the standardised target, ``(z - (y - mean) / std)²``. So the network learns on the
-standardised target, and every exported format returns values in the user's units.
+the squared error of the standardised target, ``(z - (y - mean) / std)²`` (``training.loss: huber``: the Huber loss
+of the standardised target, quadratic within one standard deviation and linear beyond). So the network learns on
+the standardised target, and every exported format returns values in the user's units.
 """
 
 from __future__ import annotations
@@ -139,9 +140,14 @@ def compile_model(model: keras.Model, candidate: Candidate, registry: Registry, 
                   target: dict[str, float] | None = None) -> None:
     """Compile with the candidate's optimizer; one execution runs a whole (small) epoch. With ``target``
     (regression), the loss is the squared error of the standardised target (see the module docstring)."""
+    import keras
+
     optimizer = cast(Optimizer, registry.get("optimizer", candidate.optimizer).plugin)  # checked when loaded
     if target is not None:
-        loss: dict[str, Any] = {"loss": "mean_squared_error", "loss_weights": 1.0 / target["std"] ** 2}
+        # On the target's units with the weight 1/std²: the squared error (or Huber loss with delta 1) of the
+        # standardised target, as Huber(delta=std)(y, ŷ) / std² = Huber(delta=1)(z, ẑ).
+        function: Any = keras.losses.Huber(delta=target["std"]) if candidate.loss == "huber" else "mean_squared_error"
+        loss: dict[str, Any] = {"loss": function, "loss_weights": 1.0 / target["std"] ** 2}
     else:
         loss = {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
     model.compile(

@@ -583,6 +583,7 @@ class _Search:
         if problem == REGRESSION:
             self._regression_training(space)
             return
+        space.training.pop("loss", None)  # a regression's choice (the tabular space lists it): cross-entropy here
         if exp.class_weight is not None:
             space.training.pop("class_weight", None)
             if exp.class_weight != NONE:

@@ -20,6 +20,7 @@ A search space is data (YAML, or the same structure as a dict)::
       max_params: 200000             # a model with more parameters is pruned before it trains (--max-params)
       max_latency_ms: 5              # ... or after its first epoch, if batch-1 prediction is slower (--max-latency-ms)
       class_weight: balanced         # or {label: weight, ...}; default none (automl.class_weights)
+      loss: [squared_error, huber]   # regression only: its loss, one or a list to choose from (default squared_error)
     initial_trials:                  # known-good configurations, tried first (optuna backend)
       - {architecture: cnn, augmentation: translation, optimizer: adam, params: {cnn.filters: 64}, batch_size: 32}
 
@@ -55,7 +56,9 @@ FAMILY_KEYS = {"architectures": "architecture", "augmentations": "augmentation",
 TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 64, "max_epochs": 20, "patience": 4}
 TOP_LEVEL_KEYS = {"description", "objective", "training", "initial_trials", *FAMILY_KEYS}
 # Training settings a space may list as choices (the others are fixed numbers); an initial trial may pick one.
-TRAINING_CHOICES = ("batch_size", "image_size")
+TRAINING_CHOICES = ("batch_size", "image_size", "loss")
+# A regression's loss (training.loss), on the standardised target; a classification's is always cross-entropy.
+REGRESSION_LOSSES = ("squared_error", "huber")
 # Deployment limits a trial's model must meet, or it is pruned (Constraints).
 CONSTRAINT_KEYS = ("max_params", "max_latency_ms")
 # A second objective (--objectives OBJECTIVE,SECOND): measured for every trial and minimised beside the first on the
@@ -150,6 +153,7 @@ class Candidate:
     max_epochs: int
     patience: int
     image_size: int | None = None  # the input's long side in pixels (training.image_size); None: the run's size
+    loss: str | None = None  # a regression's loss (training.loss); None: squared error, or a classification
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -157,8 +161,9 @@ class Candidate:
             "params": dict(self.params), "batch_size": self.batch_size, "max_epochs": self.max_epochs,
             "patience": self.patience,
         }
-        if self.image_size is not None:  # absent, not null, so records of runs without it read as before
-            data["image_size"] = self.image_size
+        # absent, not null, so records of runs without them read as before
+        data.update({key: value for key, value in (("image_size", self.image_size), ("loss", self.loss))
+                     if value is not None})
         return data
 
     @classmethod
@@ -330,7 +335,7 @@ class SearchSpace:
             chosen[family] = name
             params.update(hp.values)
         training: dict[str, Any] = {}
-        for key in ("batch_size", "max_epochs", "patience", "image_size"):
+        for key in ("batch_size", "max_epochs", "patience", "image_size", "loss"):
             value = self.training.get(key)
             training[key] = driver.suggest(ChoiceParam(f"training.{key}", tuple(value)), None) \
                 if isinstance(value, list) else value
@@ -435,7 +440,7 @@ def _training(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SearchSpaceError(f"{where}: expected a mapping; got {value!r}.")
     allowed = set(TRAINING_DEFAULTS) | {"learning_rate", "image_size", "first_rung", "continue_best", "early_stopping",
-                                        "class_weight", "trade_off", *CONSTRAINT_KEYS}
+                                        "class_weight", "trade_off", "loss", *CONSTRAINT_KEYS}
     unknown = set(value) - allowed
     if unknown:
         raise SearchSpaceError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
@@ -455,6 +460,12 @@ def _training(value: Any, where: str) -> dict[str, Any]:
                                    f"least {MIN_IMAGE_SIDE} or a list of them (e.g. [48, 64, 96]); got {image_size!r}.")
         if isinstance(image_size, list) and len(set(sizes)) != len(sizes):
             raise SearchSpaceError(f"{where}.image_size: lists a long side twice; list each size once; got {image_size!r}.")
+    loss = training.get("loss")
+    if loss is not None:
+        losses = loss if isinstance(loss, list) else [loss]
+        if not losses or any(value not in REGRESSION_LOSSES for value in losses) or len(set(losses)) != len(losses):
+            raise SearchSpaceError(f"{where}.loss: expected a regression loss, one of {', '.join(REGRESSION_LOSSES)}, "
+                                   f"or a list of them to search (each once); got {loss!r}.")
     first_rung = training.get("first_rung")
     if first_rung is not None and (isinstance(first_rung, bool) or not isinstance(first_rung, int)
                                    or not 1 <= first_rung <= training["max_epochs"]):

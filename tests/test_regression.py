@@ -125,6 +125,36 @@ def test_the_model_learns_a_standardised_target_and_outputs_the_targets_units(tm
     assert np.allclose(reloaded.predict(dataset.x_test, verbose=0).reshape(-1), predicted, rtol=1e-6)
 
 
+def test_the_huber_loss_is_that_of_the_standardised_target_with_delta_one():
+    """training.loss: huber. The model's loss, on values in the target's units, equals the Huber loss (delta 1)
+    of the standardised target: quadratic within one standard deviation of the truth, linear beyond."""
+    import keras
+
+    from automl.hp import FixedDriver
+    from automl.model import compile_model
+    from automl.plugin import BuildContext
+    from automl.plugin_manager import build_registry
+    from automl.search_space import SearchSpace
+
+    mean, std = 150.0, 40.0
+    inputs = keras.Input(shape=(1,))
+    model = keras.Model(inputs, keras.layers.Rescaling(std, offset=mean)(inputs))  # predicts mean + std * x
+    registry = build_registry(autoload=False)
+    space = SearchSpace.from_dict({"architectures": ["mlp"], "augmentations": ["none"], "optimizers": ["sgd"],
+                                   "training": {"loss": "huber"}}, registry)
+    candidate = space.sample(FixedDriver({"architecture": "mlp", "augmentation": "none", "optimizer": "sgd"},
+                                         fill_defaults=True), registry, "tabular")
+    assert candidate.loss == "huber"
+    context = BuildContext(task="tabular", input_shape=(1,), num_classes=1, problem="regression")
+    compile_model(model, candidate, registry, context, target={"mean": mean, "std": std})
+    z_predicted = np.array([[0.0], [0.5], [-1.0], [2.0]], dtype=np.float32)
+    z_true = np.array([0.2, -0.5, 1.5, 2.0])  # errors 0.2 and 1.0 (quadratic), 2.5 (linear), 0
+    errors = np.abs(z_predicted.ravel() - z_true)
+    huber = np.where(errors <= 1, 0.5 * errors ** 2, errors - 0.5).mean()
+    loss = model.evaluate(z_predicted, (mean + std * z_true).astype(np.float32), verbose=0)
+    assert loss == pytest.approx(huber, rel=1e-5)
+
+
 # --- end to end: diabetes ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def diabetes(tmp_path_factory) -> tuple[Path, Path]:

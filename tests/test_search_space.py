@@ -511,3 +511,19 @@ def test_an_initial_trial_picks_one_of_the_listed_image_sizes(registry):
         SearchSpace.from_dict(with_initial({"architecture": "cnn", "augmentation": "none", "optimizer": "adam",
                                             "image_size": 24}, training={"image_size": [16, 32]}), registry,
                               source="s.yaml")
+
+
+def test_a_listed_regression_loss_is_sampled_recorded_and_read_back(registry):
+    space = SearchSpace.from_dict({**INITIAL_SPACE, "training": {"loss": ["squared_error", "huber"]}}, registry)
+    seen = {space.sample(RandomDriver(seed), registry, "tabular").loss for seed in range(20)}
+    assert seen == {"squared_error", "huber"}
+    candidate = space.sample(RandomDriver(0), registry, "tabular")
+    assert Candidate.from_dict(json.loads(json.dumps(candidate.to_dict()))) == candidate
+    plain = SearchSpace.from_dict(INITIAL_SPACE, registry).sample(RandomDriver(0), registry, "tabular")
+    assert plain.loss is None and "loss" not in plain.to_dict()  # records of runs without it read the same
+
+
+@pytest.mark.parametrize("value", ["mae", ["huber", "huber"], [], 3])
+def test_a_bad_regression_loss_names_the_choices_and_the_value(registry, value):
+    with raises_naming("s.yaml", "training.loss", "squared_error, huber", repr(value)):
+        SearchSpace.from_dict({**INITIAL_SPACE, "training": {"loss": value}}, registry, source="s.yaml")
