@@ -13,7 +13,8 @@ The weighting is the space's ``training.class_weight`` — or ``--class-weight``
     every sample weighs the same.
 
 The weights reach ``model.fit(class_weight=...)`` in every trial (and the ``--refit`` of an export, with
-``balanced`` counted on train + validation); they change the loss, not the validation metrics.
+``balanced`` counted on train + validation). The validation loss is weighed the same way, so early stopping keeps
+the epoch best by the loss the network is trained on; the validation metrics (accuracy, F1, ...) stay unweighted.
 """
 
 from __future__ import annotations

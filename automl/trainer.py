@@ -165,6 +165,16 @@ class _PipelineCache:
 pipelines = _PipelineCache()
 
 
+def _weighted(pipeline, class_weight: dict[int, float], num_classes: int):
+    """``pipeline`` with each example's class weight as its sample weight: the validation loss, which early
+    stopping watches and whose best epoch a trial keeps, is then weighed as the training loss is (the compiled
+    ``accuracy`` is not: Keras weighs only ``weighted_metrics``)."""
+    import tensorflow as tf
+
+    table = tf.constant([float(class_weight.get(index, 1.0)) for index in range(num_classes)], tf.float32)
+    return pipeline.map(lambda x, y: (x, y, tf.gather(table, tf.cast(y, tf.int32))))
+
+
 def build_context(dataset: Dataset, candidate: Candidate, seed: int) -> BuildContext:
     steps = max(1, math.ceil(len(dataset.x_train) / candidate.batch_size))
     return BuildContext(dataset.task, tuple(dataset.input_shape), dataset.num_classes, seed, steps, candidate.max_epochs,
@@ -214,7 +224,8 @@ def train_candidate(
 
     ``objective`` (a name of `automl.objectives.OBJECTIVES`) is what the reporter gets after each epoch; one
     scored from predictions is computed on the validation split every epoch, with the others of its problem.
-    ``class_weight`` (class index → weight, see `automl.class_weights.resolve`) weighs the training loss.
+    ``class_weight`` (class index → weight, see `automl.class_weights.resolve`) weighs the training loss and the
+    validation loss alike, so early stopping keeps the epoch best by the loss the network was trained on.
     """
     import keras
 
@@ -266,10 +277,13 @@ def train_candidate(
         callbacks.append(_checkpoint_class()(checkpoint, candidate, stopper, previous))
     initial_epoch = resumed.epoch if resumed else (warm.epoch if warm else 0)
     monitor.epochs = initial_epoch
+    validation = pipelines.get(dataset, "val", candidate.batch_size, seed)
+    if class_weight:
+        validation = _weighted(validation, class_weight, dataset.num_classes)
     try:
         history = model.fit(
             pipelines.get(dataset, "train", candidate.batch_size, seed),
-            validation_data=pipelines.get(dataset, "val", candidate.batch_size, seed),
+            validation_data=validation,
             epochs=candidate.max_epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,

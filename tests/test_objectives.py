@@ -167,6 +167,12 @@ def test_balanced_class_weights_reach_fit_and_raise_the_minority_recall(tmp_path
         result = train_candidate(dataset, candidate, registry, seed=0, class_weight=setting)
         predicted = result.model.predict(x, verbose=0).argmax(1)
         recall[name] = float(np.mean(predicted[y == 1] == 1))
+        # The validation loss (early stopping's, and the row's) is weighed as the training loss is.
+        probabilities = result.model.predict(dataset.x_val, verbose=0)
+        cross_entropy = -np.log(probabilities[np.arange(len(dataset.y_val)), dataset.y_val])
+        sample_weights = np.ones(len(cross_entropy)) if setting is None else \
+            np.array([setting[label] for label in dataset.y_val])
+        assert result.val_loss == pytest.approx(float(np.mean(sample_weights * cross_entropy)), rel=1e-3), name
     print(recall)
     assert recall["unweighted"] <= 0.35 and recall["balanced"] >= recall["unweighted"] + 0.3, recall
 
