@@ -128,8 +128,16 @@ def test_medians_come_from_the_training_split_only(tmp_path):
     assert prep["encoded_columns"] == ["height", "height=(missing)", "late", "colour=blue", "colour=red"]
     assert "'height' (3), 'late' (2), 'colour' (1)" in ds.notes[0]
 
+    # 'height' (blanks in training rows) is regressed on 'late' (twice it there) over the training rows alone;
+    # 'late' has no model: its blanks take the median.
+    [model] = prep["missing"]["models"]
+    assert model["column"] == "height" and (model["low"], model["high"]) == (0.0, 59.0)
+    assert model["weights"][0] == 0.0 and model["weights"][1] == pytest.approx(0.5, rel=0.05)
+
     x = encode_table(df, prep)  # the encoding of every row, as the dataset's splits hold it
-    assert x[70].tolist() == [float(np.median(train_height)), 1.0, 1010.0, 0.0, 1.0]  # a blank validation height
+    assert x[3, 0] == pytest.approx(3.0, abs=0.5) and x[10, 0] == pytest.approx(10.0, abs=0.5)  # from 'late'
+    # a blank validation height: 'late' 1010 would say 505, clipped to the training range's top
+    assert x[70].tolist() == [59.0, 1.0, 1010.0, 0.0, 1.0]
     assert x[65, 2] == x[80, 2] == np.float32(np.median(late[:60]))  # imputed, no indicator: the training width
     assert x[85, 3:].tolist() == [0.0, 0.0]  # a blank category unseen in training: all zeros
     assert np.array_equal(ds.x_val, x[60:75]) and np.array_equal(ds.x_test, x[75:])  # the given rows, in order
@@ -176,8 +184,18 @@ def test_npz_table_with_nan_is_imputed_and_new_arrays_too(tmp_path):
     new = array_inputs(x[:3], card, "x")
     assert new.shape == (3, 60)
     assert np.array_equal(new[:, 30:], np.isnan(x[:3]))
-    j = int(np.flatnonzero(np.isnan(x[:3]).any(axis=0))[0])
-    assert new[np.isnan(x[:3, j]), j][0] == np.float32(missing["medians"][j])
+    every_row = np.concatenate([ds.x_train, ds.x_val, ds.x_test])
+    # filled as the training encoding filled them (float32 from the file there, float64 here: to float32 precision)
+    assert all(np.isclose(every_row, row, rtol=1e-6).all(axis=1).any() for row in new)
+    # Regressed on the other columns, a blank lands far nearer the truth than the median does.
+    truth, blank = bunch.data, np.isnan(x)
+    encoded = array_inputs(x, card, "x")[:, :30]
+    spread = truth.std(axis=0)
+    by_median = np.where(blank, np.asarray(missing["medians"]), truth)
+    error = float(np.sqrt(np.mean(((encoded - truth) / spread)[blank] ** 2)))
+    median_error = float(np.sqrt(np.mean(((by_median - truth) / spread)[blank] ** 2)))
+    print(f"imputation error in standard deviations: regression {error:.3f}, median {median_error:.3f}")
+    assert error < 0.6 * median_error
 
 
 def test_the_api_resumes_a_run_on_arrays_with_nan(tmp_path):

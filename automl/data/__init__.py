@@ -27,16 +27,21 @@ JSON-serialisable ``Dataset.preprocessing`` dict records how to bring *new* raw 
      "target": "label",
      "missing": {"medians": {numeric column: median in the training split},
                  "indicators": [numeric columns with an empty cell in the training split],
+                 "models": [{"column": an indicator column, "intercept": b, "weights": [one per numeric column],
+                             "low": training minimum, "high": training maximum}, ...],
                  "level": "(missing)"}}
 
     {"kind": "tabular", "n_features": F,    # an .npz file with a 2-D x: the columns are used as they are
-     "missing": {"medians": [F medians], "indicators": [column numbers]}}
+     "missing": {"medians": [F medians], "indicators": [column numbers], "models": [as above, by column number]}}
 
-Missing values (empty CSV cells, NaN in a table's x) are imputed from the training split alone: a numeric cell
-takes its column's training median, and each numeric column with an empty cell among the training rows gets a
-0/1 column ``column=(missing)`` (after its column; for .npz, appended after x's columns). A numeric column whose
-empty cells are all in validation, test or new rows gets the median but no indicator column, so the encoding
-keeps its width. An empty text cell is the category ``(missing)``: a level of its own where training rows had
+Missing values (empty CSV cells, NaN in a table's x) are imputed from the training split alone. A numeric cell of a
+column that had empty cells among the training rows is predicted from the row's other numeric columns (their own
+empty cells taken as their medians) by a ridge regression fitted on the training rows, clipped to the column's
+training range (`tables.regression_imputation`; the median where the table is too small or too wide for one); any
+other numeric cell takes its column's training median. Each numeric column with an empty cell among the training
+rows gets a 0/1 column ``column=(missing)`` (after its column; for .npz, appended after x's columns). A numeric
+column whose empty cells are all in validation, test or new rows gets the median but no indicator column, so the
+encoding keeps its width. An empty text cell is the category ``(missing)``: a level of its own where training rows had
 one, otherwise all zeros like any level unseen in training. Empty target cells, infinite values and columns empty
 in every row are refused. Cards written before imputation lack ``missing``; their empty cells are refused.
 

@@ -11,7 +11,13 @@ from automl.data.dataset import Loaded
 from automl.data.images import image_preprocessing
 from automl.data.messages import listed, quoted, short_reason
 from automl.data.split import SPLIT_CODES, detect_problem, encode_labels, regression_target
-from automl.data.tables import MISSING_LEVEL, impute_array, numeric_imputation, tabular_preprocessing
+from automl.data.tables import (
+    MISSING_LEVEL,
+    impute_array,
+    numeric_imputation,
+    regression_imputation,
+    tabular_preprocessing,
+)
 from automl.errors import ArrayFormatError, ConfigError, DataNotFoundError
 
 BUILTIN_DATASETS = ("digits", "breast_cancer", "wine")
@@ -186,13 +192,16 @@ def load_npz(path: Path, image_size: tuple[int, int] | None, color_mode: str | N
 
 
 def fit_array_encoding(x: np.ndarray, path: Path) -> Callable[[np.ndarray], tuple[np.ndarray, dict]]:
-    """The `Loaded.fit_encoding` of a 2-D .npz table: NaN cells take their column's median in the training rows,
-    and each column with a NaN there gets a 0/1 indicator column, appended after the array's own columns."""
+    """The `Loaded.fit_encoding` of a 2-D .npz table: NaN cells are imputed as `automl.data.tables.impute_numbers`
+    says (a regression on the other columns, else the median, both from the training rows), and each column with a
+    NaN there gets a 0/1 indicator column, appended after the array's own columns."""
 
     def fit(train_rows: np.ndarray) -> tuple[np.ndarray, dict]:
-        medians, indicators = numeric_imputation(x[train_rows].astype(np.float64))
+        train = x[train_rows].astype(np.float64)
+        medians, indicators = numeric_imputation(train)
         preprocessing = {"kind": "tabular", "n_features": int(x.shape[1]),
-                         "missing": {"medians": medians, "indicators": indicators}}
+                         "missing": {"medians": medians, "indicators": indicators,
+                                     "models": regression_imputation(train, medians, indicators)}}
         return impute_array(x, preprocessing, f"x in '{path}'"), preprocessing
 
     return fit
@@ -202,5 +211,6 @@ def array_imputation_note(x: np.ndarray) -> str:
     counts = np.isnan(x).sum(axis=0)
     per_column = listed((f"{j} ({int(n)})" for j, n in enumerate(counts) if n), limit=8)
     return (f"missing values: imputed {int(counts.sum())} NaN cell(s) of x in {int((counts > 0).sum())} column(s) "
-            f"(counted from 0): {per_column}, with the column's median in the training split, plus a 0/1 column "
-            "appended per column with NaN in training rows.")
+            f"(counted from 0): {per_column}, predicted from the row's other columns by a linear model fitted on the "
+            "training split (the column's training median where there is none), plus a 0/1 column appended per "
+            "column with NaN in training rows.")
