@@ -25,6 +25,7 @@ from automl.objectives import OBJECTIVES, best_of, prediction_scores, problem_of
 from automl.plugin import BuildContext
 from automl.plugin_manager import Registry
 from automl.search_space import Candidate, Constraints, EarlyStoppingRule, chance_level
+from automl.signals import raise_if_interrupted
 
 # A trial whose validation accuracy is still at chance after this many times its patience stops: the plateau
 # can last 30-80 epochs on photos, so it is given long, but not the whole search's time.
@@ -249,6 +250,7 @@ def train_candidate(
             if warm is not None:
                 model.load_weights(warm.weights)
     except Exception as exc:  # plugin code: the trial fails, the search goes on
+        raise_if_interrupted()  # ... unless it is a stop that native code turned into its own error
         return TrialResult(FAILED, f"build failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            train_seconds=time.perf_counter() - started)
     constraints = constraints if constraints is not None else Constraints()
@@ -292,6 +294,7 @@ def train_candidate(
             verbose=0,
         ).history
     except Exception as exc:
+        raise_if_interrupted()  # a stop that native code turned into its own error is the stop, not a failed trial
         return TrialResult(FAILED, f"training failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                            epochs=monitor.epochs, train_seconds=time.perf_counter() - started,
                            param_count=model.count_params())
@@ -475,6 +478,7 @@ def save_reloadable(model, path: Path, x_sample) -> None:
         reloaded = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # whatever Keras raises is the reason the trial fails
         path.unlink(missing_ok=True)
+        raise_if_interrupted()
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelReloadError(f"its model cannot be loaded back from its .keras file in Keras' safe mode "
                                f"({type(exc).__name__}: {message[:300]}); a layer of its plugins does not survive "
@@ -688,8 +692,6 @@ def _latency_check_class():
 def _monitor_class():
     """Keras is imported lazily, so the callback class is made on first use."""
     import keras
-
-    from automl.signals import raise_if_interrupted
 
     class TrialMonitor(keras.callbacks.Callback):
         """Stops on a non-finite loss, reports each epoch to the pruner, honours the deadline."""

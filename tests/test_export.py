@@ -372,6 +372,31 @@ def test_a_sigterm_during_export_leaves_the_previous_best_intact(run, exported):
     assert swap_folders(run) == []
 
 
+def test_a_stop_that_native_code_turns_into_its_own_error_is_still_the_stop(monkeypatch, run, tmp_path):
+    """A SIGTERM that lands inside TensorFlow's C++ can surface as TensorFlow's error instead of ours (pybind11
+    replaces the exception being raised: seen in CI as "ORIGINAL InvalidArgumentError REPLACED BY Interrupted").
+    The export must stop as interrupted — exit 143 from the CLI — not fail as a broken format (exit 2)."""
+    import os
+    import signal
+
+    from automl import export
+    from automl.errors import Interrupted
+    from automl.signals import stop_on_signals
+
+    class SignalledInsideNativeCode(export.KerasFormat):
+        def write(self, model, path):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler raises Interrupted here ...
+            except Interrupted as stop:
+                raise RuntimeError("H of original and normalized active exception types") from stop  # ... replaced
+
+    monkeypatch.setitem(export.FORMATS, "keras", SignalledInsideNativeCode())
+    out = tmp_path / "out"
+    with stop_on_signals(), pytest.raises(Interrupted):
+        export.export_run(run, formats="keras", out=out)
+    assert [path.name for path in tmp_path.iterdir()] == [".out.lock"]  # nothing half-written is left
+
+
 def test_a_missing_optional_dependency_names_the_extra(monkeypatch, run):
     from automl import export
 

@@ -359,3 +359,49 @@ def test_a_kept_model_that_no_longer_loads_is_skipped_at_the_end(finished_run, s
     assert f"trial {first}'s kept model cannot be loaded" in proc.stderr, proc.stderr[-3000:]
     members = exported_trials(json.loads((run.best / "model_card.json").read_text()))
     assert members and first not in members, proc.stderr[-3000:]
+
+
+def test_a_stop_that_native_code_turns_into_its_own_error_interrupts_the_trial(digits):
+    """A SIGTERM that lands inside TensorFlow while a trial trains can surface as TensorFlow's own error (pybind11
+    replaces the exception being raised). The trial must be interrupted (and queued again by the search), not
+    recorded as failed."""
+    import keras
+
+    from automl import Architecture
+    from automl.errors import Interrupted
+    from automl.hp import FixedDriver
+    from automl.plugin_manager import build_registry
+    from automl.search_space import SearchSpace
+    from automl.signals import stop_on_signals
+    from automl.trainer import train_candidate
+
+    class SignalledWhileTracing(keras.layers.Layer):
+        calls = 0
+
+        def call(self, inputs):
+            SignalledWhileTracing.calls += 1
+            if SignalledWhileTracing.calls > 1:  # not while the model is built: while fit traces its step
+                try:
+                    os.kill(os.getpid(), signal.SIGTERM)  # the handler raises Interrupted here ...
+                except Interrupted as stop:
+                    raise RuntimeError("H of original and normalized active exception types") from stop  # replaced
+            return inputs
+
+    class Signalled(Architecture):
+        name = "signalled"
+        tasks = ("image",)
+
+        def build(self, inputs, params, context):
+            return keras.layers.Flatten()(inputs)
+
+    registry = build_registry(autoload=False, plugins=[Signalled()])
+    space = SearchSpace.from_dict({"architectures": ["signalled"], "augmentations": ["none"],
+                                   "optimizers": ["adam"], "training": {"max_epochs": 1}}, registry)
+    candidate = space.sample(FixedDriver({"architecture": "signalled", "augmentation": "none", "optimizer": "adam"},
+                                         fill_defaults=True), registry, "image")
+    original = Signalled.build
+    Signalled.build = lambda self, inputs, params, context: SignalledWhileTracing()(original(self, inputs, params,
+                                                                                             context))
+    with stop_on_signals(), pytest.raises(Interrupted):
+        train_candidate(digits, candidate, registry, seed=0)
+    assert SignalledWhileTracing.calls == 2  # built, then stopped inside fit

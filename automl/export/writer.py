@@ -59,6 +59,9 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | Path, *, r
             except (ExportError, UnsafeModelError):
                 raise
             except Exception as exc:
+                # A stop that arrived inside native code can surface as that code's own error (pybind11 replaces
+                # the exception being raised): that is the stop, not a failing format.
+                raise_if_interrupted()
                 raise ExportError(f"writing or reloading the {fmt.name} format failed: {type(exc).__name__}: "
                                   f"{exc}. The previous export in {out_dir} is unchanged.") from exc
             verification[fmt.name] = _verify(fmt.name, reference, predicted, out_dir, dataset.is_regression)
