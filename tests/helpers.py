@@ -63,7 +63,7 @@ def automl_register_architectures():
 
 def run_cli(*args, check: bool = True, timeout: float = 600, env: Mapping[str, str] | None = None,
             cwd: Path | str | None = None, expect: int | None = None,
-            prefix: Sequence[str] = AUTOML, fresh_process: bool = False) -> subprocess.CompletedProcess:
+            prefix: Sequence[str] = AUTOML) -> subprocess.CompletedProcess:
     """Run ``automl ARGS`` (each argument through ``str``) to its end and return what it printed.
 
     It fails the test (AssertionError with the command, the exit status, stdout and stderr) unless the exit
@@ -73,12 +73,12 @@ def run_cli(*args, check: bool = True, timeout: float = 600, env: Mapping[str, s
 
     By default the command runs in this process (:func:`run_in_process`): the console entry point itself, with
     its error handling and exit statuses, minus a fresh interpreter's start — TensorFlow's import alone costs six
-    seconds of CPU, paid once per test process instead of once per call. ``fresh_process=True``, or any of
-    ``env``, ``cwd`` and ``prefix``, starts ``python -m automl`` instead, as a user's shell would: for what only
-    a process of its own shows (its environment, its imports, its exit on a signal). A run in a fresh process
-    past ``timeout`` seconds is killed and raises ``subprocess.TimeoutExpired``.
+    seconds of CPU, paid once per test process instead of once per call. Any of ``env`` (``env=ENV`` for the
+    default one), ``cwd`` and ``prefix`` starts ``python -m automl`` instead, as a user's shell would: for what
+    only a process of its own shows (its environment, its working directory, its imports). A run in a process
+    of its own past ``timeout`` seconds is killed and raises ``subprocess.TimeoutExpired``.
     """
-    if fresh_process or env is not None or cwd is not None or prefix is not AUTOML:
+    if env is not None or cwd is not None or prefix is not AUTOML:
         command = [*prefix, *map(str, args)]
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=ENV if env is None else dict(env), cwd=cwd) as popen:
