@@ -56,14 +56,14 @@ def ranked(records: Iterable[Mapping[str, Any]], direction: str) -> list[Mapping
 
 
 def pareto_front(records: Iterable[Mapping[str, Any]], direction: str, trade_off: str) -> set[int]:
-    """The complete trials no other complete trial beats on both the objective (in ``direction``) and
-    ``trade_off`` (a record field that is minimised: ``latency_ms``, ``param_count``); their numbers."""
-    sign = -1.0 if direction == "maximize" else 1.0
-    points = [(r["trial"], sign * r["objective"], float(r[trade_off])) for r in records
-              if r.get("status") == "complete" and is_finite_number(r.get("objective"))
-              and is_finite_number(r.get(trade_off))]
+    """The complete trials no other complete trial beats on both the leaderboard's ranking (the objective in
+    ``direction``, ties broken by the lower val_loss) and ``trade_off`` (a record field that is minimised:
+    ``latency_ms``, ``param_count``); their numbers. Ranking rather than the bare objective keeps the first-ranked
+    trial, which the export picks, on the front when another trial ties its objective at a lower cost."""
+    points = [(r["trial"], place, float(r[trade_off])) for place, r in enumerate(ranked(records, direction))
+              if is_finite_number(r.get(trade_off))]
     return {trial for trial, a, b in points
-            if not any(a2 <= a and b2 <= b and (a2 < a or b2 < b) for _, a2, b2 in points)}
+            if not any(a2 < a and b2 <= b for _, a2, b2 in points)}
 
 
 def build(records: Iterable[Mapping[str, Any]], direction: str,

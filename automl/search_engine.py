@@ -82,9 +82,10 @@ class Experiment:
     space: str | None = _option(None, "quick | image_default | photo_default | tabular_default | a .yaml path.",
                                 "by the data: photo_default for images of 32 px a side or more, image_default for "
                                 "smaller ones, tabular_default for tables")
-    objectives: str | None = _option(None, "Two objectives, OBJECTIVE,SECOND (e.g. val_accuracy,latency_ms): the search "
-                                     "and its pruning follow the first; SECOND (latency_ms | param_count) is measured "
-                                     "for every trial and the leaderboard marks the Pareto front of the two.", "none")
+    objectives: str | None = _option(None, "Two objectives, OBJECTIVE,SECOND (e.g. val_accuracy,latency_ms): the tpe "
+                                     "sampler searches both, and prunes on the first only trials that a trial no "
+                                     "larger or slower beats; SECOND (latency_ms | param_count) is measured for "
+                                     "every trial and the leaderboard marks the Pareto front of the two.", "none")
     objective: str | None = _option(None, "What ranks the trials, on the validation split: "
                                     f"{' | '.join(objective_names())} (classification); "
                                     f"{' | '.join(objective_names(REGRESSION))} (regression); replaces the space's "
@@ -633,8 +634,14 @@ class _Search:
         exp.objective = names[0]
         space.training["trade_off"] = names[1]
         self.constraints = space.constraints
-        self.progress.message(f"objectives: {names[0]} (searched and pruned on), {names[1]} (measured for every "
-                              "trial); the leaderboard marks their Pareto front")
+        if exp.sampler in self.backend_plugin.trade_off_samplers:
+            searched = (f"both searched by the {exp.sampler} sampler; pruned on {names[0]} only when a trial with "
+                        f"no higher {names[1]} did better")
+        else:
+            searched = (f"the {exp.sampler} sampler searches and prunes on {names[0]}; {names[1]} is measured for "
+                        "every trial")
+        self.progress.message(f"objectives: {names[0]} and {names[1]} ({searched}); the leaderboard marks their "
+                              "Pareto front")
 
     def _apply_constraints(self, space: SearchSpace) -> None:
         """Write --max-params / --max-latency-ms into the space's training (they replace its own), so the limits are

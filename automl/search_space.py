@@ -414,16 +414,22 @@ class Constraints:
 
     max_params: int | None = None
     max_latency_ms: float | None = None
-    measure_latency: bool = False  # without a limit: the latency is a second objective (training.trade_off)
+    # The second objective of --objectives (training.trade_off, one of TRADE_OFFS): measured for every trial, and
+    # told to the trial's reporter as soon as it is known (pruning may weigh it).
+    trade_off: str | None = None
 
     @classmethod
     def from_training(cls, training: dict[str, Any]) -> Constraints:
-        return cls(training.get("max_params"), training.get("max_latency_ms"),
-                   measure_latency=training.get("trade_off") == "latency_ms")
+        return cls(training.get("max_params"), training.get("max_latency_ms"), trade_off=training.get("trade_off"))
 
     @property
     def has_limits(self) -> bool:
         return self.max_params is not None or self.max_latency_ms is not None
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether a trial's batch-1 latency is measured: for a limit, or as the second objective."""
+        return self.max_latency_ms is not None or self.trade_off == "latency_ms"
 
     def params_violation(self, count: int) -> str | None:
         if self.max_params is not None and count > self.max_params:

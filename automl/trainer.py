@@ -47,10 +47,18 @@ class TrialReporter(Protocol):
     def report(self, epoch: int, value: float) -> bool:
         """Record the validation objective after ``epoch`` (0-based); return True to prune the trial."""
 
+    def measured(self, name: str, value: float) -> None:
+        """The trial's second objective (``--objectives``: ``param_count`` once the model is built, ``latency_ms``
+        after its first epoch), before the reports that follow; a pruner may weigh it. Called only in a search
+        with two objectives; a reporter that prunes on the first objective alone ignores it."""
+
 
 class NoPruning:
     def report(self, epoch: int, value: float) -> bool:
         return False
+
+    def measured(self, name: str, value: float) -> None:
+        pass
 
 
 # Batch-1 latency: calls before timing (the first traces the function) and timed calls, of which the median counts.
@@ -257,6 +265,8 @@ def train_candidate(
     too_big = constraints.params_violation(model.count_params())
     if too_big:  # before any training: its size does not depend on it
         return TrialResult(PRUNED, too_big, param_count=model.count_params(), train_seconds=time.perf_counter() - started)
+    if constraints.trade_off == "param_count":
+        reporter.measured("param_count", model.count_params())
 
     rule = early_stopping or EarlyStoppingRule()
     problem = problem_of(dataset)
@@ -268,9 +278,9 @@ def train_candidate(
     stopper = _early_stopping_class()(candidate.patience, stopping_state, rule)
     callbacks = [stopper, monitor]
     latency = None
-    if constraints.max_latency_ms is not None or constraints.measure_latency:
-        latency = _latency_check_class()(constraints, _one_example(dataset))
-        callbacks.append(latency)
+    if constraints.measures_latency:  # before the monitor: the first epoch's report comes after the measurement
+        latency = _latency_check_class()(constraints, _one_example(dataset), reporter)
+        callbacks.insert(callbacks.index(monitor), latency)
     if OBJECTIVES[objective].predicted or problem == "regression":  # first: its scores join the logs the others read
         val_inputs = pipelines.get(dataset, "val", candidate.batch_size, seed)
         callbacks.insert(0, validation_metrics_class()(val_inputs, dataset.y_val, problem))
@@ -672,9 +682,9 @@ def _latency_check_class():
         """Measures batch-1 prediction latency after the first epoch this fit runs, and stops training when it is
         over the limit."""
 
-        def __init__(self, constraints: Constraints, x_one: Any) -> None:
+        def __init__(self, constraints: Constraints, x_one: Any, reporter: TrialReporter) -> None:
             super().__init__()
-            self.constraints, self.x_one = constraints, x_one
+            self.constraints, self.x_one, self.reporter = constraints, x_one, reporter
             self.milliseconds = math.nan
             self.violation: str | None = None
 
@@ -685,6 +695,8 @@ def _latency_check_class():
             self.violation = self.constraints.latency_violation(self.milliseconds)
             if self.violation:
                 self.model.stop_training = True
+            elif self.constraints.trade_off == "latency_ms":
+                self.reporter.measured("latency_ms", self.milliseconds)
 
     return LatencyCheck
 

@@ -23,6 +23,7 @@ class OptunaSearch(SearchBackend):
                    "median pruning; a Journal file in the run directory or a shared database (--storage).")
     samplers = ("tpe", "random", "cmaes", "gp")
     pruners = ("hyperband", "successive-halving", "median", "none")
+    trade_off_samplers = ("tpe",)  # as a two-objective TPE beside the study (optuna_backend.TradeOffProposer)
     shared_storage = True
     worker_processes = True
     # Samplers that need a package automl does not install.
@@ -42,7 +43,7 @@ class OptunaSearch(SearchBackend):
     def open(self, options: BackendOptions) -> Backend[Any]:
         from automl.backends.optuna_backend import open_run
 
-        return open_run(options)
+        return open_run(options, search_trade_off=options.sampler in self.trade_off_samplers)
 
     def read_records(self, run_dir: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
         from automl.backends import STUDY_NAME

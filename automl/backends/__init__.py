@@ -157,6 +157,9 @@ class SearchBackend(Plugin):
     pruners: ClassVar[tuple[str, ...]] = ("none",)
     # Why a --pruner is refused, appended to the message (e.g. "its hyperband sampler already stops ...").
     pruner_note: ClassVar[str] = ""
+    # The --sampler names that search the second objective of --objectives beside the first; the others search the
+    # first alone, and the second is only measured and marked on the leaderboard's Pareto front.
+    trade_off_samplers: ClassVar[tuple[str, ...]] = ()
     # Whether it can keep a study in a database several machines share (--storage URL, automl worker).
     shared_storage: ClassVar[bool] = False
     # Whether trials may train in --workers processes that open the same storage at once; if not, trials train in

@@ -8,6 +8,7 @@ is stored as the user attribute ``automl`` so the storage alone can rebuild the 
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from typing import Any
 from automl.backends import STUDY_NAME, Backend, BackendOptions, SamplingFailed, TrialHandle
 from automl.errors import ConfigError, NoFinishedTrialsError, RunDirectoryError
 from automl.hp import ChoiceParam, Driver, FixedParam, FloatParam, IntParam, Param
+from automl.leaderboard import is_finite_number
 from automl.plugin_manager import Registry
 from automl.search_space import SearchSpace
 from automl.storage import StorageSpec
@@ -29,6 +31,8 @@ INITIAL_ATTR = "initial_trial"  # the index of the search space's initial trial 
 # A continuation of the best trial at the end of a time budget (training.continue_best): the number of the
 # trial whose weights it continues, the epoch it trains up to and its early-stopping patience.
 CONTINUES_ATTR, MAX_EPOCHS_ATTR, PATIENCE_ATTR = "continues", "max_epochs", "patience"
+# A trial's second objective (--objectives), set as soon as the trainer measures it: what pruning weighs.
+COST_ATTR = "trade_off_value"
 
 
 class OptunaDriver(Driver):
@@ -77,6 +81,18 @@ def make_sampler(name: str, seed: int, expected_trials: int | None):
     raise ConfigError(f"unknown Optuna sampler {name!r}; see automl plugins for the optuna backend's samplers.")
 
 
+def make_trade_off_sampler(seed: int, expected_trials: int | None):
+    """The two-objective sampler behind --objectives: Optuna's TPE over the non-domination ranks of the trials'
+    (objective, trade-off) pairs (MOTPE), configured as :func:`make_sampler`'s single-objective TPE."""
+    import optuna
+
+    startup = 10 if expected_trials is None else min(10, max(4, expected_trials // 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True,
+                                          constant_liar=True)
+
+
 def make_pruner(name: str, max_epochs: int, first_rung: int | None = None):
     """The pruner `name`; no trial is judged before epoch `first_rung` (the space's ``training.first_rung``)."""
     import optuna
@@ -121,12 +137,13 @@ def read_shared_config(storage: StorageSpec, study_name: str) -> dict[str, Any]:
     return config
 
 
-def open_run(options: BackendOptions) -> OptunaBackend:
-    """The backend on the run directory's Journal file, or on ``options.storage_url``'s database."""
+def open_run(options: BackendOptions, *, search_trade_off: bool = False) -> OptunaBackend:
+    """The backend on the run directory's Journal file, or on ``options.storage_url``'s database;
+    ``search_trade_off``: the sampler searches a second objective (``training.trade_off``) beside the first."""
     return OptunaBackend(StorageSpec.for_run(options.run_dir, options.storage_url), options.space, options.registry,
                          options.task, study_name=options.study_name, sampler=options.sampler, pruner=options.pruner,
                          seed=options.seed, expected_trials=options.expected_trials, max_retries=options.max_retries,
-                         seed_offset=options.seed_offset)
+                         seed_offset=options.seed_offset, search_trade_off=search_trade_off)
 
 
 def run_storage(run_dir: Path, config: dict[str, Any]) -> StorageSpec:
@@ -185,8 +202,19 @@ def _records(study) -> list[dict[str, Any]]:
 
 
 class _Reporter:
-    def __init__(self, trial: Any, backend: OptunaBackend, prunable: bool = True) -> None:
-        self.trial, self.backend, self.prunable = trial, backend, prunable
+    """Reports each epoch to the study and asks its pruner. In a search of two objectives (``trade_off``), the
+    pruner's verdict stands only for a trial that another trial at least as cheap (on the second objective) has
+    beaten at the same epoch: pruning on the first objective alone would stop the small, fast models that make the
+    cheap end of the Pareto front, since they learn more slowly."""
+
+    def __init__(self, trial: Any, backend: OptunaBackend, prunable: bool = True, trade_off: str | None = None) -> None:
+        self.trial, self.backend, self.prunable, self.trade_off = trial, backend, prunable, trade_off
+        self.cost: float | None = None  # this trial's second objective, once measured
+
+    def measured(self, name: str, value: float) -> None:
+        if name == self.trade_off:
+            self.cost = float(value)
+            self.trial.set_user_attr(COST_ATTR, self.cost)
 
     def report(self, epoch: int, value: float) -> bool:
         started = time.perf_counter()
@@ -194,8 +222,22 @@ class _Reporter:
         # An initial trial runs to its end: it is the reference the pruner judges later trials against, and
         # one or two epochs say little about a known-good configuration.
         prune = self.prunable and self.trial.should_prune()
+        if prune and self.cost is not None:
+            prune = self._dominated(epoch + 1, value)
         self.backend.bookkeeping_seconds += time.perf_counter() - started
         return prune
+
+    def _dominated(self, step: int, value: float) -> bool:
+        """Whether another trial, at most as costly, scored at least as well at ``step`` (and better on one)."""
+        assert self.cost is not None
+        sign = 1.0 if self.backend.space.direction == "maximize" else -1.0
+        for other in self.backend.study.get_trials(deepcopy=False):
+            cost, score = other.user_attrs.get(COST_ATTR), other.intermediate_values.get(step)
+            if other.number == self.trial.number or cost is None or score is None or not math.isfinite(score):
+                continue
+            if cost <= self.cost and sign * score >= sign * value and (cost < self.cost or sign * score > sign * value):
+                return True
+        return False
 
 
 class _Heartbeat:
@@ -221,6 +263,52 @@ class _Heartbeat:
         self._stop.set()
 
 
+class TradeOffProposer:
+    """Proposes a trial's parameters for a search with two objectives (``--objectives OBJECTIVE,SECOND``).
+
+    The run's study stays single-objective, on the first objective, because Optuna's multi-objective studies
+    cannot report intermediate values or prune (optuna#3450). The proposals come from a two-objective TPE on a
+    copy of the study in memory, where each complete trial has both values (the second from its record), so the
+    search spreads along the Pareto front instead of climbing the first objective alone; the study's trial then
+    runs those parameters (``enqueue_trial``) and is pruned per epoch on the first objective as any other.
+    """
+
+    def __init__(self, space: SearchSpace, registry: Registry, task: str, trade_off: str, seed: int,
+                 expected_trials: int | None) -> None:
+        self.space, self.registry, self.task, self.trade_off = space, registry, task, trade_off
+        self.seed, self.expected_trials = seed, expected_trials
+
+    def propose(self, trials: list) -> dict[str, Any]:
+        """The parameters of the next trial, given the study's trials so far."""
+        import optuna
+
+        shadow = optuna.create_study(directions=[self.space.direction, "minimize"],
+                                     sampler=make_trade_off_sampler(self.seed + len(trials), self.expected_trials))
+        shadow.add_trials([copy for copy in (self._copy(t) for t in trials) if copy is not None])
+        trial = shadow.ask()
+        self.space.sample(OptunaDriver(trial), self.registry, self.task)
+        return trial.params
+
+    def _copy(self, trial: Any) -> Any:
+        """``trial`` as the two-objective study holds it: complete with both values; pruned (over a deployment
+        limit, or stopped on the first objective) or running as they are; None for the others."""
+        from optuna.trial import TrialState, create_trial
+
+        if not trial.params:
+            return None
+        if trial.state == TrialState.COMPLETE:
+            second: Any = (trial.user_attrs.get(RECORD_ATTR) or {}).get(self.trade_off)
+            if not is_finite_number(second):
+                return None
+            return create_trial(params=trial.params, distributions=trial.distributions,
+                                values=[trial.value, second])
+        if trial.state in (TrialState.PRUNED, TrialState.RUNNING):
+            # Without intermediate values: TPE ranks pruned trials below every complete one, and running ones
+            # stand in for their outcome (constant liar) so parallel workers spread out.
+            return create_trial(params=trial.params, distributions=trial.distributions, state=trial.state)
+        return None
+
+
 @dataclass
 class OptunaTrial(TrialHandle):
     trial: Any = None  # the optuna.Trial
@@ -234,7 +322,8 @@ class OptunaBackend(Backend[OptunaTrial]):
 
     def __init__(self, storage: StorageSpec, space: SearchSpace, registry: Registry, task: str, *,
                  study_name: str = STUDY_NAME, sampler: str = "tpe", pruner: str = "hyperband", seed: int = 0,
-                 expected_trials: int | None = None, max_retries: int = 1, seed_offset: int = 0) -> None:
+                 expected_trials: int | None = None, max_retries: int = 1, seed_offset: int = 0,
+                 search_trade_off: bool = False) -> None:
         import optuna
 
         self.space, self.registry, self.task = space, registry, task
@@ -244,7 +333,13 @@ class OptunaBackend(Backend[OptunaTrial]):
         existing = len(self._existing_trials())
         # A resumed run (and each of several workers) gets its own sampler seed, or it would replay the same
         # random start-up points.
-        sampler_obj = make_sampler(sampler, seed + existing + 7919 * seed_offset, expected_trials)
+        sampler_seed = seed + existing + 7919 * seed_offset
+        sampler_obj = make_sampler(sampler, sampler_seed, expected_trials)
+        # --objectives: proposals along both objectives and pruning that spares the front's cheap end, or
+        # (search_trade_off False) both on the first objective alone.
+        self.trade_off = space.training.get("trade_off") if search_trade_off else None
+        self.proposer = (TradeOffProposer(space, registry, task, self.trade_off, sampler_seed, expected_trials)
+                         if self.trade_off is not None else None)
         self.study = optuna.create_study(
             storage=self.storage, study_name=study_name, load_if_exists=True, direction=space.direction,
             sampler=sampler_obj, pruner=make_pruner(pruner, space.training["max_epochs"],
@@ -387,7 +482,29 @@ class OptunaBackend(Backend[OptunaTrial]):
 
     def ask(self) -> OptunaTrial:
         started = time.perf_counter()
+        if self.proposer is not None:
+            self._queue_proposal()
         return self._start(self.study.ask(), started)
+
+    def _queue_proposal(self) -> None:
+        """Queue the two-objective proposal as the next trial, unless a queued trial (an initial trial, a retry)
+        comes first."""
+        from optuna.trial import TrialState
+
+        assert self.proposer is not None
+        trials = self.study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return
+        try:
+            params = self.proposer.propose(trials)
+        except Exception as exc:  # the study's own sampler still proposes this trial
+            from automl.signals import raise_if_interrupted
+
+            raise_if_interrupted()  # a stop that native code turned into its own error is still the stop
+            warnings.warn(f"the two-objective proposal failed ({type(exc).__name__}: {exc}); this trial is "
+                          "sampled on the first objective only", RuntimeWarning, stacklevel=2)
+            return
+        self.study.enqueue_trial(params)
 
     def _start(self, trial: Any, started: float) -> OptunaTrial:
         """The handle of a trial just set RUNNING: its heartbeat and its candidate, sampled through ``trial``."""
@@ -413,7 +530,7 @@ class OptunaBackend(Backend[OptunaTrial]):
             candidate = replace(candidate, max_epochs=int(trial.user_attrs[MAX_EPOCHS_ATTR]),
                                 patience=int(trial.user_attrs.get(PATIENCE_ATTR, candidate.patience)))
         prunable = INITIAL_ATTR not in trial.user_attrs and continues is None
-        return OptunaTrial(trial.number, candidate, _Reporter(trial, self, prunable),
+        return OptunaTrial(trial.number, candidate, _Reporter(trial, self, prunable, self.trade_off),
                            retry_of=trial.user_attrs.get(RETRY_ATTR), continues=continues, trial=trial,
                            heartbeat=heartbeat)
 
