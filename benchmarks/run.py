@@ -33,6 +33,7 @@ SCRIPTS = {
     "image_memory": ["image_memory_peak_gb_1_worker", "image_memory_peak_gb_2_workers",
                      "image_memory_growth_vs_cache"],
     "photos_quality": ["photos_test_accuracy_margin"],
+    "trade_off": ["trade_off_hypervolume_ratio"],
 }
 SUMMARY_START, SUMMARY_END = "<!-- summary:start -->", "<!-- summary:end -->"
 
