@@ -270,7 +270,8 @@ class TradeOffProposer:
     cannot report intermediate values or prune (optuna#3450). The proposals come from a two-objective TPE on a
     copy of the study in memory, where each complete trial has both values (the second from its record), so the
     search spreads along the Pareto front instead of climbing the first objective alone; the study's trial then
-    runs those parameters (``enqueue_trial``) and is pruned per epoch on the first objective as any other.
+    runs those parameters (``enqueue_trial``) and is pruned per epoch on the first objective, unless no trial at
+    most as costly beat it (:class:`_Reporter`).
     """
 
     def __init__(self, space: SearchSpace, registry: Registry, task: str, trade_off: str, seed: int,
