@@ -1,5 +1,5 @@
-"""The Optuna backend on a real journal file: the continuation of the best trial (training.continue_best) and the
-two-objective proposals of --objectives."""
+"""The Optuna backend on a real journal file: the continuation of the best trial (training.continue_best), and the
+two-objective proposals and pruning of --objectives."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_a_retried_continuation_keeps_what_it_continues(photo_backend):
     assert (retry.candidate.max_epochs, retry.candidate.patience) == (120, 24)
 
 
-# Two searched widths and a learning rate, with the parameter count as the second objective (--objectives).
+# A searched width and learning rate, with the parameter count as the second objective (--objectives).
 TRADE_OFF_SPACE = {
     "architectures": {"mlp": {"layers": 1, "units": {"low": 16, "high": 128}, "dropout": 0.0, "activation": "relu",
                               "batch_norm": False}},
