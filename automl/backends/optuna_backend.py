@@ -81,18 +81,6 @@ def make_sampler(name: str, seed: int, expected_trials: int | None):
     raise ConfigError(f"unknown Optuna sampler {name!r}; see automl plugins for the optuna backend's samplers.")
 
 
-def make_trade_off_sampler(seed: int, expected_trials: int | None):
-    """The two-objective sampler behind --objectives: Optuna's TPE over the non-domination ranks of the trials'
-    (objective, trade-off) pairs (MOTPE), configured as :func:`make_sampler`'s single-objective TPE."""
-    import optuna
-
-    startup = 10 if expected_trials is None else min(10, max(4, expected_trials // 3))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True,
-                                          constant_liar=True)
-
-
 def make_pruner(name: str, max_epochs: int, first_rung: int | None = None):
     """The pruner `name`; no trial is judged before epoch `first_rung` (the space's ``training.first_rung``)."""
     import optuna
@@ -284,7 +272,8 @@ class TradeOffProposer:
         import optuna
 
         shadow = optuna.create_study(directions=[self.space.direction, "minimize"],
-                                     sampler=make_trade_off_sampler(self.seed + len(trials), self.expected_trials))
+                                     # Optuna's TPE is multi-objective (MOTPE) on a study with two directions.
+                                     sampler=make_sampler("tpe", self.seed + len(trials), self.expected_trials))
         shadow.add_trials([copy for copy in (self._copy(t) for t in trials) if copy is not None])
         trial = shadow.ask()
         self.space.sample(OptunaDriver(trial), self.registry, self.task)
